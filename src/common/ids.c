@@ -1,0 +1,89 @@
+/*
+ * ids.c - time-ordered resource identifiers.
+ *
+ * The 128-bit body (48-bit big-endian milliseconds, then 80 random bits) is
+ * written as 26 Crockford base32 digits, most significant first. 26 digits
+ * hold 130 bits, so the two top bits are zero and the first digit is at most
+ * '7'. Because the alphabet is in ASCII order, comparing two ids with
+ * strcmp compares their creation times, to the millisecond.
+ */
+#include "common/ids.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+static const char ids_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+#define IDS_RAW_LEN 16          /* 6 bytes of time + 10 random bytes */
+
+static uint64_t ids_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Write the 26 digits of raw (a 128-bit big-endian number) into out. */
+static void ids_encode(const uint8_t raw[IDS_RAW_LEN], char *out)
+{
+    /* Digit i (from the right) holds bits 5i .. 5i+4 of the number. */
+    for (int i = 0; i < IDS_BODY_LEN; i++) {
+        unsigned v = 0;
+        for (int b = 0; b < 5; b++) {
+            int bit = i * 5 + b;            /* bit index from the LSB */
+            if (bit >= IDS_RAW_LEN * 8)
+                break;
+            int byte = IDS_RAW_LEN - 1 - bit / 8;
+            v |= (unsigned)((raw[byte] >> (bit % 8)) & 1) << b;
+        }
+        out[IDS_BODY_LEN - 1 - i] = ids_alphabet[v];
+    }
+}
+
+int ids_new(const char *prefix, char *out, size_t cap)
+{
+    uint8_t raw[IDS_RAW_LEN];
+    uint64_t ms = ids_now_ms();
+    size_t plen;
+
+    if (prefix == NULL || out == NULL)
+        return -1;
+    plen = strlen(prefix);
+    if (cap < plen + IDS_BODY_LEN + 1)
+        return -1;
+
+    for (int i = 0; i < 6; i++)
+        raw[i] = (uint8_t)(ms >> (8 * (5 - i)));
+    if (RAND_bytes(raw + 6, IDS_RAW_LEN - 6) != 1)
+        return -1;
+
+    memcpy(out, prefix, plen);
+    ids_encode(raw, out + plen);
+    out[plen + IDS_BODY_LEN] = '\0';
+    /* Not secret, but random bits are not worth leaving on the stack. */
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return 0;
+}
+
+bool ids_valid(const char *prefix, const char *id)
+{
+    size_t plen;
+
+    if (prefix == NULL || id == NULL)
+        return false;
+    plen = strlen(prefix);
+    if (strncmp(id, prefix, plen) != 0)
+        return false;
+    id += plen;
+    for (size_t i = 0; i < IDS_BODY_LEN; i++) {
+        /* strchr would also match the terminating NUL, so test it first. */
+        if (id[i] == '\0' || strchr(ids_alphabet, id[i]) == NULL)
+            return false;
+    }
+    return id[IDS_BODY_LEN] == '\0';
+}

@@ -1,0 +1,28 @@
+/*
+ * log.h - structured logs, one logfmt line per record on stderr:
+ *
+ *   ts=2026-01-22T12:00:00.123456Z level=info msg=request method=GET ...
+ *
+ * Callers pass the message and the key=value fields already formatted; they
+ * must never pass a secret, an API key or a query string (which may carry
+ * ?key=). Lines are written with a single write(2), so records from several
+ * threads do not interleave.
+ */
+#ifndef KABAR_LOG_H
+#define KABAR_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+void log_set_level(enum log_level level);
+
+/* fields is a printf format for the key=value part; may be NULL. */
+void log_msg(enum log_level level, const char *msg, const char *fields, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_info(msg, ...)  log_msg(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_msg(LOG_WARN, msg, __VA_ARGS__)
+#define log_error(msg, ...) log_msg(LOG_ERROR, msg, __VA_ARGS__)
+
+#endif
