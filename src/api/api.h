@@ -1,0 +1,68 @@
+/*
+ * api.h - what every HTTP handler sees: the server context, one request and
+ * the response it fills in.
+ *
+ * Handlers never touch libmicrohttpd: http.c turns a connection into a
+ * struct api_request, asks the router for a handler, and sends the struct
+ * api_response back. That keeps the routes a plain table (api_router.c) and
+ * the transport replaceable.
+ */
+#ifndef KABAR_API_H
+#define KABAR_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/webhook.h"
+
+struct store;
+struct secretbox;
+
+#define API_MAX_BODY (1024 * 1024)
+#define API_MAX_PARAMS 2
+
+/* Shared, read-only after start-up; safe to use from every thread. */
+struct api_ctx {
+    struct store *store;
+    const struct secretbox *box;    /* seals signing secrets at rest */
+    bool allow_private;             /* --allow-private-targets */
+};
+
+struct api_request {
+    const char *method;
+    const char *path;               /* without the query string */
+    const char *body;               /* NUL-terminated; NULL when empty */
+    size_t body_len;
+    char project[WEBHOOK_PROJECT_MAX + 1];  /* set by auth */
+    const char *params[API_MAX_PARAMS];     /* path captures, e.g. the id */
+    size_t nparams;
+    void *conn;                     /* transport handle, for api_query/api_header */
+};
+
+struct api_response {
+    int status;
+    char *body;                     /* malloc'd JSON; owned by the response */
+    const char *allow;              /* Allow header for 405, static string */
+    const char *cache_control;      /* static string or NULL */
+};
+
+typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,
+                            struct api_response *resp);
+
+/* A query parameter or request header of req, or NULL. Valid until the
+ * request ends. */
+const char *api_query(const struct api_request *req, const char *name);
+const char *api_header(const struct api_request *req, const char *name);
+
+/* Route handlers, one file per resource. */
+void api_health_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_webhooks_create(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_webhooks_list(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_webhooks_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_webhooks_update(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_webhooks_delete(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_webhooks_rotate(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_webhooks_ping(const struct api_ctx *, struct api_request *, struct api_response *);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * api_json.h - request bodies in, response bodies out.
+ *
+ * Input rules shared by every handler: the body is a JSON object without
+ * duplicate keys; each field may be spelled snake_case or camelCase (not
+ * both); unknown fields are an error; output-only fields are ignored.
+ */
+#ifndef KABAR_API_JSON_H
+#define KABAR_API_JSON_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+
+/* A field's two spellings; camel may be NULL when they are the same. */
+struct api_field {
+    const char *snake;
+    const char *camel;
+};
+
+/* Parse req's body. An empty body is an error when required, else an
+ * empty object. Returns a new reference, or NULL after filling resp. */
+json_t *api_json_body(const struct api_request *req, struct api_response *resp, bool required);
+
+/* Check that every member of obj is one of fields[] or ignored[] (each
+ * terminated by a {NULL, NULL} entry) and that no field is given in both
+ * spellings. Returns true, or false after filling resp. */
+bool api_json_check(json_t *obj, const struct api_field *fields,
+                    const struct api_field *ignored, struct api_response *resp);
+
+/* The value of f in obj under either spelling (borrowed), or NULL. */
+json_t *api_json_field(json_t *obj, const struct api_field *f);
+
+/* A query parameter under either spelling, or NULL. */
+const char *api_query_field(const struct api_request *req, const struct api_field *f);
+
+/* Answer 200 with obj (the reference is stolen). */
+void api_reply(struct api_response *resp, json_t *obj);
+
+#endif

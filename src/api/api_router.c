@@ -1,0 +1,142 @@
+/*
+ * api_router.c - the route table and its matcher.
+ *
+ * One entry per (method, pattern). Adding a route is adding a line here and
+ * a handler in the file of its resource.
+ */
+#include <string.h>
+
+#include "api/api_router.h"
+
+struct api_route {
+    const char *method;
+    const char *pattern;        /* after the version prefix, or absolute */
+    api_handler handler;
+    bool versioned;             /* lives under /v1/ and /v1beta/ */
+    bool needs_auth;
+};
+
+static const struct api_route api_routes[] = {
+    {"GET", "/healthz", api_health_get, false, false},
+    {"GET", "webhooks", api_webhooks_list, true, true},
+    {"POST", "webhooks", api_webhooks_create, true, true},
+    {"GET", "webhooks/*", api_webhooks_get, true, true},
+    {"PATCH", "webhooks/*", api_webhooks_update, true, true},
+    {"DELETE", "webhooks/*", api_webhooks_delete, true, true},
+    {"POST", "webhooks/*:rotateSigningSecret", api_webhooks_rotate, true, true},
+    {"POST", "webhooks/*/rotate_secret", api_webhooks_rotate, true, true},
+    {"POST", "webhooks/*:ping", api_webhooks_ping, true, true},
+};
+
+static const char *const api_versions[] = {"/v1/", "/v1beta/"};
+
+/* Strip a version prefix. Returns the rest of the path, or NULL. */
+static const char *api_router_unversion(const char *path)
+{
+    for (size_t i = 0; i < sizeof(api_versions) / sizeof(api_versions[0]); i++) {
+        size_t n = strlen(api_versions[i]);
+        if (strncmp(path, api_versions[i], n) == 0)
+            return path + n;
+    }
+    return NULL;
+}
+
+/*
+ * Match rest (a writable copy of the path after the prefix) against
+ * pattern. Captured segments are NUL-terminated in place and stored in
+ * req->params. Returns true on a match; rest may be modified either way.
+ */
+static bool api_router_match_one(const char *pattern, char *rest, struct api_request *req)
+{
+    const char *p = pattern;
+    char *s = rest;
+
+    req->nparams = 0;
+    for (;;) {
+        const char *pend = strchr(p, '/');
+        char *send = strchr(s, '/');
+        size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+        size_t slen = send ? (size_t)(send - s) : strlen(s);
+
+        if ((pend == NULL) != (send == NULL))
+            return false;
+        if (p[0] == '*') {
+            const char *verb = p + 1;               /* "" or ":verb" */
+            size_t vlen = plen - 1;
+            if (slen <= vlen)
+                return false;
+            if (vlen > 0 && memcmp(s + slen - vlen, verb, vlen) != 0)
+                return false;
+            if (memchr(s, ':', slen - vlen) != NULL)
+                return false;
+            if (req->nparams == API_MAX_PARAMS)
+                return false;
+            s[slen - vlen] = '\0';
+            req->params[req->nparams++] = s;
+        } else if (plen != slen || memcmp(p, s, plen) != 0) {
+            return false;
+        }
+        if (pend == NULL)
+            return true;
+        p = pend + 1;
+        s = send + 1;
+    }
+}
+
+enum api_route_result api_router_match(const char *method, const char *path,
+                                       struct api_request *req, char *scratch,
+                                       struct api_route_match *out)
+{
+    const char *rest = api_router_unversion(path);
+    bool path_known = false;
+    static const char *const allow_sets[] = {"GET, POST", "GET, PATCH, DELETE", "POST", "GET"};
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
+        const struct api_route *r = &api_routes[i];
+        const char *subject = r->versioned ? rest : path;
+
+        if (subject == NULL)
+            continue;
+        strcpy(scratch, subject);
+        if (!api_router_match_one(r->pattern, scratch, req))
+            continue;
+        path_known = true;
+        if (strcmp(r->method, method) == 0) {
+            out->handler = r->handler;
+            out->needs_auth = r->needs_auth;
+            return API_ROUTE_FOUND;
+        }
+    }
+    if (!path_known)
+        return API_ROUTE_NO_PATH;
+
+    /* Collect the methods of every route that matched the path. The sets
+     * are few, so name them rather than build strings per request. */
+    {
+        bool get = false, post = false, patch = false, del = false;
+        for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
+            const struct api_route *r = &api_routes[i];
+            const char *subject = r->versioned ? rest : path;
+            if (subject == NULL)
+                continue;
+            strcpy(scratch, subject);
+            if (!api_router_match_one(r->pattern, scratch, req))
+                continue;
+            get |= strcmp(r->method, "GET") == 0;
+            post |= strcmp(r->method, "POST") == 0;
+            patch |= strcmp(r->method, "PATCH") == 0;
+            del |= strcmp(r->method, "DELETE") == 0;
+        }
+        if (get && post)
+            out->allow = allow_sets[0];
+        else if (get && patch && del)
+            out->allow = allow_sets[1];
+        else if (post)
+            out->allow = allow_sets[2];
+        else
+            out->allow = allow_sets[3];
+    }
+    req->nparams = 0;
+    return API_ROUTE_NO_METHOD;
+}

@@ -1,0 +1,35 @@
+/*
+ * api_router.h - the route table.
+ *
+ * API routes are written without their version prefix ("webhooks/ *:ping");
+ * the router accepts each under /v1/ and /v1beta/. A pattern segment "*"
+ * captures one path segment that has no ':'; "*:verb" captures the part of
+ * a segment before ":verb" (Google's custom-method syntax).
+ */
+#ifndef KABAR_API_ROUTER_H
+#define KABAR_API_ROUTER_H
+
+#include <stdbool.h>
+
+#include "api/api.h"
+
+enum api_route_result {
+    API_ROUTE_FOUND,
+    API_ROUTE_NO_PATH,          /* 404 */
+    API_ROUTE_NO_METHOD,        /* 405; *allow lists the methods */
+};
+
+struct api_route_match {
+    api_handler handler;
+    bool needs_auth;
+    const char *allow;          /* for API_ROUTE_NO_METHOD */
+};
+
+/* Find the handler for method and path. On API_ROUTE_FOUND, fills
+ * req->params with pointers into scratch (which must outlive the request and
+ * hold strlen(path)+1 bytes). */
+enum api_route_result api_router_match(const char *method, const char *path,
+                                       struct api_request *req, char *scratch,
+                                       struct api_route_match *out);
+
+#endif

@@ -1,0 +1,584 @@
+/*
+ * api_webhooks.c - the WebhookService: create, get, list, update, delete,
+ * rotate the signing secret, ping. Wire shapes follow the Gemini API (see
+ * docs/api.md); every error is answered before anything is written.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "api/api.h"
+#include "api/api_error.h"
+#include "api/api_json.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/secretbox.h"
+#include "common/timeutil.h"
+#include "core/events.h"
+#include "core/pagetoken.h"
+#include "core/webhook.h"
+#include "core/whsec.h"
+#include "store/store.h"
+
+#define API_WEBHOOKS_PAGE_DEFAULT 50
+#define API_WEBHOOKS_PAGE_MAX 1000
+
+static const struct api_field F_NAME = {"name", NULL};
+static const struct api_field F_URI = {"uri", NULL};
+static const struct api_field F_EVENTS = {"subscribed_events", "subscribedEvents"};
+static const struct api_field F_STATE = {"state", NULL};
+static const struct api_field F_REVOCATION = {"revocation_behavior", "revocationBehavior"};
+static const struct api_field F_PAGE_SIZE = {"page_size", "pageSize"};
+static const struct api_field F_PAGE_TOKEN = {"page_token", "pageToken"};
+static const struct api_field F_UPDATE_MASK = {"update_mask", "updateMask"};
+
+static const struct api_field api_webhook_fields[] = {
+    {"name", NULL}, {"uri", NULL}, {"subscribed_events", "subscribedEvents"},
+    {"state", NULL}, {NULL, NULL},
+};
+
+/* Output-only members of the resource: accepted on input and ignored. */
+static const struct api_field api_webhook_output_only[] = {
+    {"id", NULL}, {"create_time", "createTime"}, {"update_time", "updateTime"},
+    {"signing_secrets", "signingSecrets"}, {"new_signing_secret", "newSigningSecret"},
+    {NULL, NULL},
+};
+
+/* ---- the resource as JSON ---------------------------------------------- */
+
+static json_t *api_time(int64_t us)
+{
+    char buf[TIMEUTIL_RFC3339_MAX];
+
+    if (timeutil_format(us, 1, buf, sizeof(buf)) != 0)
+        return json_null();
+    return json_string(buf);
+}
+
+static json_t *api_webhook_json(const struct webhook *wh)
+{
+    json_t *obj = json_object();
+    json_t *events = json_array();
+    json_t *secrets = json_array();
+
+    for (int t = 0; t < EVENT_COUNT; t++)
+        if (wh->events & (UINT32_C(1) << t))
+            json_array_append_new(events, json_string(events_name((enum event_type)t)));
+    for (size_t i = 0; i < wh->nsecrets; i++) {
+        json_t *s = json_pack("{s:s}", "truncated_secret", wh->secrets[i].truncated);
+        if (wh->secrets[i].expire_time_us)
+            json_object_set_new(s, "expire_time", api_time(wh->secrets[i].expire_time_us));
+        json_array_append_new(secrets, s);
+    }
+    json_object_set_new(obj, "id", json_string(wh->id));
+    json_object_set_new(obj, "name", json_string(wh->name));
+    json_object_set_new(obj, "uri", json_string(wh->uri));
+    json_object_set_new(obj, "subscribed_events", events);
+    json_object_set_new(obj, "state", json_string(webhook_state_name(wh->state)));
+    json_object_set_new(obj, "signing_secrets", secrets);
+    json_object_set_new(obj, "create_time", api_time(wh->create_time_us));
+    json_object_set_new(obj, "update_time", api_time(wh->update_time_us));
+    return obj;
+}
+
+/* ---- field parsing; each returns 0 or -1 after filling resp ----------- */
+
+static int api_parse_name(json_t *v, struct webhook *wh, struct api_response *resp)
+{
+    char err[WEBHOOK_ERR_MAX];
+
+    if (v == NULL || json_is_null(v)) {
+        wh->name[0] = '\0';
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        api_error(resp, API_INVALID_ARGUMENT, "name must be a string");
+        return -1;
+    }
+    if (webhook_validate_name(json_string_value(v), err, sizeof(err)) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "%s", err);
+        return -1;
+    }
+    strcpy(wh->name, json_string_value(v));
+    return 0;
+}
+
+static int api_parse_uri(const struct api_ctx *ctx, json_t *v, struct webhook *wh,
+                         struct api_response *resp)
+{
+    char err[WEBHOOK_ERR_MAX];
+
+    if (v == NULL || json_is_null(v)) {
+        api_error(resp, API_INVALID_ARGUMENT, "uri is required");
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        api_error(resp, API_INVALID_ARGUMENT, "uri must be a string");
+        return -1;
+    }
+    if (webhook_validate_uri(json_string_value(v), ctx->allow_private, err, sizeof(err)) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "%s", err);
+        return -1;
+    }
+    strcpy(wh->uri, json_string_value(v));
+    return 0;
+}
+
+static int api_parse_events(json_t *v, struct webhook *wh, struct api_response *resp)
+{
+    size_t i;
+    json_t *e;
+    uint32_t mask = 0;
+
+    if (v == NULL || json_is_null(v)) {
+        api_error(resp, API_INVALID_ARGUMENT, "subscribed_events is required");
+        return -1;
+    }
+    if (!json_is_array(v)) {
+        api_error(resp, API_INVALID_ARGUMENT, "subscribed_events must be an array of strings");
+        return -1;
+    }
+    if (json_array_size(v) == 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "subscribed_events must name at least one event");
+        return -1;
+    }
+    json_array_foreach(v, i, e) {
+        int t;
+        if (!json_is_string(e)) {
+            api_error(resp, API_INVALID_ARGUMENT, "subscribed_events[%zu] must be a string", i);
+            return -1;
+        }
+        t = events_lookup(json_string_value(e));
+        if (t < 0) {
+            api_error(resp, API_INVALID_ARGUMENT,
+                      "subscribed_events[%zu]: unknown event type \"%.100s\"",
+                      i, json_string_value(e));
+            return -1;
+        }
+        mask |= UINT32_C(1) << t;
+    }
+    wh->events = mask;
+    return 0;
+}
+
+static int api_parse_state(json_t *v, struct webhook *wh, struct api_response *resp)
+{
+    int s;
+
+    if (v == NULL || json_is_null(v)) {
+        api_error(resp, API_INVALID_ARGUMENT, "state is required when named in update_mask");
+        return -1;
+    }
+    s = json_is_string(v) ? webhook_state_lookup(json_string_value(v)) : -1;
+    if (s != WEBHOOK_STATE_ENABLED && s != WEBHOOK_STATE_DISABLED) {
+        api_error(resp, API_INVALID_ARGUMENT, "state must be \"enabled\" or \"disabled\"");
+        return -1;
+    }
+    wh->state = (enum webhook_state)s;
+    return 0;
+}
+
+/* The {id} of the path, or NULL after answering 404 when it cannot be a
+ * webhook id (so malformed ids never reach the store). */
+static const char *api_webhook_id(const struct api_request *req, struct api_response *resp)
+{
+    const char *id = req->nparams ? req->params[0] : "";
+
+    if (!ids_valid("wh_", id)) {
+        api_error(resp, API_NOT_FOUND, "webhook %.64s not found", id);
+        return NULL;
+    }
+    return id;
+}
+
+static int api_webhook_load(const struct api_ctx *ctx, const struct api_request *req,
+                            const char *id, struct webhook *wh, struct api_response *resp)
+{
+    enum store_rc rc = store_webhook_get(ctx->store, req->project, id, timeutil_now_us(), wh);
+
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, API_NOT_FOUND, "webhook %s not found", id);
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Make a new signing secret for webhook_id: the clear text goes to secret
+ * (caller wipes it), the sealed form to *rec. Returns 0 or -1 after filling
+ * resp.
+ */
+static int api_new_secret(const struct api_ctx *ctx, const char *webhook_id, int64_t now,
+                          char *secret, size_t cap, struct store_secret *rec,
+                          struct api_response *resp)
+{
+    int n;
+
+    memset(rec, 0, sizeof(*rec));
+    if (whsec_generate(secret, cap) != 0 || ids_new("sec_", rec->id, sizeof(rec->id)) != 0 ||
+        whsec_truncate(secret, rec->truncated, sizeof(rec->truncated)) != 0)
+        goto fail;
+    n = secretbox_seal(ctx->box, webhook_id, (const uint8_t *)secret, strlen(secret),
+                       rec->blob, sizeof(rec->blob));
+    if (n < 0)
+        goto fail;
+    rec->blob_len = (size_t)n;
+    rec->create_time_us = now;
+    return 0;
+fail:
+    OPENSSL_cleanse(secret, cap);
+    api_error(resp, API_INTERNAL, "cannot create a signing secret");
+    return -1;
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+void api_webhooks_create(const struct api_ctx *ctx, struct api_request *req,
+                         struct api_response *resp)
+{
+    json_t *body = api_json_body(req, resp, true);
+    struct webhook *wh = NULL;
+    struct store_secret rec;
+    char secret[WHSEC_MAX];
+    enum store_rc rc;
+    json_t *out;
+    int64_t now = timeutil_now_us();
+
+    secret[0] = '\0';
+    if (body == NULL)
+        return;
+    wh = calloc(1, sizeof(*wh));
+    if (wh == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        goto done;
+    }
+    if (!api_json_check(body, api_webhook_fields, api_webhook_output_only, resp) ||
+        api_parse_uri(ctx, api_json_field(body, &F_URI), wh, resp) != 0 ||
+        api_parse_events(api_json_field(body, &F_EVENTS), wh, resp) != 0 ||
+        api_parse_name(api_json_field(body, &F_NAME), wh, resp) != 0)
+        goto done;
+    wh->state = WEBHOOK_STATE_ENABLED;
+    if (api_json_field(body, &F_STATE) && api_parse_state(api_json_field(body, &F_STATE), wh, resp) != 0)
+        goto done;
+    if (ids_new("wh_", wh->id, sizeof(wh->id)) != 0) {
+        api_error(resp, API_INTERNAL, "cannot make an id");
+        goto done;
+    }
+    strcpy(wh->project, req->project);
+    wh->create_time_us = wh->update_time_us = now;
+    if (api_new_secret(ctx, wh->id, now, secret, sizeof(secret), &rec, resp) != 0)
+        goto done;
+
+    rc = store_webhook_create(ctx->store, wh, &rec);
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        goto done;
+    }
+    wh->nsecrets = 1;
+    strcpy(wh->secrets[0].id, rec.id);
+    strcpy(wh->secrets[0].truncated, rec.truncated);
+    wh->secrets[0].expire_time_us = 0;
+
+    out = api_webhook_json(wh);
+    json_object_set_new(out, "new_signing_secret", json_string(secret));
+    api_reply(resp, out);
+    log_info("webhook created", "project=%s webhook=%s", wh->project, wh->id);
+done:
+    OPENSSL_cleanse(secret, sizeof(secret));
+    OPENSSL_cleanse(&rec, sizeof(rec));
+    free(wh);
+    json_decref(body);
+}
+
+void api_webhooks_get(const struct api_ctx *ctx, struct api_request *req,
+                      struct api_response *resp)
+{
+    const char *id = api_webhook_id(req, resp);
+    struct webhook *wh;
+
+    if (id == NULL)
+        return;
+    wh = malloc(sizeof(*wh));
+    if (wh == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    if (api_webhook_load(ctx, req, id, wh, resp) == 0)
+        api_reply(resp, api_webhook_json(wh));
+    free(wh);
+}
+
+/* Parse page_size: absent or 0 means the default. Returns -1 after
+ * filling resp when it is not an integer in [0, max]. */
+static long api_page_size(const struct api_request *req, struct api_response *resp)
+{
+    const char *s = api_query_field(req, &F_PAGE_SIZE);
+    char *end;
+    long n;
+
+    if (s == NULL || s[0] == '\0')
+        return API_WEBHOOKS_PAGE_DEFAULT;
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 0 || n > API_WEBHOOKS_PAGE_MAX || s[0] == '+' ||
+        s[0] == ' ') {
+        api_error(resp, API_INVALID_ARGUMENT,
+                  "page_size must be an integer from 0 to %d", API_WEBHOOKS_PAGE_MAX);
+        return -1;
+    }
+    return n == 0 ? API_WEBHOOKS_PAGE_DEFAULT : n;
+}
+
+void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
+                       struct api_response *resp)
+{
+    const char *token = api_query_field(req, &F_PAGE_TOKEN);
+    char after[IDS_MAX] = "";
+    struct webhook *page = NULL;
+    size_t n = 0;
+    bool more = false;
+    long limit = api_page_size(req, resp);
+    enum store_rc rc;
+    json_t *out, *arr;
+
+    if (limit < 0)
+        return;
+    if (token && token[0] && pagetoken_decode("wh_", token, after, sizeof(after)) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+        return;
+    }
+    page = calloc((size_t)limit, sizeof(*page));
+    if (page == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    rc = store_webhook_list(ctx->store, req->project, after, (size_t)limit,
+                            timeutil_now_us(), page, &n, &more);
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        goto done;
+    }
+    out = json_object();
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_webhook_json(&page[i]));
+    json_object_set_new(out, "webhooks", arr);
+    if (more && n > 0) {
+        char next[PAGETOKEN_MAX];
+        if (pagetoken_encode("wh_", page[n - 1].id, next, sizeof(next)) == 0)
+            json_object_set_new(out, "next_page_token", json_string(next));
+    }
+    api_reply(resp, out);
+done:
+    free(page);
+}
+
+/* Which fields an update touches: those named in the mask, or without a
+ * mask those present in the body. Returns -1 after filling resp. */
+enum { UPD_NAME = 1, UPD_URI = 2, UPD_EVENTS = 4, UPD_STATE = 8 };
+
+static int api_update_fields(const struct api_request *req, json_t *body, struct api_response *resp)
+{
+    const char *mask = api_query_field(req, &F_UPDATE_MASK);
+    static const struct { const struct api_field *f; int bit; } map[] = {
+        {&F_NAME, UPD_NAME}, {&F_URI, UPD_URI}, {&F_EVENTS, UPD_EVENTS}, {&F_STATE, UPD_STATE},
+    };
+    int fields = 0;
+
+    if (mask == NULL || mask[0] == '\0') {
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+            if (api_json_field(body, map[i].f))
+                fields |= map[i].bit;
+        return fields;
+    }
+    for (const char *p = mask; *p;) {
+        size_t len = strcspn(p, ",");
+        bool known = false;
+        while (len > 0 && *p == ' ') {
+            p++;
+            len--;
+        }
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]) && !known; i++) {
+            const struct api_field *f = map[i].f;
+            if ((strlen(f->snake) == len && strncmp(p, f->snake, len) == 0) ||
+                (f->camel && strlen(f->camel) == len && strncmp(p, f->camel, len) == 0)) {
+                fields |= map[i].bit;
+                known = true;
+            }
+        }
+        if (!known) {
+            api_error(resp, API_INVALID_ARGUMENT,
+                      "update_mask names an unknown or read-only field \"%.*s\"",
+                      (int)(len > 100 ? 100 : len), p);
+            return -1;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return fields;
+}
+
+void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
+                         struct api_response *resp)
+{
+    const char *id = api_webhook_id(req, resp);
+    json_t *body = NULL;
+    struct webhook *wh = NULL, *next = NULL;
+    enum store_rc rc;
+    int fields;
+
+    if (id == NULL)
+        return;
+    body = api_json_body(req, resp, false);
+    if (body == NULL)
+        return;
+    if (!api_json_check(body, api_webhook_fields, api_webhook_output_only, resp))
+        goto done;
+    fields = api_update_fields(req, body, resp);
+    if (fields < 0)
+        goto done;
+    wh = malloc(sizeof(*wh));
+    next = malloc(sizeof(*next));
+    if (wh == NULL || next == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        goto done;
+    }
+    if (api_webhook_load(ctx, req, id, wh, resp) != 0)
+        goto done;
+
+    *next = *wh;
+    if (((fields & UPD_NAME) && api_parse_name(api_json_field(body, &F_NAME), next, resp) != 0) ||
+        ((fields & UPD_URI) && api_parse_uri(ctx, api_json_field(body, &F_URI), next, resp) != 0) ||
+        ((fields & UPD_EVENTS) &&
+         api_parse_events(api_json_field(body, &F_EVENTS), next, resp) != 0) ||
+        ((fields & UPD_STATE) && api_parse_state(api_json_field(body, &F_STATE), next, resp) != 0))
+        goto done;
+
+    if (strcmp(next->name, wh->name) != 0 || strcmp(next->uri, wh->uri) != 0 ||
+        next->events != wh->events || next->state != wh->state) {
+        next->update_time_us = timeutil_now_us();
+        rc = store_webhook_update(ctx->store, next);
+        if (rc == STORE_NOT_FOUND) {    /* deleted since we read it */
+            api_error(resp, API_NOT_FOUND, "webhook %s not found", id);
+            goto done;
+        }
+        if (rc != STORE_OK) {
+            api_error_store(resp, rc);
+            goto done;
+        }
+    }
+    api_reply(resp, api_webhook_json(next));
+done:
+    free(wh);
+    free(next);
+    json_decref(body);
+}
+
+void api_webhooks_delete(const struct api_ctx *ctx, struct api_request *req,
+                         struct api_response *resp)
+{
+    const char *id = api_webhook_id(req, resp);
+    enum store_rc rc;
+
+    if (id == NULL)
+        return;
+    rc = store_webhook_delete(ctx->store, req->project, id);
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, API_NOT_FOUND, "webhook %s not found", id);
+        return;
+    }
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        return;
+    }
+    log_info("webhook deleted", "project=%s webhook=%s", req->project, id);
+    api_reply(resp, json_object());
+}
+
+void api_webhooks_rotate(const struct api_ctx *ctx, struct api_request *req,
+                         struct api_response *resp)
+{
+    static const struct api_field fields[] = {{"revocation_behavior", "revocationBehavior"},
+                                              {NULL, NULL}};
+    const char *id = api_webhook_id(req, resp);
+    json_t *body = NULL, *v;
+    char secret[WHSEC_MAX];
+    struct store_secret rec;
+    int64_t now = timeutil_now_us();
+    int64_t prev_expire = now + WEBHOOK_SECRET_GRACE_US;
+    enum store_rc rc;
+
+    secret[0] = '\0';
+    memset(&rec, 0, sizeof(rec));
+    if (id == NULL)
+        return;
+    body = api_json_body(req, resp, false);
+    if (body == NULL || !api_json_check(body, fields, NULL, resp))
+        goto done;
+    v = api_json_field(body, &F_REVOCATION);
+    if (v && !json_is_null(v)) {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        if (strcasecmp(s, "revoke_previous_secrets_immediately") == 0) {
+            prev_expire = now;
+        } else if (strcasecmp(s, "revoke_previous_secrets_after_h24") != 0 &&
+                   strcasecmp(s, "revocation_behavior_unspecified") != 0) {
+            api_error(resp, API_INVALID_ARGUMENT,
+                      "revocation_behavior must be revoke_previous_secrets_after_h24 or "
+                      "revoke_previous_secrets_immediately");
+            goto done;
+        }
+    }
+    if (api_new_secret(ctx, id, now, secret, sizeof(secret), &rec, resp) != 0)
+        goto done;
+    rc = store_secret_rotate(ctx->store, req->project, id, &rec, prev_expire,
+                             WEBHOOK_SECRETS_MAX, now);
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, API_NOT_FOUND, "webhook %s not found", id);
+        goto done;
+    }
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        goto done;
+    }
+    log_info("signing secret rotated", "project=%s webhook=%s immediate=%d",
+             req->project, id, prev_expire == now);
+    api_reply(resp, json_pack("{s:s}", "secret", secret));
+done:
+    OPENSSL_cleanse(secret, sizeof(secret));
+    OPENSSL_cleanse(&rec, sizeof(rec));
+    json_decref(body);
+}
+
+void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
+                       struct api_response *resp)
+{
+    const char *id = api_webhook_id(req, resp);
+    json_t *body;
+    struct webhook *wh;
+
+    if (id == NULL)
+        return;
+    /* PingWebhookRequest has no fields; accept {} or nothing. */
+    body = api_json_body(req, resp, false);
+    if (body == NULL || !api_json_check(body, (const struct api_field[]){{NULL, NULL}}, NULL, resp)) {
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    wh = malloc(sizeof(*wh));
+    if (wh == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    if (api_webhook_load(ctx, req, id, wh, resp) == 0)
+        api_reply(resp, json_object());
+    free(wh);
+}

@@ -1,0 +1,238 @@
+/*
+ * http.c - libmicrohttpd glue: connection -> struct api_request -> handler
+ * -> struct api_response -> connection.
+ *
+ * libmicrohttpd calls the access handler several times per request: first
+ * with the headers (we allocate per-request state), then once per chunk of
+ * body, then a last time with no data, when we answer. Bodies past
+ * API_MAX_BODY are drained, not stored, and answered with 413.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "api/api_error.h"
+#include "api/api_router.h"
+#include "api/auth.h"
+#include "api/http.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct api_ctx *ctx;
+};
+
+struct http_request_state {
+    char *body;
+    size_t len;
+    size_t cap;
+    int too_big;
+    int64_t start_us;
+};
+
+const char *api_query(const struct api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *api_header(const struct api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* Append a chunk of body, growing geometrically up to API_MAX_BODY. */
+static void http_body_append(struct http_request_state *st, const char *data, size_t n)
+{
+    if (st->too_big)
+        return;
+    if (st->len + n > API_MAX_BODY) {
+        st->too_big = 1;
+        return;
+    }
+    if (st->len + n + 1 > st->cap) {
+        size_t cap = st->cap ? st->cap : 4096;
+        char *p;
+        while (cap < st->len + n + 1)
+            cap *= 2;
+        if (cap > API_MAX_BODY + 1)
+            cap = API_MAX_BODY + 1;
+        p = realloc(st->body, cap);
+        if (p == NULL) {
+            st->too_big = 1;    /* answered as 413: we cannot hold it */
+            return;
+        }
+        st->body = p;
+        st->cap = cap;
+    }
+    memcpy(st->body + st->len, data, n);
+    st->len += n;
+    st->body[st->len] = '\0';
+}
+
+static void http_dispatch(const struct api_ctx *ctx, struct api_request *req,
+                          struct http_request_state *st, struct api_response *resp)
+{
+    struct api_route_match m;
+    char *scratch;
+
+    if (st->too_big) {
+        api_error(resp, API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes", API_MAX_BODY);
+        return;
+    }
+    scratch = malloc(strlen(req->path) + 1);
+    if (scratch == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    switch (api_router_match(req->method, req->path, req, scratch, &m)) {
+    case API_ROUTE_NO_PATH:
+        api_error(resp, API_NOT_FOUND, "no such route: %s %.200s", req->method, req->path);
+        break;
+    case API_ROUTE_NO_METHOD:
+        api_error(resp, API_UNIMPLEMENTED, "method %s is not allowed here; allowed: %s",
+                  req->method, m.allow);
+        resp->allow = m.allow;
+        break;
+    case API_ROUTE_FOUND:
+        if (m.needs_auth && !auth_request(ctx, req, resp))
+            break;
+        m.handler(ctx, req, resp);
+        break;
+    }
+    free(scratch);
+}
+
+static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_response *resp)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    size_t len = resp->body ? strlen(resp->body) : 0;
+
+    r = MHD_create_response_from_buffer(len, resp->body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(resp->body);
+        resp->body = NULL;
+        return MHD_NO;
+    }
+    resp->body = NULL;  /* now libmicrohttpd's */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (resp->allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
+    if (resp->cache_control)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+    ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    const struct http_server *srv = cls;
+    struct http_request_state *st = *con_cls;
+    struct api_request req;
+    struct api_response resp = {.status = 500};
+    enum MHD_Result ret;
+
+    if (st == NULL) {
+        st = calloc(1, sizeof(*st));
+        if (st == NULL)
+            return MHD_NO;
+        st->start_us = timeutil_mono_us();
+        *con_cls = st;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        http_body_append(st, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.path = url;
+    req.body = st->len ? st->body : NULL;
+    req.body_len = st->len;
+    req.conn = conn;
+    http_dispatch(srv->ctx, &req, st, &resp);
+    if (resp.body == NULL && resp.status >= 500)
+        api_error(&resp, API_INTERNAL, "internal error");
+
+    log_info("request", "method=%s path=\"%.300s\" status=%d latency_ms=%.3f project=%s",
+             method, url, resp.status,
+             (double)(timeutil_mono_us() - st->start_us) / 1000.0,
+             req.project[0] ? req.project : "-");
+    ret = http_send(conn, &resp);
+    (void)version;
+    return ret;
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct http_request_state *st = *con_cls;
+
+    if (st) {
+        free(st->body);
+        free(st);
+        *con_cls = NULL;
+    }
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (msg[i] == '"')
+            msg[i] = '\'';
+    log_warn("http", "detail=\"%s\"", msg);
+}
+
+struct http_server *http_start(const struct api_ctx *ctx, const struct sockaddr *addr,
+                               unsigned threads, char *err, size_t errlen)
+{
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+
+    if (srv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (addr->sa_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->ctx = ctx;
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv,
+                                   MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
+                                   MHD_OPTION_SOCK_ADDR, addr,
+                                   MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                   MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+                                   MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        snprintf(err, errlen, "cannot listen (address in use or not available)");
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void http_stop(struct http_server *srv)
+{
+    if (srv == NULL)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

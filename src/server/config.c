@@ -1,0 +1,214 @@
+/*
+ * config.c - flags and environment for kabard (see config.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "server/config.h"
+
+static void config_usage(FILE *f)
+{
+    fputs("usage: kabard [options]\n"
+          "\n"
+          "  --listen HOST:PORT         address to serve on (KABAR_LISTEN, default 127.0.0.1:8080)\n"
+          "  --data-dir DIR             data directory (KABAR_DATA_DIR, default ./data)\n"
+          "  --database URL             store: sqlite:PATH (KABAR_DATABASE_URL,\n"
+          "                             default sqlite:DATA_DIR/kabar.db)\n"
+          "  --public-url URL           URL clients reach kabard at (KABAR_PUBLIC_URL,\n"
+          "                             default http://LISTEN)\n"
+          "  --allow-private-targets    allow http:// and private/loopback webhook targets\n"
+          "                             (KABAR_ALLOW_PRIVATE_TARGETS=1; local development only)\n"
+          "  --threads N                HTTP worker threads (KABAR_THREADS, default 4)\n"
+          "  --log-level LEVEL          debug, info, warn, error (KABAR_LOG_LEVEL, default info)\n"
+          "  -h, --help                 this text\n"
+          "  --version                  print the version\n"
+          "\n"
+          "environment only:\n"
+          "  KABAR_API_KEY              API key of the project \"default\"\n"
+          "  KABAR_API_KEYS             project:key,project:key,... for several projects\n"
+          "  KABAR_MASTER_KEY           base64 of 32 bytes that encrypt secrets at rest\n"
+          "                             (default: generated into DATA_DIR/master.key)\n",
+          f);
+}
+
+static bool config_truthy(const char *s)
+{
+    return s && (strcmp(s, "1") == 0 || strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0);
+}
+
+static int config_copy(char *dst, size_t cap, const char *src, const char *what,
+                       char *err, size_t errlen)
+{
+    if (strlen(src) >= cap) {
+        snprintf(err, errlen, "%s is too long", what);
+        return -1;
+    }
+    strcpy(dst, src);
+    return 0;
+}
+
+int config_parse_listen(const char *s, struct sockaddr_storage *addr, char *err, size_t errlen)
+{
+    char host[256];
+    const char *port;
+    struct addrinfo hints, *res = NULL;
+    int rc;
+
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - s - 1) >= sizeof(host))
+            goto bad;
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+            goto bad;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        port = colon + 1;
+    }
+    if (port[0] == '\0' || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535)
+        goto bad;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve listen address %s: %s", s, gai_strerror(rc));
+        return -1;
+    }
+    memset(addr, 0, sizeof(*addr));
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+bad:
+    snprintf(err, errlen, "listen address must be HOST:PORT, [IPv6]:PORT or :PORT, not \"%s\"", s);
+    return -1;
+}
+
+static int config_log_level(const char *s, enum log_level *out)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, names[i]) == 0) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const char *config_env(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && v[0] ? v : NULL;
+}
+
+enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    enum { OPT_LISTEN = 256, OPT_DATA_DIR, OPT_DATABASE, OPT_PUBLIC_URL, OPT_ALLOW_PRIVATE,
+           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"database", required_argument, NULL, OPT_DATABASE},
+        {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
+        {"allow-private-targets", no_argument, NULL, OPT_ALLOW_PRIVATE},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    const char *listen = config_env("KABAR_LISTEN");
+    const char *data_dir = config_env("KABAR_DATA_DIR");
+    const char *database = config_env("KABAR_DATABASE_URL");
+    const char *public_url = config_env("KABAR_PUBLIC_URL");
+    const char *threads = config_env("KABAR_THREADS");
+    const char *level = config_env("KABAR_LOG_LEVEL");
+    int c;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->allow_private = config_truthy(getenv("KABAR_ALLOW_PRIVATE_TARGETS"));
+    cfg->api_key = config_env("KABAR_API_KEY");
+    cfg->api_keys = config_env("KABAR_API_KEYS");
+    cfg->master_key = config_env("KABAR_MASTER_KEY");
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_LISTEN: listen = optarg; break;
+        case OPT_DATA_DIR: data_dir = optarg; break;
+        case OPT_DATABASE: database = optarg; break;
+        case OPT_PUBLIC_URL: public_url = optarg; break;
+        case OPT_ALLOW_PRIVATE: cfg->allow_private = true; break;
+        case OPT_THREADS: threads = optarg; break;
+        case OPT_LOG_LEVEL: level = optarg; break;
+        case 'h':
+            config_usage(stdout);
+            return CONFIG_EXIT;
+        case OPT_VERSION:
+            printf("kabard %s\n", KABAR_VERSION);
+            return CONFIG_EXIT;
+        default:
+            snprintf(err, errlen, "unknown option (see kabard --help)");
+            return CONFIG_ERROR;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument \"%s\" (see kabard --help)", argv[optind]);
+        return CONFIG_ERROR;
+    }
+
+    if (config_copy(cfg->listen, sizeof(cfg->listen), listen ? listen : "127.0.0.1:8080",
+                    "--listen", err, errlen) != 0 ||
+        config_parse_listen(cfg->listen, &cfg->addr, err, errlen) != 0 ||
+        config_copy(cfg->data_dir, sizeof(cfg->data_dir), data_dir ? data_dir : "./data",
+                    "--data-dir", err, errlen) != 0)
+        return CONFIG_ERROR;
+
+    if (database) {
+        if (config_copy(cfg->database, sizeof(cfg->database), database, "--database",
+                        err, errlen) != 0)
+            return CONFIG_ERROR;
+    } else {
+        snprintf(cfg->database, sizeof(cfg->database), "sqlite:%s/kabar.db", cfg->data_dir);
+    }
+
+    if (public_url) {
+        if (config_copy(cfg->public_url, sizeof(cfg->public_url), public_url, "--public-url",
+                        err, errlen) != 0)
+            return CONFIG_ERROR;
+    } else {
+        snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s", cfg->listen);
+    }
+
+    cfg->threads = 4;
+    if (threads) {
+        char *end;
+        long n = strtol(threads, &end, 10);
+        if (*end != '\0' || n < 1 || n > 256) {
+            snprintf(err, errlen, "--threads must be from 1 to 256");
+            return CONFIG_ERROR;
+        }
+        cfg->threads = (unsigned)n;
+    }
+    cfg->log_level = LOG_INFO;
+    if (level && config_log_level(level, &cfg->log_level) != 0) {
+        snprintf(err, errlen, "--log-level must be debug, info, warn or error");
+        return CONFIG_ERROR;
+    }
+    return CONFIG_OK;
+}

@@ -1,0 +1,41 @@
+/*
+ * config.h - kabard's configuration: command-line flags over environment
+ * variables over defaults. The README's configuration table documents each
+ * entry of config_usage().
+ */
+#ifndef KABAR_CONFIG_H
+#define KABAR_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+
+#define CONFIG_URL_MAX 1024
+
+struct config {
+    char listen[256];                   /* host:port as given */
+    struct sockaddr_storage addr;       /* resolved from listen */
+    char data_dir[PATH_MAX];
+    char public_url[CONFIG_URL_MAX];
+    char database[PATH_MAX + 16];       /* store URL */
+    bool allow_private;
+    unsigned threads;
+    enum log_level log_level;
+    const char *api_key;                /* KABAR_API_KEY, from the environment */
+    const char *api_keys;               /* KABAR_API_KEYS */
+    const char *master_key;             /* KABAR_MASTER_KEY */
+};
+
+enum config_result { CONFIG_OK, CONFIG_EXIT, CONFIG_ERROR };
+
+/* Fill cfg from argv and the environment. CONFIG_EXIT: --help or --version
+ * was answered. CONFIG_ERROR: err says what is wrong. */
+enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Parse "host:port", "[v6]:port" or ":port" into addr. Returns 0 or -1. */
+int config_parse_listen(const char *s, struct sockaddr_storage *addr, char *err, size_t errlen);
+
+#endif

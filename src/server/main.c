@@ -1,0 +1,114 @@
+/*
+ * main.c - kabard: read the configuration, open the store, load the keys,
+ * serve HTTP until SIGTERM or SIGINT, then shut down in reverse order.
+ *
+ * Signals are blocked before any thread starts and taken with sigwait() on
+ * the main thread, so no handler ever runs inside a worker.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <curl/curl.h>
+
+#include "api/api.h"
+#include "api/http.h"
+#include "common/log.h"
+#include "common/secretbox.h"
+#include "server/apikeys.h"
+#include "server/config.h"
+#include "server/masterkey.h"
+#include "store/store.h"
+
+static int main_make_data_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat sb;
+
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) {
+            snprintf(err, errlen, "%s is not a directory", dir);
+            return -1;
+        }
+        return 0;
+    }
+    if (mkdir(dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    struct api_ctx ctx;
+    struct store *st = NULL;
+    struct secretbox *box = NULL;
+    struct http_server *srv = NULL;
+    char err[512];
+    sigset_t sigs;
+    int sig = 0, rc = 1;
+
+    switch (config_load(&cfg, argc, argv, err, sizeof(err))) {
+    case CONFIG_EXIT:
+        return 0;
+    case CONFIG_ERROR:
+        fprintf(stderr, "kabard: %s\n", err);
+        return 2;
+    case CONFIG_OK:
+        break;
+    }
+    log_set_level(cfg.log_level);
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    if (main_make_data_dir(cfg.data_dir, err, sizeof(err)) != 0)
+        goto fail;
+    if (store_open(cfg.database, &st, err, sizeof(err)) != STORE_OK)
+        goto fail;
+    box = masterkey_load(cfg.master_key, cfg.data_dir, st, err, sizeof(err));
+    if (box == NULL)
+        goto fail_store;
+    if (apikeys_provision(st, cfg.api_key, cfg.api_keys, cfg.data_dir, err, sizeof(err)) != 0)
+        goto fail_box;
+
+    ctx.store = st;
+    ctx.box = box;
+    ctx.allow_private = cfg.allow_private;
+    srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
+    if (srv == NULL) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s: %s", cfg.listen, err);
+        strcpy(err, msg);
+        goto fail_box;
+    }
+    log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
+             "allow_private_targets=%d threads=%u",
+             KABAR_VERSION, cfg.listen, cfg.public_url, cfg.data_dir, cfg.allow_private,
+             cfg.threads);
+
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    http_stop(srv);
+    rc = 0;
+fail_box:
+    secretbox_free(box);
+fail_store:
+    store_close(st);
+fail:
+    if (rc != 0)
+        fprintf(stderr, "kabard: %s\n", err);
+    curl_global_cleanup();
+    if (rc == 0)
+        log_info("stopped", NULL);
+    return rc;
+}
