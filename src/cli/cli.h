@@ -1,0 +1,95 @@
+/*
+ * cli.h - the command table of the kabar command-line tool.
+ *
+ * Every command is one struct cmd_entry, exported by the file of its group
+ * (cli_webhooks.c for "kabar webhooks ...") and collected in cmd_table[] in
+ * cli_main.c, as tmux does with its cmd-*.c files. An entry declares its
+ * options and how many positional arguments it takes; cli_main.c parses the
+ * command line against it (global options may appear anywhere), so a command
+ * function only ever sees a well-formed struct cmd_args.
+ */
+#ifndef KABAR_CLI_H
+#define KABAR_CLI_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Exit codes: success, a failed request, a command line we cannot run. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+#define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
+
+/* API keys are short tokens; anything longer than this is a mistake. */
+#define CLI_API_KEY_MAX 512
+
+/* Room in struct cmd_args; an entry with more is rejected by an assert. */
+#define CMD_MAX_OPTS 8
+#define CMD_MAX_ARGS 2
+
+struct cli_client;
+
+/* What the global options decided, shared by every command. */
+struct cli_ctx {
+    const char *server_opt;         /* --server, or NULL */
+    bool api_key_opt;               /* api_key came from --api-key */
+    bool json;                      /* --json: print the server's JSON */
+    const char *server;             /* base URL, set by cli_connect() */
+    char api_key[CLI_API_KEY_MAX];  /* wiped with OPENSSL_cleanse at exit */
+    struct cli_client *client;      /* set by cli_connect() */
+};
+
+/* One option of a command: "--name VALUE" (has_arg) or a "--flag". */
+struct cmd_opt {
+    const char *name;               /* without the leading dashes */
+    bool has_arg;
+};
+
+/* A parsed command line. opt[i] belongs to entry->opts[i]: the value of an
+ * option with an argument, "" for a flag that was given, NULL when absent.
+ * The strings point into argv. */
+struct cmd_args {
+    const char *opt[CMD_MAX_OPTS];
+    const char *arg[CMD_MAX_ARGS];
+    int nargs;
+};
+
+struct cmd_entry {
+    const char *group;              /* "webhooks" */
+    const char *name;               /* "create" */
+    const char *usage;              /* what follows "kabar group name" */
+    const char *help;               /* one sentence for --help */
+    const struct cmd_opt *opts;     /* ends with a NULL name */
+    const char *arg_name;           /* "ID", for "missing ID" */
+    int min_args;
+    int max_args;
+    /* Returns a CLI_EXIT_* code; has printed its own errors. */
+    int (*exec)(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                const struct cmd_args *args);
+};
+
+extern const struct cmd_entry cmd_webhooks_create_entry;
+extern const struct cmd_entry cmd_webhooks_get_entry;
+extern const struct cmd_entry cmd_webhooks_list_entry;
+extern const struct cmd_entry cmd_webhooks_update_entry;
+extern const struct cmd_entry cmd_webhooks_delete_entry;
+extern const struct cmd_entry cmd_webhooks_rotate_secret_entry;
+extern const struct cmd_entry cmd_webhooks_ping_entry;
+
+/* Print "kabar: group name: message" and the entry's usage line to stderr.
+ * Returns CLI_EXIT_USAGE so that a command can "return cli_usage_error()". */
+int cli_usage_error(const struct cmd_entry *entry, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Decide the server URL and the API key (option, environment, key file)
+ * and make ctx->client. Returns 0, or an exit code after printing why. */
+int cli_connect(struct cli_ctx *ctx);
+
+/* Write s to f with control characters shown as '?': strings from the
+ * server go to a terminal, and must not be able to drive it. */
+void cli_fputs_safe(const char *s, FILE *f);
+
+#endif

@@ -1,0 +1,836 @@
+/*
+ * cli_webhooks.c - the "kabar webhooks" command group.
+ *
+ * One struct cmd_entry per command of the Gemini-style WebhookService
+ * (docs/api.md): create, get, list, update, delete, rotate-secret, ping.
+ * Each command turns its parsed arguments into one request (list --all into
+ * several), and prints either the server's JSON (--json) or a short text
+ * for people. Validation of values (event names, URIs, states) is left to
+ * the server, so that a newer kabard's catalog works with an older kabar;
+ * the tool only rejects what it cannot even encode.
+ *
+ * Every string that comes from the server goes through cli_fputs_safe():
+ * a webhook name is user data, and must not write escape sequences to the
+ * terminal of whoever lists it.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cli_client.h"
+
+#define WEBHOOKS_PATH_MAX 4096
+/* Stops "list --all" against a server that never stops paginating. */
+#define WEBHOOKS_LIST_MAX_PAGES 100000
+
+/* --- helpers ------------------------------------------------------------ */
+
+/*
+ * Write "/v1/webhooks/ID" + suffix into out, the ID percent-encoded so that
+ * a "/" or "?" in it cannot reach another route. Returns 0, or an exit code
+ * after printing why.
+ */
+static int
+webhooks_path(struct cli_ctx *ctx, const struct cmd_entry *entry,
+              const char *id, const char *suffix, char *out, size_t cap)
+{
+    char *escaped;
+    int n;
+
+    if (id[0] == '\0')
+        return cli_usage_error(entry, "the ID is empty");
+    escaped = cli_client_escape(id);
+    if (escaped == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    n = snprintf(out, cap, "/v1/webhooks/%s%s", escaped, suffix);
+    free(escaped);
+    if (n < 0 || (size_t)n >= cap)
+        return cli_usage_error(entry, "the ID is too long");
+    return 0;
+}
+
+/*
+ * Turn "e1,e2" into a JSON array of strings. Spaces around names are
+ * dropped; an empty name ("a,,b") is a usage error rather than something to
+ * guess about. Returns 0 with *out set (the caller's), or an exit code.
+ */
+static int
+webhooks_parse_events(const struct cmd_entry *entry, const char *list,
+                      json_t **out)
+{
+    json_t *events = json_array();
+    const char *p = list, *end, *comma;
+
+    *out = NULL;
+    if (events == NULL)
+        goto nomem;
+    for (;;) {
+        comma = strchr(p, ',');
+        end = comma != NULL ? comma : p + strlen(p);
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (end == p) {
+            json_decref(events);
+            return cli_usage_error(entry, "--events has an empty event name "
+                                   "(give e.g. --events batch.succeeded,"
+                                   "batch.failed)");
+        }
+        if (json_array_append_new(events, json_stringn(p, end - p)) != 0)
+            goto nomem;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    *out = events;
+    return 0;
+
+nomem:
+    json_decref(events);
+    fprintf(stderr, "kabar: out of memory\n");
+    return CLI_EXIT_FAIL;
+}
+
+/* Set key to a new value in obj; on failure print and return an exit code. */
+static int
+webhooks_set(json_t *obj, const char *key, json_t *value)
+{
+    if (value == NULL || json_object_set_new(obj, key, value) != 0) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* A string member of obj, or "" when it is absent or not a string. */
+static const char *
+webhooks_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    return s != NULL ? s : "";
+}
+
+/* Print the subscribed events of w separated by sep. */
+static void
+webhooks_print_events(const json_t *w, const char *sep)
+{
+    const json_t *events = json_object_get(w, "subscribed_events");
+    const json_t *e;
+    size_t i;
+
+    json_array_foreach(events, i, e) {
+        if (i > 0)
+            fputs(sep, stdout);
+        cli_fputs_safe(json_string_value(e) ? json_string_value(e) : "?",
+                       stdout);
+    }
+}
+
+/* The printed width of the events column of w. */
+static size_t
+webhooks_events_width(const json_t *w)
+{
+    const json_t *events = json_object_get(w, "subscribed_events");
+    const json_t *e;
+    size_t i, width = 0;
+
+    json_array_foreach(events, i, e)
+        width += (i > 0) + strlen(json_string_value(e) ? json_string_value(e)
+                                                       : "?");
+    return width;
+}
+
+static void
+webhooks_print_label(const char *label)
+{
+    printf("%-10s", label);
+}
+
+/* One "label:  value" line, the value from the server. */
+static void
+webhooks_print_field(const char *label, const char *value)
+{
+    webhooks_print_label(label);
+    cli_fputs_safe(value, stdout);
+    putchar('\n');
+}
+
+/* The live secrets, newest (the signing one) first, as the server lists
+ * them. Only truncated forms ever come back here. */
+static void
+webhooks_print_secrets(const json_t *w)
+{
+    const json_t *secrets = json_object_get(w, "signing_secrets");
+    const json_t *s;
+    const char *expire;
+    size_t i;
+
+    webhooks_print_label("secrets:");
+    if (json_array_size(secrets) == 0) {
+        printf("(none)\n");
+        return;
+    }
+    json_array_foreach(secrets, i, s) {
+        if (i > 0)
+            webhooks_print_label("");
+        cli_fputs_safe(webhooks_str(s, "truncated_secret"), stdout);
+        expire = webhooks_str(s, "expire_time");
+        if (expire[0] != '\0') {
+            fputs(" (expires ", stdout);
+            cli_fputs_safe(expire, stdout);
+            putchar(')');
+        } else if (i == 0) {
+            fputs(" (signing)", stdout);
+        }
+        putchar('\n');
+    }
+}
+
+/* The readable block of get and update. */
+static void
+webhooks_print_resource(const json_t *w)
+{
+    const char *name = webhooks_str(w, "name");
+
+    webhooks_print_field("id:", webhooks_str(w, "id"));
+    webhooks_print_field("name:", name[0] != '\0' ? name : "(none)");
+    webhooks_print_field("uri:", webhooks_str(w, "uri"));
+    webhooks_print_label("events:");
+    webhooks_print_events(w, ", ");
+    putchar('\n');
+    webhooks_print_field("state:", webhooks_str(w, "state"));
+    webhooks_print_secrets(w);
+    webhooks_print_field("created:", webhooks_str(w, "create_time"));
+    webhooks_print_field("updated:", webhooks_str(w, "update_time"));
+}
+
+/* Print the whole secret once, with the warning that goes with it. */
+static void
+webhooks_print_new_secret(const char *secret)
+{
+    webhooks_print_field("secret:", secret);
+    printf("This signing secret is shown only once: store it now.\n");
+}
+
+/* Print a column value padded to width (no padding when width is 0). */
+static void
+webhooks_print_cell(const char *value, size_t width)
+{
+    size_t len = strlen(value);
+
+    cli_fputs_safe(value, stdout);
+    while (width > 0 && len++ < width + 2)
+        putchar(' ');
+}
+
+static size_t
+webhooks_max(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* The table of "webhooks list": ID, STATE, EVENTS, URI. */
+static void
+webhooks_print_table(const json_t *list)
+{
+    size_t w_id = strlen("ID"), w_state = strlen("STATE");
+    size_t w_events = strlen("EVENTS"), i;
+    const json_t *w;
+
+    if (json_array_size(list) == 0) {
+        printf("No webhooks.\n");
+        return;
+    }
+    json_array_foreach(list, i, w) {
+        w_id = webhooks_max(w_id, strlen(webhooks_str(w, "id")));
+        w_state = webhooks_max(w_state, strlen(webhooks_str(w, "state")));
+        w_events = webhooks_max(w_events, webhooks_events_width(w));
+    }
+    webhooks_print_cell("ID", w_id);
+    webhooks_print_cell("STATE", w_state);
+    webhooks_print_cell("EVENTS", w_events);
+    printf("URI\n");
+    json_array_foreach(list, i, w) {
+        size_t len = webhooks_events_width(w);
+
+        webhooks_print_cell(webhooks_str(w, "id"), w_id);
+        webhooks_print_cell(webhooks_str(w, "state"), w_state);
+        webhooks_print_events(w, ",");
+        while (len++ < w_events + 2)
+            putchar(' ');
+        cli_fputs_safe(webhooks_str(w, "uri"), stdout);
+        putchar('\n');
+    }
+}
+
+/* Send one request; print the answer as JSON when --json asks for it,
+ * else leave it in *out for the command to print. */
+static int
+webhooks_call(struct cli_ctx *ctx, const char *method, const char *path,
+              const json_t *body, json_t **out)
+{
+    int rc = cli_call(ctx, method, path, body, out);
+
+    if (rc == CLI_EXIT_OK && ctx->json)
+        rc = cli_print_json(*out);
+    return rc;
+}
+
+/* --- create ------------------------------------------------------------- */
+
+enum { CREATE_URI, CREATE_EVENTS, CREATE_NAME, CREATE_DISABLED };
+
+static const struct cmd_opt webhooks_create_opts[] = {
+    [CREATE_URI] = {"uri", true},
+    [CREATE_EVENTS] = {"events", true},
+    [CREATE_NAME] = {"name", true},
+    [CREATE_DISABLED] = {"disabled", false},
+    {NULL, false},
+};
+
+static int
+webhooks_create(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                const struct cmd_args *args)
+{
+    json_t *body = NULL, *events = NULL, *resp = NULL;
+    int rc;
+
+    if (args->opt[CREATE_URI] == NULL)
+        return cli_usage_error(entry, "missing --uri");
+    if (args->opt[CREATE_EVENTS] == NULL)
+        return cli_usage_error(entry, "missing --events");
+    if ((rc = webhooks_parse_events(entry, args->opt[CREATE_EVENTS],
+                                    &events)) != 0)
+        return rc;
+
+    if ((body = json_object()) == NULL) {
+        json_decref(events);
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if ((rc = webhooks_set(body, "uri",
+                           json_string(args->opt[CREATE_URI]))) != 0 ||
+        (rc = webhooks_set(body, "subscribed_events", events)) != 0)
+        goto out;
+    if (args->opt[CREATE_NAME] != NULL &&
+        (rc = webhooks_set(body, "name",
+                           json_string(args->opt[CREATE_NAME]))) != 0)
+        goto out;
+    if (args->opt[CREATE_DISABLED] != NULL &&
+        (rc = webhooks_set(body, "state", json_string("disabled"))) != 0)
+        goto out;
+
+    if ((rc = webhooks_call(ctx, "POST", "/v1/webhooks", body, &resp)) != 0 ||
+        ctx->json)
+        goto out;
+    webhooks_print_field("id:", webhooks_str(resp, "id"));
+    if (webhooks_str(resp, "name")[0] != '\0')
+        webhooks_print_field("name:", webhooks_str(resp, "name"));
+    webhooks_print_field("uri:", webhooks_str(resp, "uri"));
+    webhooks_print_label("events:");
+    webhooks_print_events(resp, ", ");
+    putchar('\n');
+    webhooks_print_field("state:", webhooks_str(resp, "state"));
+    webhooks_print_new_secret(webhooks_str(resp, "new_signing_secret"));
+
+out:
+    json_decref(resp);
+    json_decref(body);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_create_entry = {
+    .group = "webhooks",
+    .name = "create",
+    .usage = "--uri URI --events E1,E2 [--name NAME] [--disabled]",
+    .help = "Create a webhook. Its signing secret is printed once, now.",
+    .opts = webhooks_create_opts,
+    .arg_name = "",
+    .min_args = 0,
+    .max_args = 0,
+    .exec = webhooks_create,
+};
+
+/* --- get ---------------------------------------------------------------- */
+
+static int
+webhooks_get(struct cli_ctx *ctx, const struct cmd_entry *entry,
+             const struct cmd_args *args)
+{
+    char path[WEBHOOKS_PATH_MAX];
+    json_t *resp = NULL;
+    int rc;
+
+    if ((rc = webhooks_path(ctx, entry, args->arg[0], "", path,
+                            sizeof(path))) != 0)
+        return rc;
+    if ((rc = webhooks_call(ctx, "GET", path, NULL, &resp)) == 0 && !ctx->json)
+        webhooks_print_resource(resp);
+    json_decref(resp);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_get_entry = {
+    .group = "webhooks",
+    .name = "get",
+    .usage = "ID",
+    .help = "Show one webhook.",
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = webhooks_get,
+};
+
+/* --- list --------------------------------------------------------------- */
+
+enum { LIST_PAGE_SIZE, LIST_PAGE_TOKEN, LIST_ALL };
+
+static const struct cmd_opt webhooks_list_opts[] = {
+    [LIST_PAGE_SIZE] = {"page-size", true},
+    [LIST_PAGE_TOKEN] = {"page-token", true},
+    [LIST_ALL] = {"all", false},
+    {NULL, false},
+};
+
+/* Write the path of one page into out. Returns 0 or an exit code. */
+static int
+webhooks_list_path(struct cli_ctx *ctx, const char *page_size,
+                   const char *token, char *out, size_t cap)
+{
+    char *escaped = NULL;
+    int n;
+
+    if (token != NULL && (escaped = cli_client_escape(token)) == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    n = snprintf(out, cap, "/v1/webhooks%s%s%s%s%s",
+                 page_size != NULL || escaped != NULL ? "?" : "",
+                 page_size != NULL ? "page_size=" : "",
+                 page_size != NULL ? page_size : "",
+                 page_size != NULL && escaped != NULL ? "&page_token="
+                 : escaped != NULL ? "page_token=" : "",
+                 escaped != NULL ? escaped : "");
+    free(escaped);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "kabar: the page token is too long\n");
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Check the shape of one page: "webhooks" (absent when empty, as Google's
+ * APIs do) is an array, "next_page_token" a string when present. */
+static bool
+webhooks_list_page_ok(const json_t *page)
+{
+    const json_t *list = json_object_get(page, "webhooks");
+    const json_t *token = json_object_get(page, "next_page_token");
+
+    return (list == NULL || json_is_array(list)) &&
+           (token == NULL || json_is_string(token));
+}
+
+/*
+ * Fetch pages from token on, into *all (one array of webhooks), following
+ * next_page_token when follow is set. *next is left holding the token of
+ * the page after the last one fetched (NULL when there is none); the
+ * caller frees it. Returns 0 or an exit code after printing why.
+ */
+static int
+webhooks_list_fetch(struct cli_ctx *ctx, const char *page_size,
+                    const char *token, bool follow, json_t *all,
+                    char **next)
+{
+    char path[WEBHOOKS_PATH_MAX];
+    char *current = token != NULL ? strdup(token) : NULL;
+    json_t *page = NULL;
+    const char *t;
+    long pages;
+    int rc = 0;
+
+    *next = NULL;
+    if (token != NULL && current == NULL)
+        goto nomem;
+    for (pages = 0; pages < WEBHOOKS_LIST_MAX_PAGES; pages++) {
+        if ((rc = webhooks_list_path(ctx, page_size, current, path,
+                                     sizeof(path))) != 0)
+            goto out;
+        if ((rc = cli_call(ctx, "GET", path, NULL, &page)) != 0)
+            goto out;
+        if (!webhooks_list_page_ok(page)) {
+            fprintf(stderr, "kabar: %s sent a list page of an unexpected "
+                    "shape\n", ctx->server);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        if (json_object_get(page, "webhooks") != NULL &&
+            json_array_extend(all, json_object_get(page, "webhooks")) != 0)
+            goto nomem;
+        t = json_string_value(json_object_get(page, "next_page_token"));
+        if (t == NULL || t[0] == '\0')
+            goto out;
+        if (current != NULL && strcmp(current, t) == 0) {
+            /* The same page again would loop forever. */
+            fprintf(stderr, "kabar: %s returned the same page token twice\n",
+                    ctx->server);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        free(current);
+        if ((current = strdup(t)) == NULL)
+            goto nomem;
+        json_decref(page);
+        page = NULL;
+        if (!follow) {
+            *next = current;
+            current = NULL;
+            goto out;
+        }
+    }
+    fprintf(stderr, "kabar: stopped after %d pages\n",
+            WEBHOOKS_LIST_MAX_PAGES);
+    rc = CLI_EXIT_FAIL;
+    goto out;
+
+nomem:
+    fprintf(stderr, "kabar: out of memory\n");
+    rc = CLI_EXIT_FAIL;
+out:
+    json_decref(page);
+    free(current);
+    return rc;
+}
+
+/* page_size is 1..1000 (0 asks for the default); reject what is not even a
+ * number here, so that "--page-size ten" is a usage error. */
+static bool
+webhooks_page_size_ok(const char *s)
+{
+    size_t len = strlen(s), i;
+
+    if (len == 0 || len > 4)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return atoi(s) <= 1000;
+}
+
+static int
+webhooks_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
+              const struct cmd_args *args)
+{
+    const char *page_size = args->opt[LIST_PAGE_SIZE];
+    const char *token = args->opt[LIST_PAGE_TOKEN];
+    bool all = args->opt[LIST_ALL] != NULL;
+    json_t *list = NULL, *out = NULL;
+    char *next = NULL;
+    int rc;
+
+    if (page_size != NULL && !webhooks_page_size_ok(page_size))
+        return cli_usage_error(entry, "--page-size must be a number from 1 "
+                               "to 1000");
+    if (token != NULL && token[0] == '\0')
+        token = NULL;
+    if (ctx->json && !all) {
+        /* One page goes out exactly as the server sent it. */
+        char path[WEBHOOKS_PATH_MAX];
+
+        if ((rc = webhooks_list_path(ctx, page_size, token, path,
+                                     sizeof(path))) != 0)
+            return rc;
+        rc = webhooks_call(ctx, "GET", path, NULL, &out);
+        json_decref(out);
+        return rc;
+    }
+    if ((list = json_array()) == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if ((rc = webhooks_list_fetch(ctx, page_size, token, all, list,
+                                  &next)) != 0)
+        goto out;
+
+    if (ctx->json) {
+        /* --all prints one page holding every webhook, with no token since
+         * none is left. */
+        out = json_object();
+        if (out == NULL || json_object_set(out, "webhooks", list) != 0) {
+            fprintf(stderr, "kabar: out of memory\n");
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        rc = cli_print_json(out);
+        goto out;
+    }
+    webhooks_print_table(list);
+    if (next != NULL) {
+        printf("\nMore webhooks: kabar webhooks list");
+        if (page_size != NULL)
+            printf(" --page-size %s", page_size);
+        printf(" --page-token ");
+        cli_fputs_safe(next, stdout);
+        putchar('\n');
+    }
+
+out:
+    free(next);
+    json_decref(out);
+    json_decref(list);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_list_entry = {
+    .group = "webhooks",
+    .name = "list",
+    .usage = "[--page-size N] [--page-token TOKEN] [--all]",
+    .help = "List webhooks in creation order; --all follows every page.",
+    .opts = webhooks_list_opts,
+    .arg_name = "",
+    .min_args = 0,
+    .max_args = 0,
+    .exec = webhooks_list,
+};
+
+/* --- update ------------------------------------------------------------- */
+
+enum { UPDATE_URI, UPDATE_EVENTS, UPDATE_NAME, UPDATE_ENABLE, UPDATE_DISABLE };
+
+static const struct cmd_opt webhooks_update_opts[] = {
+    [UPDATE_URI] = {"uri", true},
+    [UPDATE_EVENTS] = {"events", true},
+    [UPDATE_NAME] = {"name", true},
+    [UPDATE_ENABLE] = {"enable", false},
+    [UPDATE_DISABLE] = {"disable", false},
+    {NULL, false},
+};
+
+/* Append field to the comma-separated mask. */
+static void
+webhooks_mask_add(char *mask, size_t cap, const char *field)
+{
+    size_t len = strlen(mask);
+
+    /* The mask buffer holds every field name at once, so this fits. */
+    snprintf(mask + len, cap - len, "%s%s", len > 0 ? "," : "", field);
+}
+
+static int
+webhooks_update(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                const struct cmd_args *args)
+{
+    char path[WEBHOOKS_PATH_MAX];
+    char mask[sizeof("name,uri,subscribed_events,state")] = "";
+    char suffix[sizeof("?update_mask=") + sizeof(mask)];
+    json_t *body = NULL, *events = NULL, *resp = NULL;
+    int rc;
+
+    if (args->opt[UPDATE_ENABLE] != NULL && args->opt[UPDATE_DISABLE] != NULL)
+        return cli_usage_error(entry, "--enable and --disable contradict "
+                               "each other");
+    if (args->opt[UPDATE_EVENTS] != NULL &&
+        (rc = webhooks_parse_events(entry, args->opt[UPDATE_EVENTS],
+                                    &events)) != 0)
+        return rc;
+    if ((body = json_object()) == NULL) {
+        json_decref(events);
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+
+    /* The mask names exactly the fields given, so that the server changes
+     * those and nothing else; the order is the resource's. */
+    if (args->opt[UPDATE_NAME] != NULL) {
+        if ((rc = webhooks_set(body, "name",
+                               json_string(args->opt[UPDATE_NAME]))) != 0)
+            goto out;
+        webhooks_mask_add(mask, sizeof(mask), "name");
+    }
+    if (args->opt[UPDATE_URI] != NULL) {
+        if ((rc = webhooks_set(body, "uri",
+                               json_string(args->opt[UPDATE_URI]))) != 0)
+            goto out;
+        webhooks_mask_add(mask, sizeof(mask), "uri");
+    }
+    if (events != NULL) {
+        rc = webhooks_set(body, "subscribed_events", events);
+        events = NULL;
+        if (rc != 0)
+            goto out;
+        webhooks_mask_add(mask, sizeof(mask), "subscribed_events");
+    }
+    if (args->opt[UPDATE_ENABLE] != NULL || args->opt[UPDATE_DISABLE] != NULL) {
+        if ((rc = webhooks_set(body, "state", json_string(
+                 args->opt[UPDATE_ENABLE] != NULL ? "enabled"
+                                                  : "disabled"))) != 0)
+            goto out;
+        webhooks_mask_add(mask, sizeof(mask), "state");
+    }
+    if (mask[0] == '\0') {
+        rc = cli_usage_error(entry, "nothing to update: give --uri, "
+                             "--events, --name, --enable or --disable");
+        goto out;
+    }
+
+    snprintf(suffix, sizeof(suffix), "?update_mask=%s", mask);
+    if ((rc = webhooks_path(ctx, entry, args->arg[0], suffix, path,
+                            sizeof(path))) != 0)
+        goto out;
+    if ((rc = webhooks_call(ctx, "PATCH", path, body, &resp)) == 0 &&
+        !ctx->json)
+        webhooks_print_resource(resp);
+
+out:
+    json_decref(resp);
+    json_decref(events);
+    json_decref(body);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_update_entry = {
+    .group = "webhooks",
+    .name = "update",
+    .usage = "ID [--uri URI] [--events E1,E2] [--name NAME] "
+             "[--enable|--disable]",
+    .help = "Change the given fields of a webhook, and only those.",
+    .opts = webhooks_update_opts,
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = webhooks_update,
+};
+
+/* --- delete ------------------------------------------------------------- */
+
+static int
+webhooks_delete(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                const struct cmd_args *args)
+{
+    char path[WEBHOOKS_PATH_MAX];
+    json_t *resp = NULL;
+    int rc;
+
+    if ((rc = webhooks_path(ctx, entry, args->arg[0], "", path,
+                            sizeof(path))) != 0)
+        return rc;
+    if ((rc = webhooks_call(ctx, "DELETE", path, NULL, &resp)) == 0 &&
+        !ctx->json) {
+        printf("Deleted webhook ");
+        cli_fputs_safe(args->arg[0], stdout);
+        printf(".\n");
+    }
+    json_decref(resp);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_delete_entry = {
+    .group = "webhooks",
+    .name = "delete",
+    .usage = "ID",
+    .help = "Delete a webhook and its signing secrets.",
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = webhooks_delete,
+};
+
+/* --- rotate-secret ------------------------------------------------------ */
+
+enum { ROTATE_REVOKE_NOW };
+
+static const struct cmd_opt webhooks_rotate_opts[] = {
+    [ROTATE_REVOKE_NOW] = {"revoke-now", false},
+    {NULL, false},
+};
+
+static int
+webhooks_rotate_secret(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                       const struct cmd_args *args)
+{
+    bool now = args->opt[ROTATE_REVOKE_NOW] != NULL;
+    char path[WEBHOOKS_PATH_MAX];
+    json_t *body = NULL, *resp = NULL;
+    int rc;
+
+    if ((rc = webhooks_path(ctx, entry, args->arg[0], ":rotateSigningSecret",
+                            path, sizeof(path))) != 0)
+        return rc;
+    if ((body = json_object()) == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if ((rc = webhooks_set(body, "revocation_behavior", json_string(
+             now ? "revoke_previous_secrets_immediately"
+                 : "revoke_previous_secrets_after_h24"))) != 0)
+        goto out;
+    if ((rc = webhooks_call(ctx, "POST", path, body, &resp)) != 0 || ctx->json)
+        goto out;
+    webhooks_print_new_secret(webhooks_str(resp, "secret"));
+    printf(now ? "Previous secrets were revoked.\n"
+               : "Previous secrets stay valid for 24 hours.\n");
+
+out:
+    json_decref(resp);
+    json_decref(body);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_rotate_secret_entry = {
+    .group = "webhooks",
+    .name = "rotate-secret",
+    .usage = "ID [--revoke-now]",
+    .help = "Make a new signing secret. Previous ones stay valid for 24 "
+            "hours, or stop at once with --revoke-now.",
+    .opts = webhooks_rotate_opts,
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = webhooks_rotate_secret,
+};
+
+/* --- ping --------------------------------------------------------------- */
+
+static int
+webhooks_ping(struct cli_ctx *ctx, const struct cmd_entry *entry,
+              const struct cmd_args *args)
+{
+    char path[WEBHOOKS_PATH_MAX];
+    json_t *body = NULL, *resp = NULL;
+    int rc;
+
+    if ((rc = webhooks_path(ctx, entry, args->arg[0], ":ping", path,
+                            sizeof(path))) != 0)
+        return rc;
+    if ((body = json_object()) == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if ((rc = webhooks_call(ctx, "POST", path, body, &resp)) == 0 &&
+        !ctx->json) {
+        printf("Ping accepted for webhook ");
+        cli_fputs_safe(args->arg[0], stdout);
+        printf(".\n");
+    }
+    json_decref(resp);
+    json_decref(body);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_ping_entry = {
+    .group = "webhooks",
+    .name = "ping",
+    .usage = "ID",
+    .help = "Ask the server to send a test event to the webhook.",
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = webhooks_ping,
+};
