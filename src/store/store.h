@@ -214,9 +214,9 @@ struct store_ops {
                                   size_t limit, int64_t now_us, struct webhook *out,
                                   size_t *n, bool *more);
     /* Write name, uri, events, state and update_time of wh (matched by
-     * wh->project and wh->id). Setting the state to ENABLED also clears the
-     * failure record (failing_since), so a re-enabled webhook gets a fresh
-     * window. NOT_FOUND when it does not exist. */
+     * wh->project and wh->id). Changing the state to ENABLED from another
+     * state also clears the failure record (failing_since), so a re-enabled
+     * webhook gets a fresh window. NOT_FOUND when it does not exist. */
     enum store_rc (*webhook_update)(struct store *st, const struct webhook *wh);
     /* Delete the webhook, its secrets, and its deliveries with their
      * attempts. NOT_FOUND when it does not exist. */

@@ -384,6 +384,89 @@ static void test_webhook_crud(void **state)
     assert_int_equal(store_webhook_create(f->st, &wh, &sec), STORE_OK);
 }
 
+/* Deleting a webhook deletes its deliveries and their attempts (in the same
+ * transaction), and no one else's; setting a webhook's state to enabled
+ * clears its failure record. */
+static void test_webhook_delete_update_deliveries(void **state)
+{
+    struct fixture *f = *state;
+    struct webhook wh, other, got;
+    struct store_secret sec;
+    struct store_message m;
+    struct store_attempt a;
+    struct store_job jobs[4];
+    static const uint8_t payload[] = "{\"type\":\"batch.succeeded\"}";
+    size_t n;
+
+    make_webhook(&wh, "p1", 1);
+    make_secret(&sec, 1, NOW);
+    assert_int_equal(store_webhook_create(f->st, &wh, &sec), STORE_OK);
+    make_webhook(&other, "p1", 2);
+    make_secret(&sec, 2, NOW);
+    assert_int_equal(store_webhook_create(f->st, &other, &sec), STORE_OK);
+
+    /* One event to both (events 0x5 has bit 0), one attempt each. */
+    memset(&m, 0, sizeof m);
+    snprintf(m.id, sizeof m.id, "msg_%026u", 1);
+    snprintf(m.project, sizeof m.project, "p1");
+    snprintf(m.type, sizeof m.type, "batch.succeeded");
+    m.type_mask = 1;
+    m.payload = payload;
+    m.payload_len = sizeof payload - 1;
+    m.create_time_us = NOW;
+    assert_int_equal(store_messages_insert(f->st, &m, 1, 0), STORE_OK);
+    assert_int_equal(m.rc, STORE_OK);
+    assert_int_equal(m.ndeliveries, 2);
+    assert_int_equal(store_deliveries_claim(f->st, "o", NOW, NOW + 1000000, 4, 4, NULL, NULL, 0,
+                                            jobs, &n),
+                     STORE_OK);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        memset(&a, 0, sizeof a);
+        snprintf(a.id, sizeof a.id, "att_%026zu", i + 1);
+        snprintf(a.delivery_id, sizeof a.delivery_id, "%s", jobs[i].id);
+        snprintf(a.webhook_id, sizeof a.webhook_id, "%s", jobs[i].webhook_id);
+        a.outcome = STORE_OUTCOME_RETRY;
+        a.time_us = NOW;
+        a.next_due_us = NOW + 1000000;
+        assert_int_equal(store_attempts_record(f->st, &a, 1, NOW, GRACE), STORE_OK);
+        free(jobs[i].payload);
+    }
+    assert_int_equal(db_int(f, "SELECT count(*) FROM attempts"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM webhooks"
+                               " WHERE failing_since = 1700000000000000"),
+                     2);
+
+    /* Disabling keeps the failure record; enabling again clears it, so the
+     * webhook gets a fresh window. */
+    assert_int_equal(store_webhook_get(f->st, "p1", other.id, NOW, &got), STORE_OK);
+    got.state = WEBHOOK_STATE_DISABLED;
+    assert_int_equal(store_webhook_update(f->st, &got), STORE_OK);
+    assert_int_equal(db_int(f, "SELECT failing_since FROM webhooks"
+                               " WHERE id = 'wh_00000000000000000000000002'"),
+                     NOW);
+    got.state = WEBHOOK_STATE_ENABLED;
+    assert_int_equal(store_webhook_update(f->st, &got), STORE_OK);
+    assert_int_equal(db_int(f, "SELECT failing_since FROM webhooks"
+                               " WHERE id = 'wh_00000000000000000000000002'"),
+                     0);
+
+    /* A failed delete (wrong project) deletes nothing. */
+    assert_int_equal(store_webhook_delete(f->st, "p2", wh.id), STORE_NOT_FOUND);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM deliveries"), 2);
+
+    assert_int_equal(store_webhook_delete(f->st, "p1", wh.id), STORE_OK);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM deliveries"
+                               " WHERE webhook_id = 'wh_00000000000000000000000001'"),
+                     0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM deliveries"
+                               " WHERE webhook_id = 'wh_00000000000000000000000002'"),
+                     1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM attempts"), 1);
+    /* The message stays: the other webhook's delivery still needs it. */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM messages"), 1);
+}
+
 static void test_webhook_list(void **state)
 {
     struct fixture *f = *state;
@@ -751,6 +834,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_delete_update_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_rotate_immediate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_rotate_grace, setup, teardown),
