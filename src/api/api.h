@@ -18,6 +18,8 @@
 
 struct store;
 struct secretbox;
+struct publish;
+struct dispatch;
 
 #define API_MAX_BODY (1024 * 1024)
 #define API_MAX_PARAMS 2
@@ -27,6 +29,8 @@ struct api_ctx {
     struct store *store;
     const struct secretbox *box;    /* seals signing secrets at rest */
     bool allow_private;             /* --allow-private-targets */
+    struct publish *publish;        /* commits events (group commit) */
+    struct dispatch *dispatch;      /* woken when deliveries are re-queued */
 };
 
 struct api_request {
@@ -45,6 +49,7 @@ struct api_response {
     char *body;                     /* malloc'd JSON; owned by the response */
     const char *allow;              /* Allow header for 405, static string */
     const char *cache_control;      /* static string or NULL */
+    const char *content_type;       /* static string; NULL: application/json */
 };
 
 typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,
@@ -64,5 +69,11 @@ void api_webhooks_update(const struct api_ctx *, struct api_request *, struct ap
 void api_webhooks_delete(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_webhooks_rotate(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_webhooks_ping(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_deliveries_recover(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_events_publish(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_deliveries_list(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_deliveries_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_deliveries_retry(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_metrics_get(const struct api_ctx *, struct api_request *, struct api_response *);
 
 #endif

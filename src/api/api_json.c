@@ -1,11 +1,13 @@
 /*
  * api_json.c - JSON request parsing and response helpers (see api_json.h).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_error.h"
 #include "api/api_json.h"
+#include "common/timeutil.h"
 
 json_t *api_json_body(const struct api_request *req, struct api_response *resp, bool required)
 {
@@ -91,4 +93,33 @@ void api_reply(struct api_response *resp, json_t *obj)
     resp->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     resp->status = resp->body ? 200 : 500;
     json_decref(obj);
+}
+
+const struct api_field API_F_PAGE_TOKEN = {"page_token", "pageToken"};
+static const struct api_field API_F_PAGE_SIZE = {"page_size", "pageSize"};
+
+long api_page_size(const struct api_request *req, struct api_response *resp, long def, long max)
+{
+    const char *s = api_query_field(req, &API_F_PAGE_SIZE);
+    char *end;
+    long n;
+
+    if (s == NULL || s[0] == '\0')
+        return def;
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 0 || n > max || s[0] < '0' || s[0] > '9') {
+        api_error(resp, API_INVALID_ARGUMENT, "page_size must be an integer from 0 to %ld", max);
+        return -1;
+    }
+    return n == 0 ? def : n;
+}
+
+json_t *api_json_time(int64_t us)
+{
+    char buf[TIMEUTIL_RFC3339_MAX];
+
+    if (timeutil_format(us, 1, buf, sizeof(buf)) != 0)
+        return json_null();
+    return json_string(buf);
 }

@@ -9,6 +9,7 @@
 #define KABAR_API_JSON_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -35,6 +36,16 @@ json_t *api_json_field(json_t *obj, const struct api_field *f);
 
 /* A query parameter under either spelling, or NULL. */
 const char *api_query_field(const struct api_request *req, const struct api_field *f);
+
+/* page_size from the query (either spelling): absent or 0 means def.
+ * Returns the size, or -1 after filling resp when it is not an integer in
+ * [0, max]. */
+long api_page_size(const struct api_request *req, struct api_response *resp, long def, long max);
+
+extern const struct api_field API_F_PAGE_TOKEN;
+
+/* An RFC 3339 timestamp with microseconds, or null if out of range. */
+json_t *api_json_time(int64_t us);
 
 /* Answer 200 with obj (the reference is stolen). */
 void api_reply(struct api_response *resp, json_t *obj);

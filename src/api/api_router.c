@@ -26,6 +26,12 @@ static const struct api_route api_routes[] = {
     {"POST", "webhooks/*:rotateSigningSecret", api_webhooks_rotate, true, true},
     {"POST", "webhooks/*/rotate_secret", api_webhooks_rotate, true, true},
     {"POST", "webhooks/*:ping", api_webhooks_ping, true, true},
+    {"POST", "webhooks/*:recover", api_deliveries_recover, true, true},
+    {"GET", "webhooks/*/deliveries", api_deliveries_list, true, true},
+    {"GET", "deliveries/*", api_deliveries_get, true, true},
+    {"POST", "deliveries/*:retry", api_deliveries_retry, true, true},
+    {"POST", "events", api_events_publish, true, true},
+    {"GET", "/metrics", api_metrics_get, false, false},
 };
 
 static const char *const api_versions[] = {"/v1/", "/v1beta/"};
@@ -83,13 +89,30 @@ static bool api_router_match_one(const char *pattern, char *rest, struct api_req
     }
 }
 
+/* Allow header values, indexed by a mask of GET=1, POST=2, PATCH=4, DELETE=8:
+ * a static string per set, so the response can point at it. */
+static const char *const api_allow[16] = {
+    "", "GET", "POST", "GET, POST", "PATCH", "GET, PATCH", "POST, PATCH", "GET, POST, PATCH",
+    "DELETE", "GET, DELETE", "POST, DELETE", "GET, POST, DELETE", "PATCH, DELETE",
+    "GET, PATCH, DELETE", "POST, PATCH, DELETE", "GET, POST, PATCH, DELETE",
+};
+
+static unsigned api_method_bit(const char *method)
+{
+    static const char *const names[] = {"GET", "POST", "PATCH", "DELETE"};
+
+    for (unsigned i = 0; i < 4; i++)
+        if (strcmp(method, names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
 enum api_route_result api_router_match(const char *method, const char *path,
                                        struct api_request *req, char *scratch,
                                        struct api_route_match *out)
 {
     const char *rest = api_router_unversion(path);
-    bool path_known = false;
-    static const char *const allow_sets[] = {"GET, POST", "GET, PATCH, DELETE", "POST", "GET"};
+    unsigned allowed = 0;
 
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
@@ -101,42 +124,18 @@ enum api_route_result api_router_match(const char *method, const char *path,
         strcpy(scratch, subject);
         if (!api_router_match_one(r->pattern, scratch, req))
             continue;
-        path_known = true;
+        allowed |= api_method_bit(r->method);
         if (strcmp(r->method, method) == 0) {
+            /* The captures point into scratch, which nothing overwrites
+             * from here on. */
             out->handler = r->handler;
             out->needs_auth = r->needs_auth;
             return API_ROUTE_FOUND;
         }
     }
-    if (!path_known)
-        return API_ROUTE_NO_PATH;
-
-    /* Collect the methods of every route that matched the path. The sets
-     * are few, so name them rather than build strings per request. */
-    {
-        bool get = false, post = false, patch = false, del = false;
-        for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
-            const struct api_route *r = &api_routes[i];
-            const char *subject = r->versioned ? rest : path;
-            if (subject == NULL)
-                continue;
-            strcpy(scratch, subject);
-            if (!api_router_match_one(r->pattern, scratch, req))
-                continue;
-            get |= strcmp(r->method, "GET") == 0;
-            post |= strcmp(r->method, "POST") == 0;
-            patch |= strcmp(r->method, "PATCH") == 0;
-            del |= strcmp(r->method, "DELETE") == 0;
-        }
-        if (get && post)
-            out->allow = allow_sets[0];
-        else if (get && patch && del)
-            out->allow = allow_sets[1];
-        else if (post)
-            out->allow = allow_sets[2];
-        else
-            out->allow = allow_sets[3];
-    }
     req->nparams = 0;
+    if (allowed == 0)
+        return API_ROUTE_NO_PATH;
+    out->allow = api_allow[allowed & 15];
     return API_ROUTE_NO_METHOD;
 }

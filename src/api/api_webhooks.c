@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/api_error.h"
+#include "api/api_events.h"
 #include "api/api_json.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -25,14 +26,13 @@
 
 #define API_WEBHOOKS_PAGE_DEFAULT 50
 #define API_WEBHOOKS_PAGE_MAX 1000
+#define API_PING_EVENT "webhook.ping"
 
 static const struct api_field F_NAME = {"name", NULL};
 static const struct api_field F_URI = {"uri", NULL};
 static const struct api_field F_EVENTS = {"subscribed_events", "subscribedEvents"};
 static const struct api_field F_STATE = {"state", NULL};
 static const struct api_field F_REVOCATION = {"revocation_behavior", "revocationBehavior"};
-static const struct api_field F_PAGE_SIZE = {"page_size", "pageSize"};
-static const struct api_field F_PAGE_TOKEN = {"page_token", "pageToken"};
 static const struct api_field F_UPDATE_MASK = {"update_mask", "updateMask"};
 
 static const struct api_field api_webhook_fields[] = {
@@ -49,15 +49,6 @@ static const struct api_field api_webhook_output_only[] = {
 
 /* ---- the resource as JSON ---------------------------------------------- */
 
-static json_t *api_time(int64_t us)
-{
-    char buf[TIMEUTIL_RFC3339_MAX];
-
-    if (timeutil_format(us, 1, buf, sizeof(buf)) != 0)
-        return json_null();
-    return json_string(buf);
-}
-
 static json_t *api_webhook_json(const struct webhook *wh)
 {
     json_t *obj = json_object();
@@ -70,7 +61,7 @@ static json_t *api_webhook_json(const struct webhook *wh)
     for (size_t i = 0; i < wh->nsecrets; i++) {
         json_t *s = json_pack("{s:s}", "truncated_secret", wh->secrets[i].truncated);
         if (wh->secrets[i].expire_time_us)
-            json_object_set_new(s, "expire_time", api_time(wh->secrets[i].expire_time_us));
+            json_object_set_new(s, "expire_time", api_json_time(wh->secrets[i].expire_time_us));
         json_array_append_new(secrets, s);
     }
     json_object_set_new(obj, "id", json_string(wh->id));
@@ -79,8 +70,8 @@ static json_t *api_webhook_json(const struct webhook *wh)
     json_object_set_new(obj, "subscribed_events", events);
     json_object_set_new(obj, "state", json_string(webhook_state_name(wh->state)));
     json_object_set_new(obj, "signing_secrets", secrets);
-    json_object_set_new(obj, "create_time", api_time(wh->create_time_us));
-    json_object_set_new(obj, "update_time", api_time(wh->update_time_us));
+    json_object_set_new(obj, "create_time", api_json_time(wh->create_time_us));
+    json_object_set_new(obj, "update_time", api_json_time(wh->update_time_us));
     return obj;
 }
 
@@ -315,36 +306,15 @@ void api_webhooks_get(const struct api_ctx *ctx, struct api_request *req,
     free(wh);
 }
 
-/* Parse page_size: absent or 0 means the default. Returns -1 after
- * filling resp when it is not an integer in [0, max]. */
-static long api_page_size(const struct api_request *req, struct api_response *resp)
-{
-    const char *s = api_query_field(req, &F_PAGE_SIZE);
-    char *end;
-    long n;
-
-    if (s == NULL || s[0] == '\0')
-        return API_WEBHOOKS_PAGE_DEFAULT;
-    errno = 0;
-    n = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || n < 0 || n > API_WEBHOOKS_PAGE_MAX || s[0] == '+' ||
-        s[0] == ' ') {
-        api_error(resp, API_INVALID_ARGUMENT,
-                  "page_size must be an integer from 0 to %d", API_WEBHOOKS_PAGE_MAX);
-        return -1;
-    }
-    return n == 0 ? API_WEBHOOKS_PAGE_DEFAULT : n;
-}
-
 void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
                        struct api_response *resp)
 {
-    const char *token = api_query_field(req, &F_PAGE_TOKEN);
+    const char *token = api_query_field(req, &API_F_PAGE_TOKEN);
     char after[IDS_MAX] = "";
     struct webhook *page = NULL;
     size_t n = 0;
     bool more = false;
-    long limit = api_page_size(req, resp);
+    long limit = api_page_size(req, resp, API_WEBHOOKS_PAGE_DEFAULT, API_WEBHOOKS_PAGE_MAX);
     enum store_rc rc;
     json_t *out, *arr;
 
@@ -561,8 +531,9 @@ void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
                        struct api_response *resp)
 {
     const char *id = api_webhook_id(req, resp);
-    json_t *body;
+    json_t *body, *data;
     struct webhook *wh;
+    struct store_message msg;
 
     if (id == NULL)
         return;
@@ -578,7 +549,29 @@ void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INTERNAL, "out of memory");
         return;
     }
-    if (api_webhook_load(ctx, req, id, wh, resp) == 0)
+    if (api_webhook_load(ctx, req, id, wh, resp) != 0)
+        goto done;
+    if (wh->state != WEBHOOK_STATE_ENABLED) {
+        api_error(resp, API_FAILED_PRECONDITION,
+                  "webhook %s is %s; enable it to send it a ping", id,
+                  webhook_state_name(wh->state));
+        goto done;
+    }
+    /* A ping is an event of its own type, signed and delivered like any
+     * other, to this webhook only. */
+    memset(&msg, 0, sizeof(msg));
+    if (ids_new("msg_", msg.id, sizeof(msg.id)) != 0) {
+        api_error(resp, API_INTERNAL, "cannot make an id");
+        goto done;
+    }
+    strcpy(msg.project, req->project);
+    strcpy(msg.type, API_PING_EVENT);
+    msg.create_time_us = timeutil_now_us();
+    msg.webhook_id = id;
+    data = json_pack("{s:s}", "webhook_id", id);
+    if (api_events_commit(ctx, &msg, data, resp) == 0)
         api_reply(resp, json_object());
+    json_decref(data);
+done:
     free(wh);
 }

@@ -119,7 +119,8 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
         return MHD_NO;
     }
     resp->body = NULL;  /* now libmicrohttpd's */
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type : "application/json");
     if (resp->allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
     if (resp->cache_control)

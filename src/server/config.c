@@ -34,7 +34,16 @@ static void config_usage(FILE *f)
           "  KABAR_API_KEY              API key of the project \"default\"\n"
           "  KABAR_API_KEYS             project:key,project:key,... for several projects\n"
           "  KABAR_MASTER_KEY           base64 of 32 bytes that encrypt secrets at rest\n"
-          "                             (default: generated into DATA_DIR/master.key)\n",
+          "                             (default: generated into DATA_DIR/master.key)\n"
+          "  KABAR_RETRY_SCHEDULE       retry delays in seconds (default\n"
+          "                             0,5,30,120,600,1800,3600,7200,14400,28800)\n"
+          "  KABAR_RETRY_WINDOW_S       how long an event is retried (default 86400)\n"
+          "  KABAR_DISABLE_AFTER_S      failing this long without a success disables a\n"
+          "                             webhook (default 86400)\n"
+          "  KABAR_CONNECT_TIMEOUT_MS   connect timeout of an attempt (default 5000)\n"
+          "  KABAR_TIMEOUT_MS           whole-attempt timeout (default 15000)\n"
+          "  KABAR_MAX_IN_FLIGHT        attempts at once (default 512)\n"
+          "  KABAR_MAX_PER_ENDPOINT     attempts at once per target URI (default 64)\n",
           f);
 }
 
@@ -114,6 +123,60 @@ static const char *config_env(const char *name)
     const char *v = getenv(name);
 
     return v && v[0] ? v : NULL;
+}
+
+/* An integer environment variable in [min, max], or def when unset.
+ * Returns 0, or -1 with a message in err. */
+static int config_env_int(const char *name, long long def, long long min, long long max,
+                          long long *out, char *err, size_t errlen)
+{
+    const char *v = config_env(name);
+    char *end;
+    long long n;
+
+    *out = def;
+    if (v == NULL)
+        return 0;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < min || n > max) {
+        snprintf(err, errlen, "%s must be an integer from %lld to %lld", name, min, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int config_delivery(struct dispatch_config *dc, char *err, size_t errlen)
+{
+    const char *schedule = config_env("KABAR_RETRY_SCHEDULE");
+    long long v;
+
+    dispatch_config_default(dc);
+    if (schedule && retry_policy_parse(schedule, &dc->retry, err, errlen) != 0)
+        return -1;
+    if (config_env_int("KABAR_RETRY_WINDOW_S", 86400, 1, 30LL * 86400, &v, err, errlen) != 0)
+        return -1;
+    dc->retry.window_us = v * 1000000;
+    if (config_env_int("KABAR_DISABLE_AFTER_S", 86400, 1, 365LL * 86400, &v, err, errlen) != 0)
+        return -1;
+    dc->disable_after_us = v * 1000000;
+    if (config_env_int("KABAR_CONNECT_TIMEOUT_MS", dc->connect_timeout_ms, 1, 600000, &v,
+                       err, errlen) != 0)
+        return -1;
+    dc->connect_timeout_ms = (long)v;
+    if (config_env_int("KABAR_TIMEOUT_MS", dc->timeout_ms, 1, 3600000, &v, err, errlen) != 0)
+        return -1;
+    dc->timeout_ms = (long)v;
+    if (config_env_int("KABAR_MAX_IN_FLIGHT", (long long)dc->max_in_flight, 1, 65536, &v,
+                       err, errlen) != 0)
+        return -1;
+    dc->max_in_flight = (size_t)v;
+    if (config_env_int("KABAR_MAX_PER_ENDPOINT", (long long)dc->max_per_target, 1, 65536, &v,
+                       err, errlen) != 0)
+        return -1;
+    dc->max_per_target = (size_t)v;
+    return 0;
 }
 
 enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -205,6 +268,9 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         }
         cfg->threads = (unsigned)n;
     }
+    if (config_delivery(&cfg->delivery, err, errlen) != 0)
+        return CONFIG_ERROR;
+    cfg->delivery.allow_private = cfg->allow_private;
     cfg->log_level = LOG_INFO;
     if (level && config_log_level(level, &cfg->log_level) != 0) {
         snprintf(err, errlen, "--log-level must be debug, info, warn or error");

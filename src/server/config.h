@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "deliver/dispatch.h"
 
 #define CONFIG_URL_MAX 1024
 
@@ -27,6 +28,7 @@ struct config {
     const char *api_key;                /* KABAR_API_KEY, from the environment */
     const char *api_keys;               /* KABAR_API_KEYS */
     const char *master_key;             /* KABAR_MASTER_KEY */
+    struct dispatch_config delivery;    /* KABAR_RETRY_SCHEDULE, KABAR_TIMEOUT_MS, ... */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT, CONFIG_ERROR };

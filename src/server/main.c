@@ -18,6 +18,8 @@
 #include "api/http.h"
 #include "common/log.h"
 #include "common/secretbox.h"
+#include "deliver/dispatch.h"
+#include "deliver/publish.h"
 #include "server/apikeys.h"
 #include "server/config.h"
 #include "server/masterkey.h"
@@ -41,6 +43,11 @@ static int main_make_data_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+static void main_wake_dispatch(void *arg)
+{
+    dispatch_wake(arg);
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
@@ -48,6 +55,8 @@ int main(int argc, char **argv)
     struct store *st = NULL;
     struct secretbox *box = NULL;
     struct http_server *srv = NULL;
+    struct dispatch *disp = NULL;
+    struct publish *pub = NULL;
     char err[512];
     sigset_t sigs;
     int sig = 0, rc = 1;
@@ -80,15 +89,26 @@ int main(int argc, char **argv)
     if (apikeys_provision(st, cfg.api_key, cfg.api_keys, cfg.data_dir, err, sizeof(err)) != 0)
         goto fail_box;
 
+    disp = dispatch_start(st, box, &cfg.delivery, err, sizeof(err));
+    if (disp == NULL)
+        goto fail_box;
+    pub = publish_start(st, main_wake_dispatch, disp);
+    if (pub == NULL) {
+        snprintf(err, sizeof(err), "cannot start the event writer");
+        goto fail_dispatch;
+    }
+
     ctx.store = st;
     ctx.box = box;
     ctx.allow_private = cfg.allow_private;
+    ctx.publish = pub;
+    ctx.dispatch = disp;
     srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
     if (srv == NULL) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s: %s", cfg.listen, err);
         strcpy(err, msg);
-        goto fail_box;
+        goto fail_publish;
     }
     log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
              "allow_private_targets=%d threads=%u",
@@ -98,8 +118,14 @@ int main(int argc, char **argv)
     while (sigwait(&sigs, &sig) != 0)
         ;
     log_info("shutting down", "signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Reverse order: no new requests, then commit what they queued, then
+     * let the deliveries in flight finish and record them. */
     http_stop(srv);
     rc = 0;
+fail_publish:
+    publish_stop(pub);
+fail_dispatch:
+    dispatch_stop(disp);
 fail_box:
     secretbox_free(box);
 fail_store:

@@ -1,0 +1,282 @@
+/*
+ * api_deliveries.c - the delivery log (beyond the Gemini API): what kabard
+ * sent, when, and what came back; manual redelivery; and "recover
+ * everything failed since T".
+ *
+ *   GET  /v1/webhooks/{id}/deliveries?state=&page_size=&page_token=
+ *   GET  /v1/deliveries/{id}            the delivery with its attempts
+ *   POST /v1/deliveries/{id}:retry      one more attempt, now
+ *   POST /v1/webhooks/{id}:recover      {"since": RFC 3339}
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "api/api_error.h"
+#include "api/api_json.h"
+#include "common/b64.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "core/pagetoken.h"
+#include "deliver/dispatch.h"
+#include "store/store.h"
+
+#define API_DELIVERIES_PAGE_DEFAULT 50
+#define API_DELIVERIES_PAGE_MAX 1000
+#define API_ATTEMPTS_MAX 100
+
+static json_t *api_delivery_json(const struct store_delivery *dl)
+{
+    json_t *obj = json_object();
+
+    json_object_set_new(obj, "id", json_string(dl->id));
+    json_object_set_new(obj, "message_id", json_string(dl->message_id));
+    if (dl->webhook_id[0])
+        json_object_set_new(obj, "webhook_id", json_string(dl->webhook_id));
+    json_object_set_new(obj, "uri", json_string(dl->target_uri));
+    json_object_set_new(obj, "event_type", json_string(dl->type));
+    json_object_set_new(obj, "state", json_string(store_delivery_state_name(dl->state)));
+    json_object_set_new(obj, "attempt_count", json_integer(dl->attempts));
+    json_object_set_new(obj, "create_time", api_json_time(dl->create_time_us));
+    if (dl->state == STORE_DELIVERY_PENDING)
+        json_object_set_new(obj, "next_attempt_time", api_json_time(dl->due_time_us));
+    if (dl->last_attempt_time_us)
+        json_object_set_new(obj, "last_attempt_time", api_json_time(dl->last_attempt_time_us));
+    return obj;
+}
+
+static json_t *api_attempt_json(const struct store_attempt_info *a)
+{
+    json_t *obj = json_object();
+
+    json_object_set_new(obj, "id", json_string(a->id));
+    json_object_set_new(obj, "time", api_json_time(a->time_us));
+    json_object_set_new(obj, "latency_ms", json_real((double)a->latency_us / 1000.0));
+    if (a->response_status)
+        json_object_set_new(obj, "response_status", json_integer(a->response_status));
+    if (a->error[0])
+        json_object_set_new(obj, "error", json_string(a->error));
+    if (a->excerpt_len) {
+        /* Text when it is UTF-8 (jansson refuses otherwise), else base64. */
+        json_t *text = json_stringn((const char *)a->excerpt, a->excerpt_len);
+        if (text) {
+            json_object_set_new(obj, "response_excerpt", text);
+        } else {
+            char b64[B64_ENCODED_SIZE(STORE_EXCERPT_MAX)];
+            if (b64_encode(a->excerpt, a->excerpt_len, b64, sizeof(b64)) >= 0)
+                json_object_set_new(obj, "response_excerpt_base64", json_string(b64));
+        }
+    }
+    return obj;
+}
+
+/* The {id} capture if it is a valid id of kind prefix, else NULL after
+ * answering 404 with what. */
+static const char *api_path_id(const struct api_request *req, const char *prefix,
+                               const char *what, struct api_response *resp)
+{
+    const char *id = req->nparams ? req->params[0] : "";
+
+    if (!ids_valid(prefix, id)) {
+        api_error(resp, API_NOT_FOUND, "%s %.64s not found", what, id);
+        return NULL;
+    }
+    return id;
+}
+
+/* Answer 404 unless webhook id exists in the request's project. */
+static int api_webhook_exists(const struct api_ctx *ctx, const struct api_request *req,
+                              const char *id, struct api_response *resp)
+{
+    struct webhook *wh = malloc(sizeof(*wh));
+    enum store_rc rc;
+
+    if (wh == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return -1;
+    }
+    rc = store_webhook_get(ctx->store, req->project, id, timeutil_now_us(), wh);
+    free(wh);
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, API_NOT_FOUND, "webhook %s not found", id);
+        return -1;
+    }
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        return -1;
+    }
+    return 0;
+}
+
+void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
+                         struct api_response *resp)
+{
+    const char *id = api_path_id(req, "wh_", "webhook", resp);
+    const char *token = api_query_field(req, &API_F_PAGE_TOKEN);
+    const char *state_s = api_query(req, "state");
+    char before[IDS_MAX] = "";
+    struct store_delivery *page = NULL;
+    size_t n = 0;
+    bool more = false;
+    int state = -1;
+    long limit;
+    enum store_rc rc;
+    json_t *out, *arr;
+
+    if (id == NULL)
+        return;
+    limit = api_page_size(req, resp, API_DELIVERIES_PAGE_DEFAULT, API_DELIVERIES_PAGE_MAX);
+    if (limit < 0)
+        return;
+    if (state_s && state_s[0]) {
+        for (int s = 0; s < STORE_DELIVERY_STATE_COUNT; s++)
+            if (strcasecmp(state_s, store_delivery_state_name((enum store_delivery_state)s)) == 0)
+                state = s;
+        if (state < 0) {
+            api_error(resp, API_INVALID_ARGUMENT,
+                      "state must be pending, succeeded or failed");
+            return;
+        }
+    }
+    if (token && token[0] && pagetoken_decode("dlv_", token, before, sizeof(before)) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+        return;
+    }
+    if (api_webhook_exists(ctx, req, id, resp) != 0)
+        return;
+    page = calloc((size_t)limit, sizeof(*page));
+    if (page == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    rc = store_deliveries_list(ctx->store, req->project, id, state, before, (size_t)limit,
+                               page, &n, &more);
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        goto done;
+    }
+    out = json_object();
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_delivery_json(&page[i]));
+    json_object_set_new(out, "deliveries", arr);
+    if (more && n > 0) {
+        char next[PAGETOKEN_MAX];
+        if (pagetoken_encode("dlv_", page[n - 1].id, next, sizeof(next)) == 0)
+            json_object_set_new(out, "next_page_token", json_string(next));
+    }
+    api_reply(resp, out);
+done:
+    free(page);
+}
+
+void api_deliveries_get(const struct api_ctx *ctx, struct api_request *req,
+                        struct api_response *resp)
+{
+    const char *id = api_path_id(req, "dlv_", "delivery", resp);
+    struct store_delivery dl;
+    struct store_attempt_info *attempts;
+    size_t n = 0;
+    enum store_rc rc;
+    json_t *out, *arr;
+
+    if (id == NULL)
+        return;
+    attempts = calloc(API_ATTEMPTS_MAX, sizeof(*attempts));
+    if (attempts == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    rc = store_delivery_get(ctx->store, req->project, id, &dl, attempts, API_ATTEMPTS_MAX, &n);
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, API_NOT_FOUND, "delivery %s not found", id);
+        goto done;
+    }
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        goto done;
+    }
+    out = api_delivery_json(&dl);
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_attempt_json(&attempts[i]));
+    json_object_set_new(out, "attempts", arr);
+    api_reply(resp, out);
+done:
+    free(attempts);
+}
+
+void api_deliveries_retry(const struct api_ctx *ctx, struct api_request *req,
+                          struct api_response *resp)
+{
+    const char *id = api_path_id(req, "dlv_", "delivery", resp);
+    json_t *body;
+    enum store_rc rc;
+
+    if (id == NULL)
+        return;
+    body = api_json_body(req, resp, false);
+    if (body == NULL || !api_json_check(body, (const struct api_field[]){{NULL, NULL}}, NULL, resp)) {
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    rc = store_delivery_retry(ctx->store, req->project, id, timeutil_now_us());
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, API_NOT_FOUND, "delivery %s not found", id);
+        return;
+    }
+    if (rc == STORE_CONFLICT) {
+        api_error(resp, API_FAILED_PRECONDITION, "delivery %s is already pending", id);
+        return;
+    }
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        return;
+    }
+    if (ctx->dispatch)
+        dispatch_wake(ctx->dispatch);
+    api_reply(resp, json_object());
+}
+
+void api_deliveries_recover(const struct api_ctx *ctx, struct api_request *req,
+                            struct api_response *resp)
+{
+    static const struct api_field fields[] = {{"since", NULL}, {NULL, NULL}};
+    const char *id = api_path_id(req, "wh_", "webhook", resp);
+    json_t *body, *since;
+    int64_t since_us;
+    size_t n = 0;
+    enum store_rc rc;
+
+    if (id == NULL)
+        return;
+    body = api_json_body(req, resp, true);
+    if (body == NULL)
+        return;
+    if (!api_json_check(body, fields, NULL, resp))
+        goto done;
+    since = json_object_get(body, "since");
+    if (!json_is_string(since) || timeutil_parse(json_string_value(since), &since_us) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT,
+                  "since is required and must be an RFC 3339 time, e.g. 2026-01-22T12:00:00Z");
+        goto done;
+    }
+    rc = store_webhook_recover(ctx->store, req->project, id, since_us, timeutil_now_us(), &n);
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, API_NOT_FOUND, "webhook %s not found", id);
+        goto done;
+    }
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        goto done;
+    }
+    log_info("deliveries recovered", "project=%s webhook=%s count=%zu", req->project, id, n);
+    if (n > 0 && ctx->dispatch)
+        dispatch_wake(ctx->dispatch);
+    api_reply(resp, json_pack("{s:I}", "recovered", (json_int_t)n));
+done:
+    json_decref(body);
+}

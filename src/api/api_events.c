@@ -1,0 +1,126 @@
+/*
+ * api_events.c - POST /v1/events: a producer publishes an event of the
+ * catalog; kabard commits it with one delivery per subscribed, enabled
+ * webhook of the project before answering.
+ *
+ *   {"type": "batch.succeeded", "data": {"id": "batch_123", ...}}
+ *
+ * An Idempotency-Key header makes a repeat within 24 hours answer with the
+ * first event's id and create nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/api_error.h"
+#include "api/api_json.h"
+#include "api/api_events.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/timeutil.h"
+#include "core/events.h"
+#include "deliver/dispatch.h"
+#include "deliver/envelope.h"
+#include "deliver/publish.h"
+#include "store/store.h"
+
+static const struct api_field F_TYPE = {"type", NULL};
+static const struct api_field F_DATA = {"data", NULL};
+
+int api_events_commit(const struct api_ctx *ctx, struct store_message *msg, json_t *data,
+                      struct api_response *resp)
+{
+    size_t len = 0;
+    char *payload = envelope_build(msg->type, msg->create_time_us, data, NULL, &len);
+    enum store_rc rc;
+
+    if (payload == NULL) {
+        api_error(resp, API_INTERNAL, "cannot build the event");
+        return -1;
+    }
+    msg->payload = (const uint8_t *)payload;
+    msg->payload_len = len;
+    rc = publish_submit(ctx->publish, msg);
+    free(payload);
+    msg->payload = NULL;
+    if (rc == STORE_OK)
+        rc = msg->rc;
+    if (rc != STORE_OK) {
+        if (rc == STORE_NOT_FOUND)
+            api_error(resp, API_NOT_FOUND, "webhook %s not found",
+                      msg->webhook_id ? msg->webhook_id : "");
+        else
+            api_error_store(resp, rc);
+        return -1;
+    }
+    if (msg->duplicate) {
+        atomic_fetch_add_explicit(&metrics.events_duplicate, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&metrics.events_accepted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&metrics.deliveries_created, msg->ndeliveries,
+                                  memory_order_relaxed);
+    }
+    return 0;
+}
+
+void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
+                        struct api_response *resp)
+{
+    static const struct api_field fields[] = {{"type", NULL}, {"data", NULL}, {NULL, NULL}};
+    const char *idem = api_header(req, "Idempotency-Key");
+    json_t *body = api_json_body(req, resp, true);
+    json_t *type, *data, *id;
+    struct store_message msg;
+    int t;
+
+    if (body == NULL)
+        return;
+    if (!api_json_check(body, fields, NULL, resp))
+        goto done;
+    type = api_json_field(body, &F_TYPE);
+    data = api_json_field(body, &F_DATA);
+    if (!json_is_string(type)) {
+        api_error(resp, API_INVALID_ARGUMENT, "type is required and must be a string");
+        goto done;
+    }
+    t = events_lookup(json_string_value(type));
+    if (t < 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "unknown event type \"%.100s\"",
+                  json_string_value(type));
+        goto done;
+    }
+    if (!json_is_object(data)) {
+        api_error(resp, API_INVALID_ARGUMENT, "data is required and must be an object");
+        goto done;
+    }
+    id = json_object_get(data, "id");
+    if (!json_is_string(id) || json_string_length(id) == 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "data.id is required and must be a non-empty "
+                                              "string (the id of the job the event is about)");
+        goto done;
+    }
+    if (idem && (idem[0] == '\0' || strlen(idem) >= STORE_IDEMPOTENCY_KEY_MAX)) {
+        api_error(resp, API_INVALID_ARGUMENT, "Idempotency-Key must be 1 to %d characters",
+                  STORE_IDEMPOTENCY_KEY_MAX - 1);
+        goto done;
+    }
+
+    memset(&msg, 0, sizeof(msg));
+    if (ids_new("msg_", msg.id, sizeof(msg.id)) != 0) {
+        api_error(resp, API_INTERNAL, "cannot make an id");
+        goto done;
+    }
+    strcpy(msg.project, req->project);
+    strcpy(msg.type, events_name((enum event_type)t));
+    msg.type_mask = UINT32_C(1) << t;
+    msg.create_time_us = timeutil_now_us();
+    msg.idempotency_key = idem;
+    if (api_events_commit(ctx, &msg, data, resp) != 0)
+        goto done;
+    api_reply(resp, json_pack("{s:s,s:s,s:I,s:b}", "id", msg.id, "type", msg.type,
+                              "deliveries", (json_int_t)msg.ndeliveries,
+                              "duplicate", msg.duplicate));
+done:
+    json_decref(body);
+}

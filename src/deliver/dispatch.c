@@ -1,0 +1,602 @@
+/*
+ * dispatch.c - the delivery loop (see dispatch.h).
+ *
+ * Shape of one turn of the loop, all on the dispatch thread:
+ *
+ *   claim   if slots are free and work may be due, lease a batch from the
+ *           store and start a transfer for each (signed now: the
+ *           timestamp is per attempt);
+ *   poll    curl_multi_poll() until a socket is ready, libcurl's own timer
+ *           fires, or dispatch_wake() is called;
+ *   finish  for each transfer libcurl reports done, classify the result
+ *           (success, retry at a time from the retry policy, failed, gone)
+ *           and queue the outcome;
+ *   record  write queued outcomes to the store in one transaction, when
+ *           enough have gathered or the oldest has waited RECORD_DELAY_US.
+ *
+ * Each easy handle carries its struct transfer as CURLOPT_PRIVATE. The
+ * SSRF check runs in libcurl's open-socket callback, on the very address
+ * about to be connected to.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/secretbox.h"
+#include "common/timeutil.h"
+#include "deliver/dispatch.h"
+#include "deliver/ssrf.h"
+#include "sign/stdwh.h"
+#include "store/store.h"
+
+#define CLAIM_BATCH 256
+#define RECORD_BATCH 256
+#define RECORD_DELAY_US 5000
+#define RECORDS_MAX 16384
+#define LEASE_MARGIN_US (INT64_C(60) * 1000000)
+#define IDLE_POLL_MS 1000
+#define SIG_HEADER_MAX (32 + WEBHOOK_SECRETS_MAX * (STDWH_SIG_LEN + 1))
+
+struct transfer {
+    struct dispatch *d;
+    struct store_job job;
+    CURL *easy;
+    struct curl_slist *headers;
+    size_t slot;                    /* index in d->active */
+    int64_t start_us;               /* wall clock, for the record */
+    int64_t start_mono_us;
+    char blocked[160];              /* set when the SSRF check refused */
+    uint8_t excerpt[STORE_EXCERPT_MAX];
+    size_t excerpt_len;
+};
+
+struct dispatch {
+    struct store *st;
+    const struct secretbox *box;
+    struct dispatch_config cfg;
+    char owner[96];
+    pthread_t thread;
+    CURLM *multi;
+    atomic_bool stopping;
+    atomic_bool woken;
+    struct transfer **active;       /* cfg.max_in_flight slots */
+    size_t nactive;
+    struct store_attempt *records;
+    size_t nrecords;
+    int64_t first_record_mono_us;
+    int64_t next_claim_mono_us;
+    struct store_job *jobs;         /* claim scratch, CLAIM_BATCH long */
+};
+
+/* Keys of one webhook, decrypted for the length of one claim batch. */
+struct batch_keys {
+    char webhook_id[IDS_MAX];
+    size_t n;
+    size_t len[WEBHOOK_SECRETS_MAX];
+    uint8_t key[WEBHOOK_SECRETS_MAX][STDWH_KEY_MAX];
+};
+
+void dispatch_config_default(struct dispatch_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_in_flight = DISPATCH_DEFAULT_MAX_IN_FLIGHT;
+    cfg->max_per_target = DISPATCH_DEFAULT_MAX_PER_TARGET;
+    cfg->connect_timeout_ms = DISPATCH_DEFAULT_CONNECT_TIMEOUT_MS;
+    cfg->timeout_ms = DISPATCH_DEFAULT_TIMEOUT_MS;
+    cfg->disable_after_us = INT64_C(24) * 3600 * 1000000;
+    retry_policy_default(&cfg->retry);
+}
+
+/* ---- libcurl callbacks ---------------------------------------------------- */
+
+static size_t dispatch_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct transfer *t = arg;
+    size_t n = size * nmemb;
+    size_t room = sizeof(t->excerpt) - t->excerpt_len;
+
+    memcpy(t->excerpt + t->excerpt_len, ptr, n < room ? n : room);
+    t->excerpt_len += n < room ? n : room;
+    return n;   /* read the rest too, so the connection can be reused */
+}
+
+static curl_socket_t dispatch_on_socket(void *arg, curlsocktype purpose,
+                                        struct curl_sockaddr *addr)
+{
+    struct transfer *t = arg;
+
+    if (!t->d->cfg.allow_private) {
+        enum ssrf_class c = ssrf_classify(&addr->addr);
+        if (c != SSRF_PUBLIC) {
+            char ip[INET6_ADDRSTRLEN] = "?";
+            const void *raw = addr->family == AF_INET6
+                ? (const void *)&((const struct sockaddr_in6 *)&addr->addr)->sin6_addr
+                : (const void *)&((const struct sockaddr_in *)&addr->addr)->sin_addr;
+            if (addr->family == AF_INET || addr->family == AF_INET6)
+                inet_ntop(addr->family, raw, ip, sizeof(ip));
+            snprintf(t->blocked, sizeof(t->blocked),
+                     "refused to connect to %s: %s address (private targets are not allowed)",
+                     ip, ssrf_class_name(c));
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* ---- signing ---------------------------------------------------------------- */
+
+/* Decrypt the live secrets of webhook_id into k. Returns 0, or -1. */
+static int dispatch_load_keys(struct dispatch *d, const char *webhook_id, int64_t now,
+                              struct batch_keys *k)
+{
+    struct store_secret recs[WEBHOOK_SECRETS_MAX];
+    char secret[WHSEC_MAX];
+    size_t n = 0;
+    enum store_rc rc = store_secrets_live(d->st, webhook_id, now, recs, WEBHOOK_SECRETS_MAX, &n);
+
+    memset(k, 0, sizeof(*k));
+    strcpy(k->webhook_id, webhook_id);
+    if (rc != STORE_OK)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        int len = secretbox_open(d->box, webhook_id, recs[i].blob, recs[i].blob_len,
+                                 (uint8_t *)secret, sizeof(secret) - 1);
+        if (len < 0) {
+            log_error("cannot decrypt a signing secret", "webhook=%s", webhook_id);
+            continue;
+        }
+        secret[len] = '\0';
+        len = stdwh_key_decode(secret, k->key[k->n], STDWH_KEY_MAX);
+        OPENSSL_cleanse(secret, sizeof(secret));
+        if (len > 0)
+            k->len[k->n++] = (size_t)len;
+    }
+    OPENSSL_cleanse(recs, sizeof(recs));
+    return k->n > 0 ? 0 : -1;
+fail:
+    OPENSSL_cleanse(recs, sizeof(recs));
+    return -1;
+}
+
+/* The batch_keys of webhook_id among keys[0..*nkeys), loading them into a
+ * new entry when absent. NULL when the webhook has no usable secret. */
+static const struct batch_keys *dispatch_keys(struct dispatch *d, struct batch_keys *keys,
+                                              size_t *nkeys, const char *webhook_id, int64_t now)
+{
+    for (size_t i = 0; i < *nkeys; i++)
+        if (strcmp(keys[i].webhook_id, webhook_id) == 0)
+            return keys[i].n ? &keys[i] : NULL;
+    if (dispatch_load_keys(d, webhook_id, now, &keys[*nkeys]) != 0) {
+        (*nkeys)++;
+        return NULL;
+    }
+    return &keys[(*nkeys)++];
+}
+
+/* Build the header list for one attempt of t, signed at now_s. Returns 0 or
+ * -1 (out of memory, no key). */
+static int dispatch_headers(struct transfer *t, const struct batch_keys *k, int64_t now_s)
+{
+    char line[WEBHOOK_URI_MAX];
+    char sigs[SIG_HEADER_MAX];
+    size_t off;
+    struct curl_slist *h = NULL, *next;
+
+    off = (size_t)snprintf(sigs, sizeof(sigs), "webhook-signature: ");
+    for (size_t i = 0; k && i < k->n; i++) {
+        char sig[STDWH_SIG_LEN];
+        if (stdwh_sign(k->key[i], k->len[i], t->job.message_id, now_s, t->job.payload,
+                       t->job.payload_len, sig, sizeof(sig)) != 0)
+            return -1;
+        off += (size_t)snprintf(sigs + off, sizeof(sigs) - off, "%s%s", i ? " " : "", sig);
+    }
+    if (k == NULL || k->n == 0)
+        return -1;
+
+#define ADD(s)                               \
+    do {                                     \
+        next = curl_slist_append(h, (s));    \
+        if (next == NULL)                    \
+            goto fail;                       \
+        h = next;                            \
+    } while (0)
+    ADD("Content-Type: application/json");
+    ADD("User-Agent: kabar/" KABAR_VERSION);
+    ADD("Expect:");     /* no 100-continue round trip before the body */
+    snprintf(line, sizeof(line), "webhook-id: %s", t->job.message_id);
+    ADD(line);
+    snprintf(line, sizeof(line), "webhook-timestamp: %lld", (long long)now_s);
+    ADD(line);
+    ADD(sigs);
+#undef ADD
+    t->headers = h;
+    return 0;
+fail:
+    curl_slist_free_all(h);
+    return -1;
+}
+
+/* ---- outcomes --------------------------------------------------------------- */
+
+static void dispatch_flush(struct dispatch *d)
+{
+    enum store_rc rc;
+
+    if (d->nrecords == 0)
+        return;
+    rc = store_attempts_record(d->st, d->records, d->nrecords, timeutil_now_us(),
+                               d->cfg.disable_after_us);
+    if (rc != STORE_OK) {
+        /* Keep them and try again on a later turn; if the store stays away
+         * too long, drop the oldest: their leases expire and they are sent
+         * again (a duplicate, never a loss). */
+        log_warn("cannot record attempts", "count=%zu error=\"%s\"", d->nrecords,
+                 store_strerror(rc));
+        if (d->nrecords >= RECORDS_MAX / 2)
+            d->nrecords = 0;
+        d->first_record_mono_us = timeutil_mono_us() + 1000000;
+        return;
+    }
+    d->nrecords = 0;
+}
+
+static struct store_attempt *dispatch_new_record(struct dispatch *d)
+{
+    struct store_attempt *r;
+
+    if (d->nrecords == RECORDS_MAX)
+        dispatch_flush(d);
+    if (d->nrecords == RECORDS_MAX)
+        return NULL;
+    if (d->nrecords == 0)
+        d->first_record_mono_us = timeutil_mono_us();
+    r = &d->records[d->nrecords++];
+    memset(r, 0, sizeof(*r));
+    return r;
+}
+
+static void dispatch_release_transfer(struct dispatch *d, struct transfer *t)
+{
+    d->active[t->slot] = d->active[--d->nactive];
+    d->active[t->slot]->slot = t->slot;
+    atomic_fetch_sub(&metrics.in_flight, 1);
+    if (t->easy) {
+        curl_multi_remove_handle(d->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+    }
+    curl_slist_free_all(t->headers);
+    free(t->job.payload);
+    free(t);
+}
+
+/* Classify a finished attempt and queue its record. */
+static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode result)
+{
+    struct store_attempt *r = dispatch_new_record(d);
+    int64_t now = timeutil_now_us();
+    int64_t retry_after = -1;
+    long status = 0;
+    uint32_t rnd = 0;
+    enum metrics_outcome mo;
+
+    if (r == NULL) {
+        dispatch_release_transfer(d, t);
+        return;
+    }
+    ids_new("att_", r->id, sizeof(r->id));
+    strcpy(r->delivery_id, t->job.id);
+    strcpy(r->webhook_id, t->job.webhook_id);
+    r->time_us = t->start_us;
+    r->latency_us = timeutil_mono_us() - t->start_mono_us;
+    if (result == CURLE_OK)
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    r->response_status = (int)status;
+    memcpy(r->excerpt, t->excerpt, t->excerpt_len);
+    r->excerpt_len = t->excerpt_len;
+
+    if (status >= 200 && status < 300) {
+        r->outcome = STORE_OUTCOME_SUCCEEDED;
+    } else if (status == 410) {
+        r->outcome = t->job.webhook_id[0] ? STORE_OUTCOME_GONE : STORE_OUTCOME_FAILED;
+    } else {
+        if (t->blocked[0])
+            snprintf(r->error, sizeof(r->error), "%s", t->blocked);
+        else if (result != CURLE_OK)
+            snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(result));
+        if (status == 429 || status == 503) {
+            struct curl_header *h;
+            if (curl_easy_header(t->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+                retry_after_parse(h->value, now, &retry_after) != 0)
+                retry_after = -1;
+        }
+        RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+        r->next_due_us = retry_next(&d->cfg.retry, t->job.attempts + 1, t->job.message_time_us,
+                                    now, retry_after, rnd);
+        r->outcome = r->next_due_us < 0 ? STORE_OUTCOME_FAILED : STORE_OUTCOME_RETRY;
+    }
+
+    switch (r->outcome) {
+    case STORE_OUTCOME_SUCCEEDED: mo = METRICS_OUTCOME_SUCCEEDED; break;
+    case STORE_OUTCOME_RETRY: mo = METRICS_OUTCOME_RETRY; break;
+    case STORE_OUTCOME_GONE: mo = METRICS_OUTCOME_GONE; break;
+    default: mo = METRICS_OUTCOME_FAILED; break;
+    }
+    metrics_attempt(mo, r->latency_us);
+    if (r->outcome != STORE_OUTCOME_SUCCEEDED)
+        log_info("delivery attempt failed", "delivery=%s webhook=%s attempt=%d status=%ld "
+                 "outcome=%s error=\"%s\"", t->job.id, t->job.webhook_id[0] ? t->job.webhook_id : "-",
+                 t->job.attempts + 1, status, metrics_outcome_name(mo), r->error);
+    dispatch_release_transfer(d, t);
+}
+
+/* ---- starting transfers ----------------------------------------------------- */
+
+/* Start one transfer for job (whose payload it takes over). On failure the
+ * attempt is recorded as failed-for-now and retried per the policy. */
+static void dispatch_start_job(struct dispatch *d, struct store_job *job,
+                               const struct batch_keys *k, int64_t now_us)
+{
+    struct transfer *t = calloc(1, sizeof(*t));
+    CURL *e;
+
+    if (t == NULL) {
+        free(job->payload);
+        return;     /* the lease expires and the delivery is claimed again */
+    }
+    t->d = d;
+    t->job = *job;
+    job->payload = NULL;
+    t->start_us = now_us;
+    t->start_mono_us = timeutil_mono_us();
+    t->slot = d->nactive;
+    d->active[d->nactive++] = t;
+    atomic_fetch_add(&metrics.in_flight, 1);
+
+    if (dispatch_headers(t, k, now_us / TIMEUTIL_US_PER_S) != 0) {
+        snprintf(t->blocked, sizeof(t->blocked), "cannot sign: the webhook has no usable "
+                                                 "signing secret");
+        dispatch_finish(d, t, CURLE_FAILED_INIT);
+        return;
+    }
+    e = curl_easy_init();
+    if (e == NULL) {
+        dispatch_finish(d, t, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    t->easy = e;
+    curl_easy_setopt(e, CURLOPT_URL, t->job.target_uri);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *)t->job.payload);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->job.payload_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dispatch_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, dispatch_on_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, d->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, d->cfg.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PROXY, "");     /* a proxy would hide the real target */
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    if (curl_multi_add_handle(d->multi, e) != CURLM_OK)
+        dispatch_finish(d, t, CURLE_FAILED_INIT);
+}
+
+static int dispatch_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Lease a batch of due deliveries and start them. Returns how many. */
+static size_t dispatch_claim(struct dispatch *d)
+{
+    size_t room = d->cfg.max_in_flight - d->nactive;
+    size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
+    const char **uris = NULL, **busy = NULL;
+    size_t *inflight = NULL, nbusy = 0, n = 0, nkeys = 0;
+    struct batch_keys *keys = NULL;
+    int64_t now = timeutil_now_us();
+    enum store_rc rc;
+
+    if (limit == 0)
+        return 0;
+    /* In-flight count per target: sort the active targets, count runs. */
+    if (d->nactive > 0) {
+        uris = malloc(d->nactive * sizeof(*uris));
+        busy = malloc(d->nactive * sizeof(*busy));
+        inflight = malloc(d->nactive * sizeof(*inflight));
+        if (uris == NULL || busy == NULL || inflight == NULL)
+            goto done;
+        for (size_t i = 0; i < d->nactive; i++)
+            uris[i] = d->active[i]->job.target_uri;
+        qsort(uris, d->nactive, sizeof(*uris), dispatch_cmp_str);
+        for (size_t i = 0; i < d->nactive; i++) {
+            if (nbusy > 0 && strcmp(busy[nbusy - 1], uris[i]) == 0) {
+                inflight[nbusy - 1]++;
+            } else {
+                busy[nbusy] = uris[i];
+                inflight[nbusy++] = 1;
+            }
+        }
+    }
+    rc = store_deliveries_claim(d->st, d->owner, now,
+                                now + d->cfg.timeout_ms * 1000 + LEASE_MARGIN_US, limit,
+                                d->cfg.max_per_target, busy, inflight, nbusy, d->jobs, &n);
+    if (rc != STORE_OK) {
+        log_warn("cannot claim deliveries", "error=\"%s\"", store_strerror(rc));
+        n = 0;
+        goto done;
+    }
+    keys = calloc(n ? n : 1, sizeof(*keys));
+    for (size_t i = 0; i < n; i++) {
+        const struct batch_keys *k = NULL;
+        if (keys && d->jobs[i].webhook_id[0])
+            k = dispatch_keys(d, keys, &nkeys, d->jobs[i].webhook_id, now);
+        dispatch_start_job(d, &d->jobs[i], k, now);
+    }
+done:
+    if (keys) {
+        OPENSSL_cleanse(keys, (n ? n : 1) * sizeof(*keys));
+        free(keys);
+    }
+    free(uris);
+    free(busy);
+    free(inflight);
+    return n;
+}
+
+/* When to claim next after a claim that returned n of limit. */
+static void dispatch_schedule_claim(struct dispatch *d, size_t n, size_t limit)
+{
+    int64_t now_mono = timeutil_mono_us();
+    int64_t due = 0, wait;
+
+    if (n > 0 && n == limit) {
+        d->next_claim_mono_us = now_mono;
+        return;
+    }
+    wait = IDLE_POLL_MS * 1000;
+    if (store_deliveries_next_due(d->st, &due) == STORE_OK) {
+        int64_t until = due - timeutil_now_us();
+        /* Due now but not claimable (targets at their cap): a finishing
+         * transfer triggers the next claim, so do not spin. */
+        if (until < 50000)
+            until = 50000;
+        if (until < wait)
+            wait = until;
+    }
+    d->next_claim_mono_us = now_mono + wait;
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+static void dispatch_reap(struct dispatch *d)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+        struct transfer *t = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        dispatch_finish(d, t, msg->data.result);
+        d->next_claim_mono_us = 0;      /* a slot is free */
+    }
+}
+
+static void *dispatch_main(void *arg)
+{
+    struct dispatch *d = arg;
+
+    for (;;) {
+        bool stopping = atomic_load(&d->stopping);
+        int64_t now_mono = timeutil_mono_us();
+        int running = 0, timeout_ms;
+
+        if (!stopping && d->nactive < d->cfg.max_in_flight &&
+            (atomic_exchange(&d->woken, false) || now_mono >= d->next_claim_mono_us)) {
+            size_t room = d->cfg.max_in_flight - d->nactive;
+            size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
+            dispatch_schedule_claim(d, dispatch_claim(d), limit);
+        }
+        curl_multi_perform(d->multi, &running);
+        dispatch_reap(d);
+
+        now_mono = timeutil_mono_us();
+        if (d->nrecords >= RECORD_BATCH ||
+            (d->nrecords > 0 && (now_mono - d->first_record_mono_us >= RECORD_DELAY_US ||
+                                 d->nactive == 0)))
+            dispatch_flush(d);
+        if (stopping && d->nactive == 0) {
+            dispatch_flush(d);
+            break;
+        }
+
+        timeout_ms = IDLE_POLL_MS;
+        if (!stopping && d->nactive < d->cfg.max_in_flight) {
+            int64_t until = (d->next_claim_mono_us - now_mono) / 1000;
+            if (until < timeout_ms)
+                timeout_ms = until > 0 ? (int)until : 0;
+        }
+        if (d->nrecords > 0 && timeout_ms > RECORD_DELAY_US / 1000)
+            timeout_ms = RECORD_DELAY_US / 1000;
+        curl_multi_poll(d->multi, NULL, 0, timeout_ms, NULL);
+    }
+    return NULL;
+}
+
+struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
+                                const struct dispatch_config *cfg, char *err, size_t errlen)
+{
+    struct dispatch *d = calloc(1, sizeof(*d));
+    char host[64] = "host";
+    char rnd[IDS_MAX];
+
+    if (d == NULL)
+        goto fail;
+    d->st = st;
+    d->box = box;
+    d->cfg = *cfg;
+    gethostname(host, sizeof(host) - 1);
+    ids_new("", rnd, sizeof(rnd));
+    snprintf(d->owner, sizeof(d->owner), "%.40s/%ld/%s", host, (long)getpid(), rnd);
+    d->active = calloc(cfg->max_in_flight, sizeof(*d->active));
+    d->records = calloc(RECORDS_MAX, sizeof(*d->records));
+    d->jobs = calloc(CLAIM_BATCH, sizeof(*d->jobs));
+    d->multi = curl_multi_init();
+    if (d->active == NULL || d->records == NULL || d->jobs == NULL || d->multi == NULL)
+        goto fail_free;
+    curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_in_flight);
+    if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
+        goto fail_free;
+    return d;
+fail_free:
+    if (d->multi)
+        curl_multi_cleanup(d->multi);
+    free(d->jobs);
+    free(d->records);
+    free(d->active);
+    free(d);
+fail:
+    snprintf(err, errlen, "cannot start the delivery thread");
+    return NULL;
+}
+
+void dispatch_wake(struct dispatch *d)
+{
+    atomic_store(&d->woken, true);
+    curl_multi_wakeup(d->multi);
+}
+
+void dispatch_stop(struct dispatch *d)
+{
+    if (d == NULL)
+        return;
+    atomic_store(&d->stopping, true);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->thread, NULL);
+    curl_multi_cleanup(d->multi);
+    free(d->jobs);
+    free(d->records);
+    free(d->active);
+    free(d);
+}

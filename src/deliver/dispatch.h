@@ -1,0 +1,56 @@
+/*
+ * dispatch.h - the delivery engine.
+ *
+ * One thread drives a libcurl multi handle: it claims due deliveries from
+ * the store in batches (leased, so a crashed process's work is claimed
+ * again when the lease runs out), signs each attempt, sends them all
+ * concurrently over kept-alive connections (HTTP/2 where offered), and
+ * records the outcomes in batches. Concurrency is bounded overall and per
+ * target URI, so one slow or dead endpoint holds at most its own share of
+ * slots and is skipped by the claim while it is full.
+ */
+#ifndef KABAR_DISPATCH_H
+#define KABAR_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "deliver/retry.h"
+
+struct store;
+struct secretbox;
+
+struct dispatch_config {
+    size_t max_in_flight;           /* transfers at once, overall */
+    size_t max_per_target;          /* transfers at once, per target URI */
+    long connect_timeout_ms;
+    long timeout_ms;                /* whole attempt */
+    int64_t disable_after_us;       /* failing this long without success: disabled */
+    struct retry_policy retry;
+    bool allow_private;             /* skip the SSRF address check */
+};
+
+#define DISPATCH_DEFAULT_MAX_IN_FLIGHT 512
+#define DISPATCH_DEFAULT_MAX_PER_TARGET 64
+#define DISPATCH_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DISPATCH_DEFAULT_TIMEOUT_MS 15000
+
+struct dispatch;
+
+void dispatch_config_default(struct dispatch_config *cfg);
+
+/* Start the delivery thread. st and box must outlive it. Returns NULL with
+ * a message in err on failure. */
+struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
+                                const struct dispatch_config *cfg, char *err, size_t errlen);
+
+/* New deliveries may be due: claim now instead of at the next poll.
+ * Callable from any thread. */
+void dispatch_wake(struct dispatch *d);
+
+/* Stop claiming, let the transfers in flight finish (each is bounded by
+ * timeout_ms), record them, and free d. */
+void dispatch_stop(struct dispatch *d);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * publish.c - the group-commit writer (see publish.h).
+ *
+ * Submitters queue a request on a list and sleep on one condition variable;
+ * the writer detaches up to PUBLISH_BATCH_MAX requests, commits them with
+ * one store_messages_insert() call outside the lock, marks them done and
+ * wakes everyone. While a batch commits, the next one queues up, so under
+ * load each fsync carries many events and at low load an event waits for
+ * one transaction only.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "deliver/publish.h"
+
+struct publish_req {
+    struct store_message *msg;
+    enum store_rc rc;
+    bool done;
+    struct publish_req *next;
+};
+
+struct publish {
+    struct store *st;
+    publish_notify_fn notify;
+    void *arg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work;            /* the writer waits for requests */
+    pthread_cond_t done;            /* submitters wait for their commit */
+    struct publish_req *head;
+    struct publish_req **tail;
+    bool stopping;
+    struct store_message *batch;    /* the writer's scratch, PUBLISH_BATCH_MAX long */
+};
+
+/* Commit the detached requests list[0..n). */
+static void publish_commit(struct publish *p, struct publish_req **list, size_t n)
+{
+    int64_t now = timeutil_now_us();
+    size_t created = 0;
+    enum store_rc rc;
+
+    for (size_t i = 0; i < n; i++)
+        p->batch[i] = *list[i]->msg;
+    rc = store_messages_insert(p->st, p->batch, n, now - PUBLISH_IDEMPOTENCY_US);
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct store_message *m = list[i]->msg;
+        if (rc == STORE_OK) {
+            memcpy(m->id, p->batch[i].id, sizeof(m->id));
+            m->rc = p->batch[i].rc;
+            m->duplicate = p->batch[i].duplicate;
+            m->ndeliveries = p->batch[i].ndeliveries;
+            created += m->ndeliveries;
+        } else {
+            m->rc = rc;
+        }
+        list[i]->rc = rc;
+        list[i]->done = true;
+    }
+    pthread_cond_broadcast(&p->done);
+    pthread_mutex_unlock(&p->mu);
+    if (rc != STORE_OK)
+        log_error("event commit failed", "events=%zu error=\"%s\"", n, store_strerror(rc));
+    if (created > 0 && p->notify)
+        p->notify(p->arg);
+}
+
+static void *publish_main(void *arg)
+{
+    struct publish *p = arg;
+    struct publish_req *list[PUBLISH_BATCH_MAX];
+
+    for (;;) {
+        size_t n = 0;
+
+        pthread_mutex_lock(&p->mu);
+        while (p->head == NULL && !p->stopping)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->head == NULL) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        while (p->head && n < PUBLISH_BATCH_MAX) {
+            list[n++] = p->head;
+            p->head = p->head->next;
+        }
+        if (p->head == NULL)
+            p->tail = &p->head;
+        pthread_mutex_unlock(&p->mu);
+        publish_commit(p, list, n);
+    }
+    return NULL;
+}
+
+struct publish *publish_start(struct store *st, publish_notify_fn notify, void *arg)
+{
+    struct publish *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return NULL;
+    p->batch = calloc(PUBLISH_BATCH_MAX, sizeof(*p->batch));
+    if (p->batch == NULL)
+        goto fail_free;
+    p->st = st;
+    p->notify = notify;
+    p->arg = arg;
+    p->tail = &p->head;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (pthread_create(&p->thread, NULL, publish_main, p) != 0)
+        goto fail_sync;
+    return p;
+fail_sync:
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+    free(p->batch);
+fail_free:
+    free(p);
+    return NULL;
+}
+
+enum store_rc publish_submit(struct publish *p, struct store_message *msg)
+{
+    struct publish_req req = {.msg = msg};
+
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        msg->rc = STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
+    }
+    *p->tail = &req;
+    p->tail = &req.next;
+    pthread_cond_signal(&p->work);
+    while (!req.done)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return req.rc;
+}
+
+void publish_stop(struct publish *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
+    free(p->batch);
+    free(p);
+}
