@@ -25,7 +25,7 @@ static void config_usage(FILE *f)
           "                             default http://LISTEN)\n"
           "  --allow-private-targets    allow http:// and private/loopback webhook targets\n"
           "                             (KABAR_ALLOW_PRIVATE_TARGETS=1; local development only)\n"
-          "  --threads N                HTTP worker threads (KABAR_THREADS, default 4)\n"
+          "  --threads N                HTTP worker threads (KABAR_THREADS, default 32)\n"
           "  --log-level LEVEL          debug, info, warn, error (KABAR_LOG_LEVEL, default info)\n"
           "  -h, --help                 this text\n"
           "  --version                  print the version\n"
@@ -258,7 +258,9 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s", cfg->listen);
     }
 
-    cfg->threads = 4;
+    /* A thread waits while its event commits; more threads mean more events
+     * per group commit (see docs/delivery.md). Idle threads cost little. */
+    cfg->threads = 32;
     if (threads) {
         char *end;
         long n = strtol(threads, &end, 10);

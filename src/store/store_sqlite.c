@@ -354,12 +354,20 @@ static const char *const store_sql_text[SQL_COUNT] = {
 struct store_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[SQL_COUNT];     /* prepared on first use */
+    pthread_mutex_t *write_lock;        /* the store's; held while writing */
+    bool writing;                       /* holds *write_lock */
 };
 
 struct store_sqlite {
     struct store base;                  /* first: struct store * converts back */
     char *path;
     pthread_mutex_t lock;               /* guards the pool fields below */
+    /* One writer at a time within this process. SQLite allows one anyway;
+     * queueing on a mutex instead of in SQLite's busy handler (which sleeps
+     * and polls) turns contention between the API's event writer and the
+     * delivery thread into a plain hand-over. Other processes on the same
+     * file still meet the busy handler. */
+    pthread_mutex_t write_lock;
     pthread_cond_t idle_cond;           /* signalled when a connection is put back */
     size_t nconns;                      /* connections open or being opened */
     size_t nidle;
@@ -496,13 +504,27 @@ static int stmt_done(sqlite3_stmt *q)
     return SQLITE_OK;
 }
 
-/* Run a statement without parameters or rows (BEGIN, COMMIT, ROLLBACK). */
+/* Run a statement without parameters or rows (BEGIN, COMMIT, ROLLBACK).
+ * BEGIN IMMEDIATE takes the store's write lock first; a COMMIT that
+ * succeeds, or the ROLLBACK in conn_put, gives it back. */
 static int stmt_exec(struct store_conn *c, enum store_sql id)
 {
     sqlite3_stmt *q = NULL;
     int rc = stmt_get(c, id, &q);
 
-    return rc == SQLITE_OK ? stmt_done(q) : rc;
+    if (rc != SQLITE_OK)
+        return rc;
+    if (id == SQL_BEGIN_WRITE && !c->writing) {
+        pthread_mutex_lock(c->write_lock);
+        c->writing = true;
+    }
+    rc = stmt_done(q);
+    if (c->writing && sqlite3_get_autocommit(c->db)) {
+        /* No transaction is open (committed, or BEGIN failed): release. */
+        c->writing = false;
+        pthread_mutex_unlock(c->write_lock);
+    }
+    return rc;
 }
 
 /*
@@ -569,6 +591,8 @@ static enum store_rc conn_get(struct store_sqlite *s, struct store_conn **out)
     }
 
     ret = conn_open(s->path, &c, err, sizeof err);
+    if (ret == STORE_OK)
+        c->write_lock = &s->write_lock;
     if (ret != STORE_OK) {
         log_error("cannot open database connection", "error=\"%s\"", err);
         pthread_mutex_lock(&s->lock);
@@ -598,6 +622,10 @@ static void conn_put(struct store_sqlite *s, struct store_conn *c)
         log_error("cannot roll back; dropping connection", "error=\"%s\"",
                   sqlite3_errmsg(c->db));
         broken = true;
+    }
+    if (c->writing) {
+        c->writing = false;
+        pthread_mutex_unlock(c->write_lock);
     }
 
     pthread_mutex_lock(&s->lock);
@@ -731,6 +759,7 @@ static void sqlite_close(struct store *st)
     for (size_t i = 0; i < s->nidle; i++)
         conn_close(s->idle[i]);
     pthread_cond_destroy(&s->idle_cond);
+    pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->lock);
     free(s->path);
     free(s);
@@ -772,6 +801,10 @@ static enum store_rc sqlite_open(const char *url, struct store **out, char *err,
         snprintf(err, errlen, "cannot create mutex");
         goto fail_mutex;
     }
+    if (pthread_mutex_init(&s->write_lock, NULL) != 0) {
+        snprintf(err, errlen, "cannot create mutex");
+        goto fail_write_lock;
+    }
     if (pthread_cond_init(&s->idle_cond, NULL) != 0) {
         snprintf(err, errlen, "cannot create condition variable");
         goto fail_cond;
@@ -787,6 +820,7 @@ static enum store_rc sqlite_open(const char *url, struct store **out, char *err,
     if (ret != STORE_OK)
         goto fail_setup;
 
+    c->write_lock = &s->write_lock;
     s->idle[0] = c;
     s->nidle = 1;
     s->nconns = 1;
@@ -798,6 +832,8 @@ fail_setup:
 fail_conn:
     pthread_cond_destroy(&s->idle_cond);
 fail_cond:
+    pthread_mutex_destroy(&s->write_lock);
+fail_write_lock:
     pthread_mutex_destroy(&s->lock);
 fail_mutex:
     free(s->path);
