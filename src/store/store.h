@@ -176,10 +176,16 @@ struct store_attempt_info {
 };
 
 struct store;
+struct store_operations_ops;
+struct store_keys_ops;
 
 struct store_ops {
     int version;                    /* STORE_OPS_VERSION */
     const char *name;
+    /* Concepts with tables of their own (store_operations.h, store_keys.h),
+     * so each stays in its own header and backend file. */
+    const struct store_operations_ops *operations;
+    const struct store_keys_ops *keys;
 
     enum store_rc (*open)(const char *url, struct store **out, char *err, size_t errlen);
     void (*close)(struct store *st);
