@@ -126,8 +126,10 @@ static int deliveries_fan_out(struct store_conn *c, struct store_message *m)
 /* Insert m and its deliveries, inside the caller's savepoint, and fill in
  * m's outputs. Returns an SQLite result code; a result of m's own that is no
  * SQL failure (its ping target not found, a damaged row) is in m->rc, and
- * the caller rolls the savepoint back when m->rc is not STORE_OK. */
-static int message_insert(struct store_conn *c, struct store_message *m, int64_t idem_since_us)
+ * the caller rolls the savepoint back when m->rc is not STORE_OK. Other
+ * files of the backend use it to emit an event in their own transaction
+ * (an operation's state change and its event commit together). */
+int store_sqlite_message_insert(struct store_conn *c, struct store_message *m, int64_t idem_since_us)
 {
     sqlite3_stmt *q = NULL;
     char target[WEBHOOK_URI_MAX + 1];
@@ -241,7 +243,7 @@ enum store_rc store_sqlite_messages_insert(struct store *st, struct store_messag
 
         rc = store_sqlite_stmt_exec(c, SQL_SAVEPOINT);
         if (rc == SQLITE_OK)
-            rc = message_insert(c, m, idem_since_us);
+            rc = store_sqlite_message_insert(c, m, idem_since_us);
         if ((rc & 0xff) == SQLITE_CONSTRAINT) {
             /* A constraint (a message id used twice) is this message's
              * failure, not the batch's. */

@@ -106,6 +106,8 @@ enum store_rc store_sqlite_secrets_live(struct store *st, const char *webhook_id
                                          size_t *n);
 
 /* Messages and deliveries (store_sqlite_deliver.c). */
+int store_sqlite_message_insert(struct store_conn *c, struct store_message *m,
+                                int64_t idem_since_us);
 enum store_rc store_sqlite_messages_insert(struct store *st, struct store_message *msgs,
                                             size_t n, int64_t idem_since_us);
 enum store_rc store_sqlite_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
