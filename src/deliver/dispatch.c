@@ -393,8 +393,16 @@ static void dispatch_start_job(struct dispatch *d, struct store_job *job,
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PROXY, "");     /* a proxy would hide the real target */
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    if (strncmp(t->job.target_uri, "https:", 6) == 0) {
+        /* HTTP/2 when the endpoint offers it in the TLS handshake; waiting
+         * for that handshake lets later attempts share the connection. */
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    } else {
+        /* Cleartext has no upgrade we use; with PIPEWAIT every attempt to a
+         * host would queue behind the first, slow or not. */
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    }
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK)
         dispatch_finish(d, t, CURLE_FAILED_INIT);
 }
