@@ -78,6 +78,11 @@ extern const struct cmd_entry cmd_webhooks_update_entry;
 extern const struct cmd_entry cmd_webhooks_delete_entry;
 extern const struct cmd_entry cmd_webhooks_rotate_secret_entry;
 extern const struct cmd_entry cmd_webhooks_ping_entry;
+extern const struct cmd_entry cmd_events_publish_entry;
+extern const struct cmd_entry cmd_deliveries_list_entry;
+extern const struct cmd_entry cmd_deliveries_get_entry;
+extern const struct cmd_entry cmd_deliveries_retry_entry;
+extern const struct cmd_entry cmd_webhooks_recover_entry;
 
 /* Print "kabar: group name: message" and the entry's usage line to stderr.
  * Returns CLI_EXIT_USAGE so that a command can "return cli_usage_error()". */

@@ -164,7 +164,8 @@ cli_client_free_headers(struct curl_slist *headers)
 
 /* Build the header list. Returns NULL when out of memory. */
 static struct curl_slist *
-cli_client_headers(const struct cli_client *c, bool has_body)
+cli_client_headers(const struct cli_client *c, bool has_body,
+                   const char *extra)
 {
     struct curl_slist *headers = NULL, *next;
     char line[sizeof("x-goog-api-key: ") + CLI_API_KEY_MAX];
@@ -189,6 +190,11 @@ cli_client_headers(const struct cli_client *c, bool has_body)
         /* Bodies are small; a 100-continue round trip would only add a
          * delay before each create or update. */
         if ((next = curl_slist_append(headers, "Expect:")) == NULL)
+            goto fail;
+        headers = next;
+    }
+    if (extra != NULL) {
+        if ((next = curl_slist_append(headers, extra)) == NULL)
             goto fail;
         headers = next;
     }
@@ -244,6 +250,14 @@ enum cli_client_rc
 cli_client_request(struct cli_client *c, const char *method, const char *path,
                    const json_t *body, struct cli_response *resp)
 {
+    return cli_client_request_header(c, method, path, body, NULL, resp);
+}
+
+enum cli_client_rc
+cli_client_request_header(struct cli_client *c, const char *method,
+                          const char *path, const json_t *body,
+                          const char *header, struct cli_response *resp)
+{
     struct cli_client_buf buf = {0};
     struct curl_slist *headers = NULL;
     enum cli_client_rc rc = CLI_CLIENT_NOMEM;
@@ -268,7 +282,7 @@ cli_client_request(struct cli_client *c, const char *method, const char *path,
     if (body != NULL &&
         (body_text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
         goto out;
-    if ((headers = cli_client_headers(c, body_text != NULL)) == NULL)
+    if ((headers = cli_client_headers(c, body_text != NULL, header)) == NULL)
         goto out;
     if (cli_client_setup(c, method, url, body_text, headers, &buf) != CURLE_OK)
         goto out;
@@ -344,6 +358,13 @@ int
 cli_call(struct cli_ctx *ctx, const char *method, const char *path,
          const json_t *body, json_t **out)
 {
+    return cli_call_header(ctx, method, path, body, NULL, out);
+}
+
+int
+cli_call_header(struct cli_ctx *ctx, const char *method, const char *path,
+                const json_t *body, const char *header, json_t **out)
+{
     struct cli_response resp;
     enum cli_client_rc rc;
     int rc_exit;
@@ -354,7 +375,8 @@ cli_call(struct cli_ctx *ctx, const char *method, const char *path,
      * error in a command is reported as such even without a key. */
     if (ctx->client == NULL && (rc_exit = cli_connect(ctx)) != 0)
         return rc_exit;
-    rc = cli_client_request(ctx->client, method, path, body, &resp);
+    rc = cli_client_request_header(ctx->client, method, path, body, header,
+                                   &resp);
     switch (rc) {
     case CLI_CLIENT_OK:
         break;

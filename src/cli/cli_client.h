@@ -57,6 +57,16 @@ enum cli_client_rc cli_client_request(struct cli_client *c, const char *method,
                                       const char *path, const json_t *body,
                                       struct cli_response *resp);
 
+/* cli_client_request() with one more header line, "Name: value", or none
+ * when header is NULL. The caller has checked that it holds no control
+ * character: a CR or LF would end the line and start another header. */
+enum cli_client_rc cli_client_request_header(struct cli_client *c,
+                                             const char *method,
+                                             const char *path,
+                                             const json_t *body,
+                                             const char *header,
+                                             struct cli_response *resp);
+
 /* The libcurl message of the last failed request ("" when there is none).
  * Points into the client; valid until the next request. */
 const char *cli_client_detail(const struct cli_client *c);
@@ -75,6 +85,10 @@ char *cli_client_escape(const char *s);
  * CLI_EXIT_FAIL. */
 int cli_call(struct cli_ctx *ctx, const char *method, const char *path,
              const json_t *body, json_t **out);
+
+/* cli_call() with one more header line (see cli_client_request_header()). */
+int cli_call_header(struct cli_ctx *ctx, const char *method, const char *path,
+                    const json_t *body, const char *header, json_t **out);
 
 /* Print json to stdout with a 2-space indent and a newline, as --json
  * promises. Returns CLI_EXIT_OK, or CLI_EXIT_FAIL when out of memory. */

@@ -37,6 +37,11 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_webhooks_delete_entry,
     &cmd_webhooks_rotate_secret_entry,
     &cmd_webhooks_ping_entry,
+    &cmd_events_publish_entry,
+    &cmd_deliveries_list_entry,
+    &cmd_deliveries_get_entry,
+    &cmd_deliveries_retry_entry,
+    &cmd_webhooks_recover_entry,
 };
 #define CMD_TABLE_LEN (sizeof(cmd_table) / sizeof(cmd_table[0]))
 

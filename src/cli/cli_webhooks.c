@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_client.h"
+#include "cli/cli_output.h"
 
 #define WEBHOOKS_PATH_MAX 4096
 /* Stops "list --all" against a server that never stops paginating. */
@@ -107,15 +108,6 @@ webhooks_set(json_t *obj, const char *key, json_t *value)
     return 0;
 }
 
-/* A string member of obj, or "" when it is absent or not a string. */
-static const char *
-webhooks_str(const json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-
-    return s != NULL ? s : "";
-}
-
 /* Print the subscribed events of w separated by sep. */
 static void
 webhooks_print_events(const json_t *w, const char *sep)
@@ -146,21 +138,6 @@ webhooks_events_width(const json_t *w)
     return width;
 }
 
-static void
-webhooks_print_label(const char *label)
-{
-    printf("%-10s", label);
-}
-
-/* One "label:  value" line, the value from the server. */
-static void
-webhooks_print_field(const char *label, const char *value)
-{
-    webhooks_print_label(label);
-    cli_fputs_safe(value, stdout);
-    putchar('\n');
-}
-
 /* The live secrets, newest (the signing one) first, as the server lists
  * them. Only truncated forms ever come back here. */
 static void
@@ -171,16 +148,16 @@ webhooks_print_secrets(const json_t *w)
     const char *expire;
     size_t i;
 
-    webhooks_print_label("secrets:");
+    cli_output_label("secrets:");
     if (json_array_size(secrets) == 0) {
         printf("(none)\n");
         return;
     }
     json_array_foreach(secrets, i, s) {
         if (i > 0)
-            webhooks_print_label("");
-        cli_fputs_safe(webhooks_str(s, "truncated_secret"), stdout);
-        expire = webhooks_str(s, "expire_time");
+            cli_output_label("");
+        cli_fputs_safe(cli_output_str(s, "truncated_secret"), stdout);
+        expire = cli_output_str(s, "expire_time");
         if (expire[0] != '\0') {
             fputs(" (expires ", stdout);
             cli_fputs_safe(expire, stdout);
@@ -196,37 +173,26 @@ webhooks_print_secrets(const json_t *w)
 static void
 webhooks_print_resource(const json_t *w)
 {
-    const char *name = webhooks_str(w, "name");
+    const char *name = cli_output_str(w, "name");
 
-    webhooks_print_field("id:", webhooks_str(w, "id"));
-    webhooks_print_field("name:", name[0] != '\0' ? name : "(none)");
-    webhooks_print_field("uri:", webhooks_str(w, "uri"));
-    webhooks_print_label("events:");
+    cli_output_field("id:", cli_output_str(w, "id"));
+    cli_output_field("name:", name[0] != '\0' ? name : "(none)");
+    cli_output_field("uri:", cli_output_str(w, "uri"));
+    cli_output_label("events:");
     webhooks_print_events(w, ", ");
     putchar('\n');
-    webhooks_print_field("state:", webhooks_str(w, "state"));
+    cli_output_field("state:", cli_output_str(w, "state"));
     webhooks_print_secrets(w);
-    webhooks_print_field("created:", webhooks_str(w, "create_time"));
-    webhooks_print_field("updated:", webhooks_str(w, "update_time"));
+    cli_output_field("created:", cli_output_str(w, "create_time"));
+    cli_output_field("updated:", cli_output_str(w, "update_time"));
 }
 
 /* Print the whole secret once, with the warning that goes with it. */
 static void
 webhooks_print_new_secret(const char *secret)
 {
-    webhooks_print_field("secret:", secret);
+    cli_output_field("secret:", secret);
     printf("This signing secret is shown only once: store it now.\n");
-}
-
-/* Print a column value padded to width (no padding when width is 0). */
-static void
-webhooks_print_cell(const char *value, size_t width)
-{
-    size_t len = strlen(value);
-
-    cli_fputs_safe(value, stdout);
-    while (width > 0 && len++ < width + 2)
-        putchar(' ');
 }
 
 static size_t
@@ -248,38 +214,25 @@ webhooks_print_table(const json_t *list)
         return;
     }
     json_array_foreach(list, i, w) {
-        w_id = webhooks_max(w_id, strlen(webhooks_str(w, "id")));
-        w_state = webhooks_max(w_state, strlen(webhooks_str(w, "state")));
+        w_id = webhooks_max(w_id, strlen(cli_output_str(w, "id")));
+        w_state = webhooks_max(w_state, strlen(cli_output_str(w, "state")));
         w_events = webhooks_max(w_events, webhooks_events_width(w));
     }
-    webhooks_print_cell("ID", w_id);
-    webhooks_print_cell("STATE", w_state);
-    webhooks_print_cell("EVENTS", w_events);
+    cli_output_cell("ID", w_id);
+    cli_output_cell("STATE", w_state);
+    cli_output_cell("EVENTS", w_events);
     printf("URI\n");
     json_array_foreach(list, i, w) {
         size_t len = webhooks_events_width(w);
 
-        webhooks_print_cell(webhooks_str(w, "id"), w_id);
-        webhooks_print_cell(webhooks_str(w, "state"), w_state);
+        cli_output_cell(cli_output_str(w, "id"), w_id);
+        cli_output_cell(cli_output_str(w, "state"), w_state);
         webhooks_print_events(w, ",");
         while (len++ < w_events + 2)
             putchar(' ');
-        cli_fputs_safe(webhooks_str(w, "uri"), stdout);
+        cli_fputs_safe(cli_output_str(w, "uri"), stdout);
         putchar('\n');
     }
-}
-
-/* Send one request; print the answer as JSON when --json asks for it,
- * else leave it in *out for the command to print. */
-static int
-webhooks_call(struct cli_ctx *ctx, const char *method, const char *path,
-              const json_t *body, json_t **out)
-{
-    int rc = cli_call(ctx, method, path, body, out);
-
-    if (rc == CLI_EXIT_OK && ctx->json)
-        rc = cli_print_json(*out);
-    return rc;
 }
 
 /* --- create ------------------------------------------------------------- */
@@ -326,18 +279,18 @@ webhooks_create(struct cli_ctx *ctx, const struct cmd_entry *entry,
         (rc = webhooks_set(body, "state", json_string("disabled"))) != 0)
         goto out;
 
-    if ((rc = webhooks_call(ctx, "POST", "/v1/webhooks", body, &resp)) != 0 ||
+    if ((rc = cli_output_call(ctx, "POST", "/v1/webhooks", body, &resp)) != 0 ||
         ctx->json)
         goto out;
-    webhooks_print_field("id:", webhooks_str(resp, "id"));
-    if (webhooks_str(resp, "name")[0] != '\0')
-        webhooks_print_field("name:", webhooks_str(resp, "name"));
-    webhooks_print_field("uri:", webhooks_str(resp, "uri"));
-    webhooks_print_label("events:");
+    cli_output_field("id:", cli_output_str(resp, "id"));
+    if (cli_output_str(resp, "name")[0] != '\0')
+        cli_output_field("name:", cli_output_str(resp, "name"));
+    cli_output_field("uri:", cli_output_str(resp, "uri"));
+    cli_output_label("events:");
     webhooks_print_events(resp, ", ");
     putchar('\n');
-    webhooks_print_field("state:", webhooks_str(resp, "state"));
-    webhooks_print_new_secret(webhooks_str(resp, "new_signing_secret"));
+    cli_output_field("state:", cli_output_str(resp, "state"));
+    webhooks_print_new_secret(cli_output_str(resp, "new_signing_secret"));
 
 out:
     json_decref(resp);
@@ -370,7 +323,7 @@ webhooks_get(struct cli_ctx *ctx, const struct cmd_entry *entry,
     if ((rc = webhooks_path(ctx, entry, args->arg[0], "", path,
                             sizeof(path))) != 0)
         return rc;
-    if ((rc = webhooks_call(ctx, "GET", path, NULL, &resp)) == 0 && !ctx->json)
+    if ((rc = cli_output_call(ctx, "GET", path, NULL, &resp)) == 0 && !ctx->json)
         webhooks_print_resource(resp);
     json_decref(resp);
     return rc;
@@ -547,7 +500,7 @@ webhooks_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
         if ((rc = webhooks_list_path(ctx, page_size, token, path,
                                      sizeof(path))) != 0)
             return rc;
-        rc = webhooks_call(ctx, "GET", path, NULL, &out);
+        rc = cli_output_call(ctx, "GET", path, NULL, &out);
         json_decref(out);
         return rc;
     }
@@ -684,7 +637,7 @@ webhooks_update(struct cli_ctx *ctx, const struct cmd_entry *entry,
     if ((rc = webhooks_path(ctx, entry, args->arg[0], suffix, path,
                             sizeof(path))) != 0)
         goto out;
-    if ((rc = webhooks_call(ctx, "PATCH", path, body, &resp)) == 0 &&
+    if ((rc = cli_output_call(ctx, "PATCH", path, body, &resp)) == 0 &&
         !ctx->json)
         webhooks_print_resource(resp);
 
@@ -721,7 +674,7 @@ webhooks_delete(struct cli_ctx *ctx, const struct cmd_entry *entry,
     if ((rc = webhooks_path(ctx, entry, args->arg[0], "", path,
                             sizeof(path))) != 0)
         return rc;
-    if ((rc = webhooks_call(ctx, "DELETE", path, NULL, &resp)) == 0 &&
+    if ((rc = cli_output_call(ctx, "DELETE", path, NULL, &resp)) == 0 &&
         !ctx->json) {
         printf("Deleted webhook ");
         cli_fputs_safe(args->arg[0], stdout);
@@ -771,9 +724,9 @@ webhooks_rotate_secret(struct cli_ctx *ctx, const struct cmd_entry *entry,
              now ? "revoke_previous_secrets_immediately"
                  : "revoke_previous_secrets_after_h24"))) != 0)
         goto out;
-    if ((rc = webhooks_call(ctx, "POST", path, body, &resp)) != 0 || ctx->json)
+    if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) != 0 || ctx->json)
         goto out;
-    webhooks_print_new_secret(webhooks_str(resp, "secret"));
+    webhooks_print_new_secret(cli_output_str(resp, "secret"));
     printf(now ? "Previous secrets were revoked.\n"
                : "Previous secrets stay valid for 24 hours.\n");
 
@@ -813,7 +766,7 @@ webhooks_ping(struct cli_ctx *ctx, const struct cmd_entry *entry,
         fprintf(stderr, "kabar: out of memory\n");
         return CLI_EXIT_FAIL;
     }
-    if ((rc = webhooks_call(ctx, "POST", path, body, &resp)) == 0 &&
+    if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) == 0 &&
         !ctx->json) {
         printf("Ping accepted for webhook ");
         cli_fputs_safe(args->arg[0], stdout);

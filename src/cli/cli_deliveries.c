@@ -1,0 +1,608 @@
+/*
+ * cli_deliveries.c - the "kabar deliveries" command group, and "kabar
+ * webhooks recover", over the delivery log of docs/delivery.md.
+ *
+ *   deliveries list --webhook WH   GET  /v1/webhooks/WH/deliveries
+ *   deliveries get ID              GET  /v1/deliveries/ID
+ *   deliveries retry ID            POST /v1/deliveries/ID:retry
+ *   webhooks recover ID --since T  POST /v1/webhooks/ID:recover
+ *
+ * recover lives here rather than in cli_webhooks.c because it acts on
+ * deliveries; its entry still belongs to the "webhooks" group, like the
+ * route it calls. As in cli_webhooks.c, values (states, times) are checked
+ * by the server, and everything the server sends goes through
+ * cli_fputs_safe() on its way to the terminal: a response excerpt is
+ * whatever the endpoint chose to answer.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cli_client.h"
+#include "cli/cli_output.h"
+
+#define DELIVERIES_PATH_MAX 4096
+/* Stops "list --all" against a server that never stops paginating. */
+#define DELIVERIES_LIST_MAX_PAGES 100000
+/* How much of a response excerpt "get" shows, in bytes, on one line. */
+#define DELIVERIES_EXCERPT_SHOWN 80
+
+/* --- helpers ------------------------------------------------------------ */
+
+/*
+ * Write prefix + ID + suffix into out, the ID percent-encoded so that a "/"
+ * or "?" in it cannot reach another route. what names the ID in messages
+ * ("the ID", "--webhook"). Returns 0, or an exit code after printing why.
+ */
+static int
+deliveries_path(const struct cmd_entry *entry, const char *prefix,
+                const char *id, const char *what, const char *suffix,
+                char *out, size_t cap)
+{
+    char *escaped;
+    int n;
+
+    if (id[0] == '\0')
+        return cli_usage_error(entry, "%s is empty", what);
+    escaped = cli_client_escape(id);
+    if (escaped == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    n = snprintf(out, cap, "%s%s%s", prefix, escaped, suffix);
+    free(escaped);
+    if (n < 0 || (size_t)n >= cap)
+        return cli_usage_error(entry, "%s is too long", what);
+    return 0;
+}
+
+/*
+ * Append "?key=value" (or "&key=value" after the first) to the path in out,
+ * the value percent-encoded. Returns 0, -1 when out of memory, -2 when the
+ * path would not fit in cap.
+ */
+static int
+deliveries_query_add(char *out, size_t cap, const char *key,
+                     const char *value)
+{
+    size_t len = strlen(out);
+    char *escaped = cli_client_escape(value);
+    int n;
+
+    if (escaped == NULL)
+        return -1;
+    n = snprintf(out + len, cap - len, "%c%s=%s",
+                 strchr(out, '?') != NULL ? '&' : '?', key, escaped);
+    free(escaped);
+    return n < 0 || (size_t)n >= cap - len ? -2 : 0;
+}
+
+/* The command's resource id (its one argument) as a delivery path. */
+static int
+deliveries_id_path(const struct cmd_entry *entry, const struct cmd_args *args,
+                   const char *suffix, char *out, size_t cap)
+{
+    return deliveries_path(entry, "/v1/deliveries/", args->arg[0], "the ID",
+                           suffix, out, cap);
+}
+
+/* An empty JSON object for the POST routes, or NULL after printing why. */
+static json_t *
+deliveries_empty_body(void)
+{
+    json_t *body = json_object();
+
+    if (body == NULL)
+        fprintf(stderr, "kabar: out of memory\n");
+    return body;
+}
+
+/* --- list --------------------------------------------------------------- */
+
+enum { LIST_WEBHOOK, LIST_STATE, LIST_PAGE_SIZE, LIST_PAGE_TOKEN, LIST_ALL };
+
+static const struct cmd_opt deliveries_list_opts[] = {
+    [LIST_WEBHOOK] = {"webhook", true},
+    [LIST_STATE] = {"state", true},
+    [LIST_PAGE_SIZE] = {"page-size", true},
+    [LIST_PAGE_TOKEN] = {"page-token", true},
+    [LIST_ALL] = {"all", false},
+    {NULL, false},
+};
+
+/* What every page of one "list" asks for; NULL members are not sent. */
+struct deliveries_query {
+    const char *webhook;
+    const char *state;
+    const char *page_size;
+};
+
+/* Write the path of the page at token (NULL: the first) into out. Returns
+ * 0 or an exit code after printing why. */
+static int
+deliveries_list_path(const struct cmd_entry *entry,
+                     const struct deliveries_query *q, const char *token,
+                     char *out, size_t cap)
+{
+    int rc;
+
+    if ((rc = deliveries_path(entry, "/v1/webhooks/", q->webhook,
+                              "--webhook", "/deliveries", out, cap)) != 0)
+        return rc;
+    rc = 0;
+    if (q->state != NULL)
+        rc = deliveries_query_add(out, cap, "state", q->state);
+    if (rc == 0 && q->page_size != NULL)
+        rc = deliveries_query_add(out, cap, "page_size", q->page_size);
+    if (rc == 0 && token != NULL)
+        rc = deliveries_query_add(out, cap, "page_token", token);
+    if (rc == -1) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if (rc != 0)
+        return cli_usage_error(entry, "the options make a URL longer than "
+                               "%d bytes", DELIVERIES_PATH_MAX - 1);
+    return 0;
+}
+
+/* Check the shape of one page: "deliveries" (absent when empty) is an
+ * array, "next_page_token" a string when present. */
+static bool
+deliveries_list_page_ok(const json_t *page)
+{
+    const json_t *list = json_object_get(page, "deliveries");
+    const json_t *token = json_object_get(page, "next_page_token");
+
+    return (list == NULL || json_is_array(list)) &&
+           (token == NULL || json_is_string(token));
+}
+
+/*
+ * Fetch pages from token on into all (one array of deliveries), following
+ * next_page_token when follow is set. *next is left holding the token of
+ * the page after the last one fetched (NULL when there is none); the
+ * caller frees it. Returns 0 or an exit code after printing why. The same
+ * walk as "webhooks list", over another collection.
+ */
+static int
+deliveries_list_fetch(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                      const struct deliveries_query *q, const char *token,
+                      bool follow, json_t *all, char **next)
+{
+    char path[DELIVERIES_PATH_MAX];
+    char *current = token != NULL ? strdup(token) : NULL;
+    json_t *page = NULL;
+    const char *t;
+    long pages;
+    int rc = 0;
+
+    *next = NULL;
+    if (token != NULL && current == NULL)
+        goto nomem;
+    for (pages = 0; pages < DELIVERIES_LIST_MAX_PAGES; pages++) {
+        if ((rc = deliveries_list_path(entry, q, current, path,
+                                       sizeof(path))) != 0)
+            goto out;
+        if ((rc = cli_call(ctx, "GET", path, NULL, &page)) != 0)
+            goto out;
+        if (!deliveries_list_page_ok(page)) {
+            fprintf(stderr, "kabar: %s sent a list page of an unexpected "
+                    "shape\n", ctx->server);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        if (json_object_get(page, "deliveries") != NULL &&
+            json_array_extend(all, json_object_get(page, "deliveries")) != 0)
+            goto nomem;
+        t = json_string_value(json_object_get(page, "next_page_token"));
+        if (t == NULL || t[0] == '\0')
+            goto out;
+        if (current != NULL && strcmp(current, t) == 0) {
+            /* The same page again would loop forever. */
+            fprintf(stderr, "kabar: %s returned the same page token twice\n",
+                    ctx->server);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        free(current);
+        if ((current = strdup(t)) == NULL)
+            goto nomem;
+        json_decref(page);
+        page = NULL;
+        if (!follow) {
+            *next = current;
+            current = NULL;
+            goto out;
+        }
+    }
+    fprintf(stderr, "kabar: stopped after %d pages\n",
+            DELIVERIES_LIST_MAX_PAGES);
+    rc = CLI_EXIT_FAIL;
+    goto out;
+
+nomem:
+    fprintf(stderr, "kabar: out of memory\n");
+    rc = CLI_EXIT_FAIL;
+out:
+    json_decref(page);
+    free(current);
+    return rc;
+}
+
+/* page_size is 1..1000 (0 asks for the default), the rule of "webhooks
+ * list"; what is not even a number is a usage error here. */
+static bool
+deliveries_page_size_ok(const char *s)
+{
+    size_t len = strlen(s), i;
+
+    if (len == 0 || len > 4)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return atoi(s) <= 1000;
+}
+
+/* attempt_count of d as text; "?" when the server sent no number. */
+static void
+deliveries_attempts_text(const json_t *d, char *out, size_t cap)
+{
+    const json_t *n = json_object_get(d, "attempt_count");
+
+    if (json_is_integer(n))
+        snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(n));
+    else
+        snprintf(out, cap, "?");
+}
+
+static size_t
+deliveries_max(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* The table of "deliveries list": ID, STATE, ATTEMPTS, EVENT, CREATED. */
+static void
+deliveries_print_table(const json_t *list)
+{
+    size_t w_id = strlen("ID"), w_state = strlen("STATE");
+    size_t w_attempts = strlen("ATTEMPTS"), w_event = strlen("EVENT"), i;
+    char attempts[32];
+    const json_t *d;
+
+    if (json_array_size(list) == 0) {
+        printf("No deliveries.\n");
+        return;
+    }
+    json_array_foreach(list, i, d) {
+        deliveries_attempts_text(d, attempts, sizeof(attempts));
+        w_id = deliveries_max(w_id, strlen(cli_output_str(d, "id")));
+        w_state = deliveries_max(w_state, strlen(cli_output_str(d, "state")));
+        w_attempts = deliveries_max(w_attempts, strlen(attempts));
+        w_event = deliveries_max(w_event,
+                                 strlen(cli_output_str(d, "event_type")));
+    }
+    cli_output_cell("ID", w_id);
+    cli_output_cell("STATE", w_state);
+    cli_output_cell("ATTEMPTS", w_attempts);
+    cli_output_cell("EVENT", w_event);
+    printf("CREATED\n");
+    json_array_foreach(list, i, d) {
+        deliveries_attempts_text(d, attempts, sizeof(attempts));
+        cli_output_cell(cli_output_str(d, "id"), w_id);
+        cli_output_cell(cli_output_str(d, "state"), w_state);
+        cli_output_cell(attempts, w_attempts);
+        cli_output_cell(cli_output_str(d, "event_type"), w_event);
+        cli_output_cell(cli_output_str(d, "create_time"), 0);
+        putchar('\n');
+    }
+}
+
+/* The command line that shows the page after this one. */
+static void
+deliveries_print_next_hint(const struct deliveries_query *q, const char *next)
+{
+    printf("\nMore deliveries: kabar deliveries list --webhook ");
+    cli_fputs_safe(q->webhook, stdout);
+    if (q->state != NULL) {
+        printf(" --state ");
+        cli_fputs_safe(q->state, stdout);
+    }
+    if (q->page_size != NULL)
+        printf(" --page-size %s", q->page_size);
+    printf(" --page-token ");
+    cli_fputs_safe(next, stdout);
+    putchar('\n');
+}
+
+static int
+deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                const struct cmd_args *args)
+{
+    struct deliveries_query q = {
+        .webhook = args->opt[LIST_WEBHOOK],
+        .state = args->opt[LIST_STATE],
+        .page_size = args->opt[LIST_PAGE_SIZE],
+    };
+    const char *token = args->opt[LIST_PAGE_TOKEN];
+    bool all = args->opt[LIST_ALL] != NULL;
+    json_t *list = NULL, *out = NULL;
+    char *next = NULL;
+    int rc;
+
+    if (q.webhook == NULL)
+        return cli_usage_error(entry, "missing --webhook");
+    if (q.page_size != NULL && !deliveries_page_size_ok(q.page_size))
+        return cli_usage_error(entry, "--page-size must be a number from 1 "
+                               "to 1000");
+    if (q.state != NULL && q.state[0] == '\0')
+        q.state = NULL;
+    if (token != NULL && token[0] == '\0')
+        token = NULL;
+    if (ctx->json && !all) {
+        /* One page goes out exactly as the server sent it. */
+        char path[DELIVERIES_PATH_MAX];
+
+        if ((rc = deliveries_list_path(entry, &q, token, path,
+                                       sizeof(path))) != 0)
+            return rc;
+        rc = cli_output_call(ctx, "GET", path, NULL, &out);
+        json_decref(out);
+        return rc;
+    }
+    if ((list = json_array()) == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if ((rc = deliveries_list_fetch(ctx, entry, &q, token, all, list,
+                                    &next)) != 0)
+        goto out;
+
+    if (ctx->json) {
+        /* --all prints one page holding every delivery, with no token
+         * since none is left. */
+        out = json_object();
+        if (out == NULL || json_object_set(out, "deliveries", list) != 0) {
+            fprintf(stderr, "kabar: out of memory\n");
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        rc = cli_print_json(out);
+        goto out;
+    }
+    deliveries_print_table(list);
+    if (next != NULL)
+        deliveries_print_next_hint(&q, next);
+
+out:
+    free(next);
+    json_decref(out);
+    json_decref(list);
+    return rc;
+}
+
+const struct cmd_entry cmd_deliveries_list_entry = {
+    .group = "deliveries",
+    .name = "list",
+    .usage = "--webhook ID [--state pending|succeeded|failed] "
+             "[--page-size N] [--page-token TOKEN] [--all]",
+    .help = "List the deliveries of a webhook, newest first; --all follows "
+            "every page.",
+    .opts = deliveries_list_opts,
+    .arg_name = "",
+    .min_args = 0,
+    .max_args = 0,
+    .exec = deliveries_list,
+};
+
+/* --- get ---------------------------------------------------------------- */
+
+/*
+ * Print at most DELIVERIES_EXCERPT_SHOWN bytes of a response excerpt, on
+ * one line: the cut is moved back to the start of a UTF-8 character, so
+ * that no half character reaches the terminal, and "..." marks it.
+ */
+static void
+deliveries_print_excerpt(const char *excerpt)
+{
+    char shown[DELIVERIES_EXCERPT_SHOWN + 1];
+    size_t len = strlen(excerpt);
+
+    if (len <= DELIVERIES_EXCERPT_SHOWN) {
+        cli_fputs_safe(excerpt, stdout);
+        return;
+    }
+    len = DELIVERIES_EXCERPT_SHOWN;
+    /* 10xxxxxx is the continuation of the character before it. */
+    while (len > 0 && ((unsigned char)excerpt[len] & 0xc0) == 0x80)
+        len--;
+    memcpy(shown, excerpt, len);
+    shown[len] = '\0';
+    cli_fputs_safe(shown, stdout);
+    fputs("...", stdout);
+}
+
+/* One attempt: time, latency, the status or the error, the response. */
+static void
+deliveries_print_attempt(const json_t *a)
+{
+    const json_t *latency = json_object_get(a, "latency_ms");
+    const json_t *status = json_object_get(a, "response_status");
+    const char *error = cli_output_str(a, "error");
+    const char *excerpt = cli_output_str(a, "response_excerpt");
+
+    fputs("  ", stdout);
+    cli_fputs_safe(cli_output_str(a, "time"), stdout);
+    if (json_is_number(latency))
+        printf("  %.1f ms", json_number_value(latency));
+    if (json_is_integer(status))
+        printf("  HTTP %" JSON_INTEGER_FORMAT, json_integer_value(status));
+    if (error[0] != '\0') {
+        fputs("  error: ", stdout);
+        cli_fputs_safe(error, stdout);
+    }
+    if (excerpt[0] != '\0') {
+        fputs("  ", stdout);
+        deliveries_print_excerpt(excerpt);
+    } else if (json_object_get(a, "response_excerpt_base64") != NULL) {
+        fputs("  (binary response)", stdout);
+    }
+    putchar('\n');
+}
+
+/* The readable block of "get": the delivery, then its attempts. */
+static void
+deliveries_print_resource(const json_t *d)
+{
+    const json_t *attempts = json_object_get(d, "attempts");
+    const json_t *a;
+    char count[32];
+    size_t i;
+
+    cli_output_field("id:", cli_output_str(d, "id"));
+    cli_output_field("message:", cli_output_str(d, "message_id"));
+    cli_output_field("webhook:", cli_output_str(d, "webhook_id"));
+    cli_output_field("uri:", cli_output_str(d, "uri"));
+    cli_output_field("event:", cli_output_str(d, "event_type"));
+    cli_output_field("state:", cli_output_str(d, "state"));
+    cli_output_field("created:", cli_output_str(d, "create_time"));
+    if (cli_output_str(d, "next_attempt_time")[0] != '\0')
+        cli_output_field("next try:", cli_output_str(d, "next_attempt_time"));
+    if (cli_output_str(d, "last_attempt_time")[0] != '\0')
+        cli_output_field("last try:", cli_output_str(d, "last_attempt_time"));
+    deliveries_attempts_text(d, count, sizeof(count));
+    cli_output_field("attempts:", count);
+    json_array_foreach(attempts, i, a)
+        deliveries_print_attempt(a);
+}
+
+static int
+deliveries_get(struct cli_ctx *ctx, const struct cmd_entry *entry,
+               const struct cmd_args *args)
+{
+    char path[DELIVERIES_PATH_MAX];
+    json_t *resp = NULL;
+    int rc;
+
+    if ((rc = deliveries_id_path(entry, args, "", path, sizeof(path))) != 0)
+        return rc;
+    if ((rc = cli_output_call(ctx, "GET", path, NULL, &resp)) == 0 &&
+        !ctx->json)
+        deliveries_print_resource(resp);
+    json_decref(resp);
+    return rc;
+}
+
+const struct cmd_entry cmd_deliveries_get_entry = {
+    .group = "deliveries",
+    .name = "get",
+    .usage = "ID",
+    .help = "Show one delivery and its attempts, oldest first.",
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = deliveries_get,
+};
+
+/* --- retry -------------------------------------------------------------- */
+
+static int
+deliveries_retry(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                 const struct cmd_args *args)
+{
+    char path[DELIVERIES_PATH_MAX];
+    json_t *body, *resp = NULL;
+    int rc;
+
+    if ((rc = deliveries_id_path(entry, args, ":retry", path,
+                                 sizeof(path))) != 0)
+        return rc;
+    if ((body = deliveries_empty_body()) == NULL)
+        return CLI_EXIT_FAIL;
+    if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) == 0 &&
+        !ctx->json) {
+        printf("Delivery ");
+        cli_fputs_safe(args->arg[0], stdout);
+        printf(" queued for another attempt.\n");
+    }
+    json_decref(resp);
+    json_decref(body);
+    return rc;
+}
+
+const struct cmd_entry cmd_deliveries_retry_entry = {
+    .group = "deliveries",
+    .name = "retry",
+    .usage = "ID",
+    .help = "Send a failed or succeeded delivery again, now.",
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = deliveries_retry,
+};
+
+/* --- webhooks recover --------------------------------------------------- */
+
+enum { RECOVER_SINCE };
+
+static const struct cmd_opt webhooks_recover_opts[] = {
+    [RECOVER_SINCE] = {"since", true},
+    {NULL, false},
+};
+
+static int
+webhooks_recover(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                 const struct cmd_args *args)
+{
+    const char *since = args->opt[RECOVER_SINCE];
+    char path[DELIVERIES_PATH_MAX];
+    json_t *body = NULL, *value, *resp = NULL;
+    const json_t *n;
+    int rc;
+
+    if (since == NULL)
+        return cli_usage_error(entry, "missing --since");
+    if ((rc = deliveries_path(entry, "/v1/webhooks/", args->arg[0], "the ID",
+                              ":recover", path, sizeof(path))) != 0)
+        return rc;
+    /* jansson refuses a string that is not UTF-8; say so rather than
+     * reporting it as a lack of memory. */
+    if ((value = json_string(since)) == NULL)
+        return cli_usage_error(entry, "--since is not valid UTF-8");
+    /* json_object_set_new() takes value whether or not it succeeds. */
+    if ((body = json_object()) == NULL ||
+        json_object_set_new(body, "since", value) != 0) {
+        if (body == NULL)
+            json_decref(value);
+        json_decref(body);
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) == 0 &&
+        !ctx->json) {
+        n = json_object_get(resp, "recovered");
+        printf("Re-queued %" JSON_INTEGER_FORMAT " failed deliveries.\n",
+               json_is_integer(n) ? json_integer_value(n) : 0);
+    }
+    json_decref(resp);
+    json_decref(body);
+    return rc;
+}
+
+const struct cmd_entry cmd_webhooks_recover_entry = {
+    .group = "webhooks",
+    .name = "recover",
+    .usage = "ID --since TIME",
+    .help = "Send again every failed delivery of the webhook made since "
+            "TIME (RFC 3339, e.g. 2026-01-22T00:00:00Z).",
+    .opts = webhooks_recover_opts,
+    .arg_name = "ID",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = webhooks_recover,
+};

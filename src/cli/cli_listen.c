@@ -1,0 +1,1 @@
+/* cli_listen.c - kabar listen (being written). */

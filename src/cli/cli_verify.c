@@ -1,0 +1,1 @@
+/* cli_verify.c - kabar verify (being written). */
