@@ -1,6 +1,8 @@
 /*
  * auth.c - API key hashing, generation and request authentication.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -10,7 +12,53 @@
 #include "api/api_error.h"
 #include "api/auth.h"
 #include "common/b64.h"
+#include "common/timeutil.h"
 #include "store/store.h"
+
+/*
+ * Keys that authenticated recently, by hash, for AUTH_CACHE_TTL_US: most
+ * requests come from a few keys, and a lookup here saves a database round
+ * trip per request. A key removed from the configuration stops working
+ * within the TTL (keys only change when a kabard process starts).
+ */
+#define AUTH_CACHE_SLOTS 64
+#define AUTH_CACHE_TTL_US (INT64_C(10) * 1000000)
+
+struct auth_cache_entry {
+    uint8_t hash[32];
+    char project[WEBHOOK_PROJECT_MAX + 1];
+    int64_t until_us;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    struct auth_cache_entry slot[AUTH_CACHE_SLOTS];
+} auth_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool auth_cache_get(const uint8_t *hash, char *project, size_t cap, int64_t now)
+{
+    struct auth_cache_entry *e = &auth_cache.slot[hash[0] % AUTH_CACHE_SLOTS];
+    bool hit;
+
+    pthread_mutex_lock(&auth_cache.lock);
+    hit = e->until_us > now && CRYPTO_memcmp(e->hash, hash, 32) == 0 &&
+          strlen(e->project) < cap;
+    if (hit)
+        strcpy(project, e->project);
+    pthread_mutex_unlock(&auth_cache.lock);
+    return hit;
+}
+
+static void auth_cache_put(const uint8_t *hash, const char *project, int64_t now)
+{
+    struct auth_cache_entry *e = &auth_cache.slot[hash[0] % AUTH_CACHE_SLOTS];
+
+    pthread_mutex_lock(&auth_cache.lock);
+    memcpy(e->hash, hash, 32);
+    snprintf(e->project, sizeof(e->project), "%s", project);
+    e->until_us = now + AUTH_CACHE_TTL_US;
+    pthread_mutex_unlock(&auth_cache.lock);
+}
 
 void auth_hash_key(const char *key, size_t len, uint8_t out[32])
 {
@@ -42,6 +90,7 @@ bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api
 {
     const char *key = api_header(req, "x-goog-api-key");
     uint8_t hash[32];
+    int64_t now;
     enum store_rc rc;
 
     if (key == NULL || key[0] == '\0')
@@ -52,7 +101,14 @@ bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api
         return false;
     }
     auth_hash_key(key, strlen(key), hash);
+    now = timeutil_now_us();
+    if (auth_cache_get(hash, req->project, sizeof(req->project), now)) {
+        OPENSSL_cleanse(hash, sizeof(hash));
+        return true;
+    }
     rc = store_apikey_lookup(ctx->store, hash, req->project, sizeof(req->project));
+    if (rc == STORE_OK)
+        auth_cache_put(hash, req->project, now);
     OPENSSL_cleanse(hash, sizeof(hash));
     if (rc == STORE_NOT_FOUND) {
         api_error(resp, API_UNAUTHENTICATED, "API key not valid");

@@ -4,6 +4,7 @@
  * the body is never copied.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,10 +31,20 @@ int stdwh_key_decode(const char *secret, uint8_t *key, size_t cap)
     return n;
 }
 
+/* The HMAC implementation, fetched once: a fetch walks OpenSSL's provider
+ * tables, which costs more than signing a small body. EVP_MAC is shareable
+ * between threads; each signature has its own context. */
+static EVP_MAC *stdwh_hmac;
+static pthread_once_t stdwh_hmac_once = PTHREAD_ONCE_INIT;
+
+static void stdwh_hmac_fetch(void)
+{
+    stdwh_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 int stdwh_sign(const uint8_t *key, size_t keylen, const char *msg_id, int64_t timestamp,
                const uint8_t *body, size_t len, char *out, size_t cap)
 {
-    EVP_MAC *mac = NULL;
     EVP_MAC_CTX *ctx = NULL;
     OSSL_PARAM params[2];
     char ts[32];
@@ -44,10 +55,10 @@ int stdwh_sign(const uint8_t *key, size_t keylen, const char *msg_id, int64_t ti
     if (cap < STDWH_SIG_LEN)
         return -1;
     snprintf(ts, sizeof(ts), ".%" PRId64 ".", timestamp);
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL)
+    pthread_once(&stdwh_hmac_once, stdwh_hmac_fetch);
+    if (stdwh_hmac == NULL)
         return -1;
-    ctx = EVP_MAC_CTX_new(mac);
+    ctx = EVP_MAC_CTX_new(stdwh_hmac);
     if (ctx == NULL)
         goto done;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
@@ -65,6 +76,5 @@ int stdwh_sign(const uint8_t *key, size_t keylen, const char *msg_id, int64_t ti
 done:
     OPENSSL_cleanse(digest, sizeof(digest));
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return rc;
 }
