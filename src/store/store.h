@@ -121,6 +121,7 @@ struct store_job {
     char project[WEBHOOK_PROJECT_MAX + 1];
     char webhook_id[IDS_MAX];       /* "" for a dynamic target */
     char target_uri[WEBHOOK_URI_MAX + 1];
+    char operation_id[IDS_MAX];     /* "" when the event is not an operation's */
     int attempts;                   /* attempts made before this one */
     int64_t message_time_us;        /* the event's create time */
     uint8_t *payload;               /* malloc'd; the caller frees */

@@ -318,6 +318,7 @@ static enum store_rc row_job(sqlite3_stmt *q, struct store_job *job)
         store_sqlite_col_text(q, 2, job->project, sizeof job->project) != 0 ||
         store_sqlite_col_text_opt(q, 3, job->webhook_id, sizeof job->webhook_id) != 0 ||
         store_sqlite_col_text(q, 4, job->target_uri, sizeof job->target_uri) != 0 ||
+        store_sqlite_col_text_opt(q, 8, job->operation_id, sizeof job->operation_id) != 0 ||
         attempts < 0 || attempts > INT_MAX)
         return store_sqlite_row_error("deliveries_claim", "delivery");
     job->attempts = (int)attempts;

@@ -124,7 +124,7 @@
                       " FROM candidate)"                                          \
                       " SELECT r.id, r.message_id, m.project, r.webhook_id,"      \
                       " r.uri,"                                                   \
-                      " r.attempts, m.create_time, m.payload"                     \
+                      " r.attempts, m.create_time, m.payload, m.operation_id"     \
                       " FROM ranked r JOIN messages m ON m.id = r.message_id"     \
                       " WHERE r.rn <= ?3 - coalesce((SELECT n FROM busy"          \
                       " WHERE busy.uri = r.uri), 0)"                              \
