@@ -141,9 +141,8 @@
     X(ATTEMPT_INSERT, "INSERT INTO attempts (id, delivery_id, time,"              \
                       " latency_us, response_status, error, response_excerpt)"    \
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                     \
-    /* Rewrites the row at most once a second for a healthy webhook: at
-     * thousands of deliveries a second the health record needs no finer
-     * grain, and each skipped write is one row less per batch. */
+    /* At most one write a second for a healthy webhook: the health    */ \
+    /* record needs no finer grain, and it saves a row write per attempt. */ \
     X(WEBHOOK_SUCCEEDED, "UPDATE webhooks SET last_success_time = ?2,"            \
                          " failing_since = 0 WHERE id = ?1 AND (failing_since != 0" \
                          " OR last_success_time <= ?2 - 1000000)")                \
