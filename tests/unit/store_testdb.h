@@ -1,0 +1,42 @@
+/*
+ * store_testdb.h - a fresh, empty database for each store unit test, on the
+ * backend the test run asks for: a temporary SQLite file by default, or,
+ * when KABAR_TEST_DATABASE_URL names a PostgreSQL database (make test's
+ * PostgreSQL pass), a schema of its own in that database, reached through a
+ * URL whose search_path points at it. The same tests thus check that both
+ * backends keep the promises of store.h.
+ *
+ * testdb_int and testdb_exec run SQL below the interface, on a connection of
+ * their own; the SQL must be valid on both (plain SELECT/UPDATE/DELETE).
+ */
+#ifndef KABAR_TEST_STORE_TESTDB_H
+#define KABAR_TEST_STORE_TESTDB_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct testdb {
+    bool pg;
+    char dir[PATH_MAX];                 /* SQLite: the temporary directory */
+    char path[PATH_MAX + 16];           /* SQLite: the database file */
+    char schema[64];                    /* PostgreSQL: the test's schema */
+    char url[PATH_MAX + 256];           /* what store_open gets */
+};
+
+/* True when the run is on PostgreSQL. */
+bool testdb_is_pg(void);
+/* Make t's database; name labels it. Returns 0, or -1 with a message. */
+int testdb_setup(struct testdb *t, const char *name);
+/* Remove it (the store must be closed). */
+void testdb_teardown(struct testdb *t);
+/* The first column of the first row of sql as an integer (booleans 1/0,
+ * NULL -1); fails the test on an SQL error or no row. */
+int64_t testdb_int(const struct testdb *t, const char *sql);
+/* The first column of the first (and only) row as text into out. */
+void testdb_text(const struct testdb *t, const char *sql, char *out, size_t cap);
+/* Run sql; fails the test on an error. */
+void testdb_exec(const struct testdb *t, const char *sql);
+
+#endif
