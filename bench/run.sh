@@ -3,7 +3,9 @@
 #   1. wrk's raw POST rate to an nginx sink (the loopback limit),
 #   2. kabard's end-to-end rate (publish -> signed POST to the same sink ->
 #      2xx recorded) and its ratio to (1),
-#   3. publish -> receive latency p50/p99 at a steady 1000 events/s.
+#   3. publish -> receive latency p50/p99 at a steady 1000 events/s,
+#   4. dynamic (RS256 JWT) deliveries/s next to `openssl speed rsa2048`
+#      signs/s on all cores, the signing limit.
 # Usage: bench/run.sh [BUILD_DIR]     (BENCH_SECONDS=10 by default)
 set -eu
 cd "$(dirname "$0")/.."
@@ -62,3 +64,24 @@ awk -v e="$E2E" -v r="$RAW" 'BEGIN {printf "ratio_to_loopback_limit=%.3f\n", e /
 
 echo "== 3. latency at a steady 1000 events/s for ${DUR}s"
 node bench/latency.mjs --kabard "http://127.0.0.1:$KPORT" --key "$KEY" --rate 1000 --seconds "$DUR"
+
+echo "== 4. dynamic webhooks: RS256 signing limit vs deliveries/s"
+NCPU=$(nproc)
+SIGN=$(openssl speed -seconds 3 -multi "$NCPU" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
+echo "openssl_rsa2048_sign_per_s=$SIGN (openssl speed -multi $NCPU)"
+before=$(metric 'kabar_delivery_attempts_total{outcome="succeeded"}')
+created0=$(metric kabar_deliveries_created_total)
+t0=$(now_ms)
+DPUB=$(SINK_URL="http://127.0.0.1:$SINK/dyn" KABAR_API_KEY=$KEY wrk -t1 -c"$CONNS" -d"${DUR}s" \
+       -s bench/publish_dynamic.lua "http://127.0.0.1:$KPORT/v1/events" | awk '/Requests\/sec/ {print $2}')
+created=$(( $(metric kabar_deliveries_created_total) - created0 ))
+while :; do
+    done_n=$(( $(metric 'kabar_delivery_attempts_total{outcome="succeeded"}') - before ))
+    [ "$done_n" -ge "$created" ] && break
+    sleep 0.05
+done
+t1=$(now_ms)
+DYN=$(awk -v n="$created" -v ms="$((t1 - t0))" 'BEGIN {printf "%.0f", n * 1000 / ms}')
+echo "published_rps=$DPUB deliveries=$created elapsed_ms=$((t1 - t0))"
+echo "dynamic_deliveries_per_s=$DYN"
+awk -v e="$DYN" -v r="$SIGN" 'BEGIN {printf "ratio_to_signing_limit=%.3f\n", e / r}'
