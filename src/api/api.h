@@ -20,6 +20,8 @@ struct store;
 struct secretbox;
 struct publish;
 struct dispatch;
+struct ops_engine;
+struct keyring;
 
 #define API_MAX_BODY (1024 * 1024)
 #define API_MAX_PARAMS 2
@@ -31,6 +33,12 @@ struct api_ctx {
     bool allow_private;             /* --allow-private-targets */
     struct publish *publish;        /* commits events (group commit) */
     struct dispatch *dispatch;      /* woken when deliveries are re-queued */
+    struct keyring *keyring;        /* dynamic-webhook signing keys (JWKS) */
+    struct ops_engine *ops;         /* long-running operations (ops/ops_engine.h) */
+    /* --role worker: serve only the routes that need no key (/healthz,
+     * /metrics, the JWKS), for probes and scrapers; the API lives on the
+     * api processes, so every other route is 404 here. */
+    bool health_only;
 };
 
 struct api_request {
@@ -50,6 +58,7 @@ struct api_response {
     const char *allow;              /* Allow header for 405, static string */
     const char *cache_control;      /* static string or NULL */
     const char *content_type;       /* static string; NULL: application/json */
+    size_t body_len;                /* 0: strlen(body); set for binary bodies */
 };
 
 typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,
@@ -75,5 +84,28 @@ void api_deliveries_list(const struct api_ctx *, struct api_request *, struct ap
 void api_deliveries_get(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_deliveries_retry(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_metrics_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_jwks_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_signing_keys_rotate(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_interactions_create(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_interactions_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_interactions_cancel(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_interactions_delete(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_batches_create(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_batches_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_batches_list(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_batches_cancel(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_batches_delete(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_videos_create(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_videos_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_videos_fetch(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_operations_list(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_operations_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_operations_claim(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_operations_heartbeat(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_operations_complete(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_operations_fail(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_operations_require_action(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_files_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_files_download(const struct api_ctx *, struct api_request *, struct api_response *);
 
 #endif

@@ -6,7 +6,9 @@
  *   {"type": "batch.succeeded", "data": {"id": "batch_123", ...}}
  *
  * An Idempotency-Key header makes a repeat within 24 hours answer with the
- * first event's id and create nothing.
+ * first event's id and create nothing. With "webhook_config": {"uris": [...],
+ * "user_metadata": {...}} the event goes to those URIs instead (dynamic
+ * webhooks, signed with RS256 JWTs), user_metadata riding in the envelope.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "api/api_error.h"
 #include "api/api_json.h"
 #include "api/api_events.h"
+#include "api/api_ops.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -29,10 +32,10 @@ static const struct api_field F_TYPE = {"type", NULL};
 static const struct api_field F_DATA = {"data", NULL};
 
 int api_events_commit(const struct api_ctx *ctx, struct store_message *msg, json_t *data,
-                      struct api_response *resp)
+                      json_t *user_metadata, struct api_response *resp)
 {
     size_t len = 0;
-    char *payload = envelope_build(msg->type, msg->create_time_us, data, NULL, &len);
+    char *payload = envelope_build(msg->type, msg->create_time_us, data, user_metadata, &len);
     enum store_rc rc;
 
     if (payload == NULL) {
@@ -67,7 +70,13 @@ int api_events_commit(const struct api_ctx *ctx, struct store_message *msg, json
 void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
                         struct api_response *resp)
 {
-    static const struct api_field fields[] = {{"type", NULL}, {"data", NULL}, {NULL, NULL}};
+    static const struct api_field fields[] = {{"type", NULL}, {"data", NULL},
+                                              {"webhook_config", "webhookConfig"},
+                                              {NULL, NULL}};
+    static const struct api_field F_WEBHOOK_CONFIG = {"webhook_config", "webhookConfig"};
+    const char *uris[STORE_URIS_MAX];
+    char *config_text = NULL;
+    json_t *config = NULL, *user_metadata = NULL;
     const char *idem = api_header(req, "Idempotency-Key");
     json_t *body = api_json_body(req, resp, true);
     json_t *type, *data, *id;
@@ -107,6 +116,28 @@ void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
     }
 
     memset(&msg, 0, sizeof(msg));
+    if (api_ops_webhook_config(ctx, api_json_field(body, &F_WEBHOOK_CONFIG), &config_text,
+                               resp) != 0)
+        goto done;
+    if (config_text) {
+        json_t *list;
+        size_t i;
+        json_t *u;
+
+        config = json_loads(config_text, 0, NULL);
+        list = json_object_get(config, "uris");
+        if (!json_is_array(list) || json_array_size(list) == 0) {
+            api_error(resp, API_INVALID_ARGUMENT, "webhook_config.uris must name at least one uri");
+            goto done;
+        }
+        json_array_foreach(list, i, u) {
+            if (i < STORE_URIS_MAX)
+                uris[i] = json_string_value(u);
+        }
+        msg.uris = uris;
+        msg.nuris = json_array_size(list) < STORE_URIS_MAX ? json_array_size(list) : STORE_URIS_MAX;
+        user_metadata = json_object_get(config, "user_metadata");
+    }
     if (ids_new("msg_", msg.id, sizeof(msg.id)) != 0) {
         api_error(resp, API_INTERNAL, "cannot make an id");
         goto done;
@@ -116,11 +147,13 @@ void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
     msg.type_mask = UINT32_C(1) << t;
     msg.create_time_us = timeutil_now_us();
     msg.idempotency_key = idem;
-    if (api_events_commit(ctx, &msg, data, resp) != 0)
+    if (api_events_commit(ctx, &msg, data, user_metadata, resp) != 0)
         goto done;
     api_reply(resp, json_pack("{s:s,s:s,s:I,s:b}", "id", msg.id, "type", msg.type,
                               "deliveries", (json_int_t)msg.ndeliveries,
                               "duplicate", msg.duplicate));
 done:
+    json_decref(config);
+    free(config_text);
     json_decref(body);
 }

@@ -569,7 +569,7 @@ void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
     msg.create_time_us = timeutil_now_us();
     msg.webhook_id = id;
     data = json_pack("{s:s}", "webhook_id", id);
-    if (api_events_commit(ctx, &msg, data, resp) == 0)
+    if (api_events_commit(ctx, &msg, data, NULL, resp) == 0)
         api_reply(resp, json_object());
     json_decref(data);
 done:

@@ -98,6 +98,11 @@ static void http_dispatch(const struct api_ctx *ctx, struct api_request *req,
         resp->allow = m.allow;
         break;
     case API_ROUTE_FOUND:
+        if (m.needs_auth && ctx->health_only) {
+            api_error(resp, API_NOT_FOUND, "this kabard runs --role worker; "
+                      "the API is served by the api processes");
+            break;
+        }
         if (m.needs_auth && !auth_request(ctx, req, resp))
             break;
         m.handler(ctx, req, resp);
@@ -110,7 +115,7 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
-    size_t len = resp->body ? strlen(resp->body) : 0;
+    size_t len = resp->body_len ? resp->body_len : resp->body ? strlen(resp->body) : 0;
 
     r = MHD_create_response_from_buffer(len, resp->body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {

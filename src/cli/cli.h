@@ -59,7 +59,7 @@ struct cmd_args {
 
 struct cmd_entry {
     const char *group;              /* "webhooks" */
-    const char *name;               /* "create" */
+    const char *name;               /* "create"; NULL for "kabar verify" */
     const char *usage;              /* what follows "kabar group name" */
     const char *help;               /* one sentence for --help */
     const struct cmd_opt *opts;     /* ends with a NULL name */
@@ -83,6 +83,9 @@ extern const struct cmd_entry cmd_deliveries_list_entry;
 extern const struct cmd_entry cmd_deliveries_get_entry;
 extern const struct cmd_entry cmd_deliveries_retry_entry;
 extern const struct cmd_entry cmd_webhooks_recover_entry;
+extern const struct cmd_entry cmd_keys_rotate_entry;
+extern const struct cmd_entry cmd_verify_entry;       /* single word: name NULL */
+extern const struct cmd_entry cmd_listen_entry;
 
 /* Print "kabar: group name: message" and the entry's usage line to stderr.
  * Returns CLI_EXIT_USAGE so that a command can "return cli_usage_error()". */

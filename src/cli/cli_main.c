@@ -42,6 +42,9 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_deliveries_get_entry,
     &cmd_deliveries_retry_entry,
     &cmd_webhooks_recover_entry,
+    &cmd_keys_rotate_entry,
+    &cmd_verify_entry,
+    &cmd_listen_entry,
 };
 #define CMD_TABLE_LEN (sizeof(cmd_table) / sizeof(cmd_table[0]))
 
@@ -90,8 +93,9 @@ cli_print_usage_line(FILE *f)
 static void
 cli_print_entry_usage(const struct cmd_entry *entry, FILE *f)
 {
-    fprintf(f, "usage: kabar %s %s%s%s\n", entry->group, entry->name,
-            entry->usage[0] != '\0' ? " " : "", entry->usage);
+    /* A single-word command ("kabar verify") has no name. */
+    fprintf(f, "usage: kabar %s%s%s%s%s\n", entry->group, entry->name ? " " : "",
+            entry->name ? entry->name : "", entry->usage[0] != '\0' ? " " : "", entry->usage);
 }
 
 /* Help for everything, or for one group when group is not NULL. */
@@ -111,8 +115,8 @@ cli_print_help(const char *group)
 
         if (group != NULL && strcmp(group, e->group) != 0)
             continue;
-        printf("  %s %s%s%s\n      %s\n", e->group, e->name,
-               e->usage[0] != '\0' ? " " : "", e->usage, e->help);
+        printf("  %s%s%s%s%s\n      %s\n", e->group, e->name ? " " : "",
+               e->name ? e->name : "", e->usage[0] != '\0' ? " " : "", e->usage, e->help);
     }
     printf("\nGlobal options (anywhere on the line):\n"
            "  --server URL   kabard's base URL (env KABAR_SERVER, default "
@@ -144,7 +148,8 @@ static void
 cli_vusage_error(const struct cmd_entry *entry, const char *fmt, va_list ap)
 {
     if (entry != NULL)
-        fprintf(stderr, "kabar: %s %s: ", entry->group, entry->name);
+        fprintf(stderr, "kabar: %s%s%s: ", entry->group, entry->name ? " " : "",
+                entry->name ? entry->name : "");
     else
         fputs("kabar: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -298,7 +303,9 @@ cli_find_entry(const char *group, const char *name)
 
     for (i = 0; i < CMD_TABLE_LEN; i++) {
         if (strcmp(cmd_table[i]->group, group) == 0 &&
-            strcmp(cmd_table[i]->name, name) == 0)
+            (name == NULL ? cmd_table[i]->name == NULL
+                          : cmd_table[i]->name != NULL &&
+                            strcmp(cmd_table[i]->name, name) == 0))
             return cmd_table[i];
     }
     return NULL;
@@ -312,6 +319,8 @@ cli_parse_word(struct cli_parse *p, const char *word)
         if (!cli_group_exists(word))
             return cli_parse_error(p, "unknown command '%s'", word);
         p->group = word;
+        /* A single-word command is complete with its group word. */
+        p->entry = cli_find_entry(word, NULL);
         return 0;
     }
     if (p->entry == NULL) {

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,9 @@
 #include "common/secretbox.h"
 #include "common/timeutil.h"
 #include "deliver/dispatch.h"
+#include "deliver/signpool.h"
 #include "deliver/ssrf.h"
+#include "sign/keyring.h"
 #include "sign/stdwh.h"
 #include "store/store.h"
 
@@ -61,13 +64,15 @@ struct transfer {
     char blocked[160];              /* set when the SSRF check refused */
     uint8_t excerpt[STORE_EXCERPT_MAX];
     size_t excerpt_len;
+    struct signpool_item sp;        /* queued for a signing worker */
+    bool sign_ok;                   /* the worker's result */
 };
 
 struct dispatch {
     struct store *st;
     const struct secretbox *box;
     struct dispatch_config cfg;
-    char owner[96];
+    char owner[128];
     pthread_t thread;
     CURLM *multi;
     atomic_bool stopping;
@@ -79,6 +84,7 @@ struct dispatch {
     int64_t first_record_mono_us;
     int64_t next_claim_mono_us;
     struct store_job *jobs;         /* claim scratch, CLAIM_BATCH long */
+    struct signpool *signers;       /* sign dynamic webhooks' attempts */
 };
 
 /* Keys of one webhook, decrypted for the length of one claim batch. */
@@ -186,25 +192,64 @@ static const struct batch_keys *dispatch_keys(struct dispatch *d, struct batch_k
     return &keys[(*nkeys)++];
 }
 
-/* Build the header list for one attempt of t, signed at now_s. Returns 0 or
- * -1 (out of memory, no key). */
-static int dispatch_headers(struct transfer *t, const struct batch_keys *k, int64_t now_s)
+/* The webhook-signature value of one attempt of t at now_s: one Standard
+ * Webhooks "v1," HMAC per live secret for a static webhook, or an RS256
+ * JWS for a dynamic one (made here, once per attempt). Returns a malloc'd
+ * string, or NULL with the reason in t->blocked. */
+static char *dispatch_signature(struct dispatch *d, struct transfer *t,
+                                const struct batch_keys *k, int64_t now_s)
 {
-    char line[WEBHOOK_URI_MAX];
-    char sigs[SIG_HEADER_MAX];
-    size_t off;
-    struct curl_slist *h = NULL, *next;
+    char *out = NULL;
+    size_t off = 0;
 
-    off = (size_t)snprintf(sigs, sizeof(sigs), "webhook-signature: ");
-    for (size_t i = 0; k && i < k->n; i++) {
+    if (t->job.webhook_id[0] == '\0') {
+        const char *sub = t->job.operation_id[0] ? t->job.operation_id : t->job.message_id;
+        if (d->cfg.keyring == NULL ||
+            keyring_sign(d->cfg.keyring, d->cfg.issuer, t->job.target_uri, sub, now_s,
+                         t->job.message_id, t->job.payload, t->job.payload_len, &out) != 0) {
+            snprintf(t->blocked, sizeof(t->blocked), "cannot sign: no active signing key");
+            return NULL;
+        }
+        return out;
+    }
+    if (k == NULL || k->n == 0) {
+        snprintf(t->blocked, sizeof(t->blocked),
+                 "cannot sign: the webhook has no usable signing secret");
+        return NULL;
+    }
+    out = malloc(SIG_HEADER_MAX);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < k->n; i++) {
         char sig[STDWH_SIG_LEN];
         if (stdwh_sign(k->key[i], k->len[i], t->job.message_id, now_s, t->job.payload,
-                       t->job.payload_len, sig, sizeof(sig)) != 0)
-            return -1;
-        off += (size_t)snprintf(sigs + off, sizeof(sigs) - off, "%s%s", i ? " " : "", sig);
+                       t->job.payload_len, sig, sizeof(sig)) != 0) {
+            free(out);
+            snprintf(t->blocked, sizeof(t->blocked), "cannot sign");
+            return NULL;
+        }
+        off += (size_t)snprintf(out + off, SIG_HEADER_MAX - off, "%s%s", i ? " " : "", sig);
     }
-    if (k == NULL || k->n == 0)
+    return out;
+}
+
+/* Build the header list for one attempt of t, signed at now_s. Returns 0 or
+ * -1 (out of memory, cannot sign). */
+static int dispatch_headers(struct dispatch *d, struct transfer *t, const struct batch_keys *k,
+                            int64_t now_s)
+{
+    char line[WEBHOOK_URI_MAX];
+    char *sig = dispatch_signature(d, t, k, now_s);
+    char *sigline = NULL;
+    struct curl_slist *h = NULL, *next;
+
+    if (sig == NULL)
         return -1;
+    sigline = malloc(strlen(sig) + sizeof("webhook-signature: "));
+    if (sigline == NULL)
+        goto fail;
+    strcpy(sigline, "webhook-signature: ");
+    strcat(sigline, sig);
 
 #define ADD(s)                               \
     do {                                     \
@@ -220,12 +265,16 @@ static int dispatch_headers(struct transfer *t, const struct batch_keys *k, int6
     ADD(line);
     snprintf(line, sizeof(line), "webhook-timestamp: %lld", (long long)now_s);
     ADD(line);
-    ADD(sigs);
+    ADD(sigline);
 #undef ADD
     t->headers = h;
+    free(sigline);
+    free(sig);
     return 0;
 fail:
     curl_slist_free_all(h);
+    free(sigline);
+    free(sig);
     return -1;
 }
 
@@ -346,32 +395,11 @@ static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode res
 
 /* Start one transfer for job (whose payload it takes over). On failure the
  * attempt is recorded as failed-for-now and retried per the policy. */
-static void dispatch_start_job(struct dispatch *d, struct store_job *job,
-                               const struct batch_keys *k, int64_t now_us)
+/* Hand a signed attempt to libcurl. */
+static void dispatch_send(struct dispatch *d, struct transfer *t)
 {
-    struct transfer *t = calloc(1, sizeof(*t));
-    CURL *e;
+    CURL *e = curl_easy_init();
 
-    if (t == NULL) {
-        free(job->payload);
-        return;     /* the lease expires and the delivery is claimed again */
-    }
-    t->d = d;
-    t->job = *job;
-    job->payload = NULL;
-    t->start_us = now_us;
-    t->start_mono_us = timeutil_mono_us();
-    t->slot = d->nactive;
-    d->active[d->nactive++] = t;
-    atomic_fetch_add(&metrics.in_flight, 1);
-
-    if (dispatch_headers(t, k, now_us / TIMEUTIL_US_PER_S) != 0) {
-        snprintf(t->blocked, sizeof(t->blocked), "cannot sign: the webhook has no usable "
-                                                 "signing secret");
-        dispatch_finish(d, t, CURLE_FAILED_INIT);
-        return;
-    }
-    e = curl_easy_init();
     if (e == NULL) {
         dispatch_finish(d, t, CURLE_OUT_OF_MEMORY);
         return;
@@ -405,6 +433,67 @@ static void dispatch_start_job(struct dispatch *d, struct store_job *job,
     }
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK)
         dispatch_finish(d, t, CURLE_FAILED_INIT);
+}
+
+/* A signing worker's job: sign one attempt of a dynamic webhook. */
+static void dispatch_sign_work(struct signpool_item *item, void *arg)
+{
+    struct transfer *t = (struct transfer *)((char *)item - offsetof(struct transfer, sp));
+
+    t->sign_ok = dispatch_headers(arg, t, NULL, timeutil_now_us() / TIMEUTIL_US_PER_S) == 0;
+}
+
+/* Send the attempts the signing workers have finished. */
+static void dispatch_take_signed(struct dispatch *d)
+{
+    struct signpool_item *items[64];
+    size_t n;
+
+    if (d->signers == NULL)
+        return;
+    while ((n = signpool_take(d->signers, items, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct transfer *t = (struct transfer *)((char *)items[i] - offsetof(struct transfer, sp));
+            if (t->sign_ok)
+                dispatch_send(d, t);
+            else
+                dispatch_finish(d, t, CURLE_FAILED_INIT);
+        }
+    }
+}
+
+/* Start one transfer for job (whose payload it takes over): signed here
+ * for a static webhook, by a signing worker for a dynamic one. A failure to
+ * sign is recorded as a failed attempt and retried per the policy. */
+static void dispatch_start_job(struct dispatch *d, struct store_job *job,
+                               const struct batch_keys *k, int64_t now_us)
+{
+    struct transfer *t = calloc(1, sizeof(*t));
+
+    if (t == NULL) {
+        free(job->payload);
+        return;     /* the lease expires and the delivery is claimed again */
+    }
+    t->d = d;
+    t->job = *job;
+    job->payload = NULL;
+    t->start_us = now_us;
+    t->start_mono_us = timeutil_mono_us();
+    t->slot = d->nactive;
+    d->active[d->nactive++] = t;
+    atomic_fetch_add(&metrics.in_flight, 1);
+
+    if (t->job.webhook_id[0] == '\0' && d->signers) {
+        signpool_push(d->signers, &t->sp);
+        return;
+    }
+    if (dispatch_headers(d, t, k, now_us / TIMEUTIL_US_PER_S) != 0) {
+        if (t->blocked[0] == '\0')
+            snprintf(t->blocked, sizeof(t->blocked), "out of memory");
+        dispatch_finish(d, t, CURLE_FAILED_INIT);
+        return;
+    }
+    dispatch_send(d, t);
 }
 
 static int dispatch_cmp_str(const void *a, const void *b)
@@ -525,6 +614,7 @@ static void *dispatch_main(void *arg)
             size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
             dispatch_schedule_claim(d, dispatch_claim(d), limit);
         }
+        dispatch_take_signed(d);
         curl_multi_perform(d->multi, &running);
         dispatch_reap(d);
 
@@ -551,21 +641,32 @@ static void *dispatch_main(void *arg)
     return NULL;
 }
 
+static void dispatch_wake_multi(void *arg)
+{
+    struct dispatch *d = arg;
+
+    curl_multi_wakeup(d->multi);
+}
+
 struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
                                 const struct dispatch_config *cfg, char *err, size_t errlen)
 {
     struct dispatch *d = calloc(1, sizeof(*d));
-    char host[64] = "host";
     char rnd[IDS_MAX];
+    char prefix[sizeof(d->owner)];
+    size_t released = 0;
 
     if (d == NULL)
         goto fail;
     d->st = st;
     d->box = box;
     d->cfg = *cfg;
-    gethostname(host, sizeof(host) - 1);
     ids_new("", rnd, sizeof(rnd));
-    snprintf(d->owner, sizeof(d->owner), "%.40s/%ld/%s", host, (long)getpid(), rnd);
+    snprintf(prefix, sizeof(prefix), "%.60s/", cfg->node[0] ? cfg->node : "kabard");
+    snprintf(d->owner, sizeof(d->owner), "%s%ld/%s", prefix, (long)getpid(), rnd);
+    if (store_deliveries_release(st, cfg->release_prefix, &released) == STORE_OK &&
+        released > 0)
+        log_info("released the deliveries of a previous run", "count=%zu", released);
     d->active = calloc(cfg->max_in_flight, sizeof(*d->active));
     d->records = calloc(RECORDS_MAX, sizeof(*d->records));
     d->jobs = calloc(CLAIM_BATCH, sizeof(*d->jobs));
@@ -573,11 +674,19 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
     if (d->active == NULL || d->records == NULL || d->jobs == NULL || d->multi == NULL)
         goto fail_free;
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        d->signers = signpool_start(ncpu > 0 ? (unsigned)ncpu : 1, dispatch_sign_work,
+                                    dispatch_wake_multi, d);
+        if (d->signers == NULL)
+            goto fail_free;
+    }
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_in_flight);
     if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
         goto fail_free;
     return d;
 fail_free:
+    signpool_stop(d->signers);
     if (d->multi)
         curl_multi_cleanup(d->multi);
     free(d->jobs);
@@ -602,6 +711,7 @@ void dispatch_stop(struct dispatch *d)
     atomic_store(&d->stopping, true);
     curl_multi_wakeup(d->multi);
     pthread_join(d->thread, NULL);
+    signpool_stop(d->signers);
     curl_multi_cleanup(d->multi);
     free(d->jobs);
     free(d->records);

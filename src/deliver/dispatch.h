@@ -20,6 +20,7 @@
 
 struct store;
 struct secretbox;
+struct keyring;
 
 struct dispatch_config {
     size_t max_in_flight;           /* transfers at once, overall */
@@ -29,6 +30,18 @@ struct dispatch_config {
     int64_t disable_after_us;       /* failing this long without success: disabled */
     struct retry_policy retry;
     bool allow_private;             /* skip the SSRF address check */
+    /* This process's stable name (host and listen address): leases are
+     * owned by "node/pid/random", and a restarted process releases the
+     * leases of its earlier lives at start instead of waiting them out. */
+    char node[160];
+    /* Leases to release at start: those of owners starting with this. With
+     * SQLite, where one process has the database, everything (""); with
+     * PostgreSQL, "node/" - this node's earlier lives only. */
+    char release_prefix[168];
+    /* Dynamic webhooks: the keys that sign their JWTs and the issuer (iss,
+     * kabard's public URL). Without a keyring they cannot be signed. */
+    struct keyring *keyring;
+    char issuer[1024];
 };
 
 #define DISPATCH_DEFAULT_MAX_IN_FLIGHT 512

@@ -19,7 +19,7 @@ static void config_usage(FILE *f)
           "\n"
           "  --listen HOST:PORT         address to serve on (KABAR_LISTEN, default 127.0.0.1:8080)\n"
           "  --data-dir DIR             data directory (KABAR_DATA_DIR, default ./data)\n"
-          "  --database URL             store: sqlite:PATH (KABAR_DATABASE_URL,\n"
+          "  --database URL             store: sqlite:PATH or postgres://... (KABAR_DATABASE_URL,\n"
           "                             default sqlite:DATA_DIR/kabar.db)\n"
           "  --public-url URL           URL clients reach kabard at (KABAR_PUBLIC_URL,\n"
           "                             default http://LISTEN)\n"
@@ -27,6 +27,9 @@ static void config_usage(FILE *f)
           "                             (KABAR_ALLOW_PRIVATE_TARGETS=1; local development only)\n"
           "  --threads N                HTTP worker threads (KABAR_THREADS, default 32)\n"
           "  --log-level LEVEL          debug, info, warn, error (KABAR_LOG_LEVEL, default info)\n"
+          "  --role ROLE                all, api (HTTP API only) or worker (delivery only;\n"
+          "                             HTTP for /healthz and /metrics) (KABAR_ROLE,\n"
+          "                             default all)\n"
           "  -h, --help                 this text\n"
           "  --version                  print the version\n"
           "\n"
@@ -43,7 +46,10 @@ static void config_usage(FILE *f)
           "  KABAR_CONNECT_TIMEOUT_MS   connect timeout of an attempt (default 5000)\n"
           "  KABAR_TIMEOUT_MS           whole-attempt timeout (default 15000)\n"
           "  KABAR_MAX_IN_FLIGHT        attempts at once (default 512)\n"
-          "  KABAR_MAX_PER_ENDPOINT     attempts at once per target URI (default 64)\n",
+          "  KABAR_MAX_PER_ENDPOINT     attempts at once per target URI (default 64)\n"
+          "  KABAR_EXECUTOR             who runs operations: sim or external (default sim)\n"
+          "  KABAR_SIM_DELAY_MS         how long a simulated operation runs (default 2000)\n"
+          "  KABAR_BATCH_EXPIRY_S       a batch not finished by then expires (default 86400)\n",
           f);
 }
 
@@ -118,6 +124,29 @@ static int config_log_level(const char *s, enum log_level *out)
     return -1;
 }
 
+static const char *const config_role_names[] = {
+#define X(name, str) str,
+    CONFIG_ROLE_MAP(X)
+#undef X
+};
+
+const char *config_role_name(enum config_role role)
+{
+    return (size_t)role < sizeof config_role_names / sizeof config_role_names[0]
+               ? config_role_names[role] : "unknown";
+}
+
+static int config_role(const char *s, enum config_role *out)
+{
+    for (size_t i = 0; i < sizeof config_role_names / sizeof config_role_names[0]; i++) {
+        if (strcasecmp(s, config_role_names[i]) == 0) {
+            *out = (enum config_role)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static const char *config_env(const char *name)
 {
     const char *v = getenv(name);
@@ -179,10 +208,35 @@ static int config_delivery(struct dispatch_config *dc, char *err, size_t errlen)
     return 0;
 }
 
+/* The operations engine's settings; data_dir and public_url point into
+ * cfg. Returns 0, or -1 with a message in err. */
+static int config_ops(struct config *cfg, char *err, size_t errlen)
+{
+    const char *executor = config_env("KABAR_EXECUTOR");
+    long long v;
+
+    cfg->ops.executor = ops_executor_lookup(executor ? executor : "sim");
+    if (!cfg->ops.executor) {
+        snprintf(err, errlen, "KABAR_EXECUTOR must be sim or external");
+        return -1;
+    }
+    if (config_env_int("KABAR_SIM_DELAY_MS", OPS_DEFAULT_SIM_DELAY_MS, 0, 86400000LL, &v, err,
+                       errlen) != 0)
+        return -1;
+    cfg->ops.sim_delay_us = v * 1000;
+    if (config_env_int("KABAR_BATCH_EXPIRY_S", OPS_DEFAULT_BATCH_EXPIRY_S, 1, 365LL * 86400, &v,
+                       err, errlen) != 0)
+        return -1;
+    cfg->ops.batch_expiry_us = v * 1000000;
+    cfg->ops.data_dir = cfg->data_dir;
+    cfg->ops.public_url = cfg->public_url;
+    return 0;
+}
+
 enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     enum { OPT_LISTEN = 256, OPT_DATA_DIR, OPT_DATABASE, OPT_PUBLIC_URL, OPT_ALLOW_PRIVATE,
-           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION };
+           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION, OPT_ROLE };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -191,6 +245,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         {"allow-private-targets", no_argument, NULL, OPT_ALLOW_PRIVATE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"role", required_argument, NULL, OPT_ROLE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -201,6 +256,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     const char *public_url = config_env("KABAR_PUBLIC_URL");
     const char *threads = config_env("KABAR_THREADS");
     const char *level = config_env("KABAR_LOG_LEVEL");
+    const char *role = config_env("KABAR_ROLE");
     int c;
 
     memset(cfg, 0, sizeof(*cfg));
@@ -219,6 +275,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         case OPT_ALLOW_PRIVATE: cfg->allow_private = true; break;
         case OPT_THREADS: threads = optarg; break;
         case OPT_LOG_LEVEL: level = optarg; break;
+        case OPT_ROLE: role = optarg; break;
         case 'h':
             config_usage(stdout);
             return CONFIG_EXIT;
@@ -270,9 +327,24 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         }
         cfg->threads = (unsigned)n;
     }
+    if (config_ops(cfg, err, errlen) != 0)
+        return CONFIG_ERROR;
     if (config_delivery(&cfg->delivery, err, errlen) != 0)
         return CONFIG_ERROR;
     cfg->delivery.allow_private = cfg->allow_private;
+    {
+        char host[64] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(cfg->delivery.node, sizeof(cfg->delivery.node), "%s@%s", host, cfg->listen);
+        if (strncmp(cfg->database, "postgres", 8) == 0)
+            snprintf(cfg->delivery.release_prefix, sizeof(cfg->delivery.release_prefix), "%s/",
+                     cfg->delivery.node);
+        snprintf(cfg->delivery.issuer, sizeof(cfg->delivery.issuer), "%s", cfg->public_url);
+    }
+    if (role && config_role(role, &cfg->role) != 0) {
+        snprintf(err, errlen, "--role must be all, api or worker");
+        return CONFIG_ERROR;
+    }
     cfg->log_level = LOG_INFO;
     if (level && config_log_level(level, &cfg->log_level) != 0) {
         snprintf(err, errlen, "--log-level must be debug, info, warn or error");

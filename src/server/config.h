@@ -13,8 +13,24 @@
 
 #include "common/log.h"
 #include "deliver/dispatch.h"
+#include "ops/ops_engine.h"
 
 #define CONFIG_URL_MAX 1024
+
+/* What this process does (--role): with several processes on one
+ * PostgreSQL database, the HTTP API and delivery scale separately. */
+#define CONFIG_ROLE_MAP(X)                                                  \
+    X(ALL, "all")           /* the API and delivery (the default) */        \
+    X(API, "api")           /* the API; no delivery thread */               \
+    X(WORKER, "worker")     /* delivery; HTTP only for /healthz, /metrics */
+
+enum config_role {
+#define X(name, str) CONFIG_ROLE_##name,
+    CONFIG_ROLE_MAP(X)
+#undef X
+};
+
+const char *config_role_name(enum config_role role);
 
 struct config {
     char listen[256];                   /* host:port as given */
@@ -29,6 +45,8 @@ struct config {
     const char *api_keys;               /* KABAR_API_KEYS */
     const char *master_key;             /* KABAR_MASTER_KEY */
     struct dispatch_config delivery;    /* KABAR_RETRY_SCHEDULE, KABAR_TIMEOUT_MS, ... */
+    struct ops_config ops;              /* KABAR_EXECUTOR, KABAR_SIM_DELAY_MS, ... */
+    enum config_role role;              /* --role, KABAR_ROLE */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT, CONFIG_ERROR };

@@ -23,6 +23,7 @@
 #include "server/apikeys.h"
 #include "server/config.h"
 #include "server/masterkey.h"
+#include "sign/keyring.h"
 #include "store/store.h"
 
 static int main_make_data_dir(const char *dir, char *err, size_t errlen)
@@ -56,7 +57,9 @@ int main(int argc, char **argv)
     struct secretbox *box = NULL;
     struct http_server *srv = NULL;
     struct dispatch *disp = NULL;
+    struct keyring *kr = NULL;
     struct publish *pub = NULL;
+    struct ops_engine *ops = NULL;
     char err[512];
     sigset_t sigs;
     int sig = 0, rc = 1;
@@ -88,32 +91,50 @@ int main(int argc, char **argv)
         goto fail_store;
     if (apikeys_provision(st, cfg.api_key, cfg.api_keys, cfg.data_dir, err, sizeof(err)) != 0)
         goto fail_box;
-
-    disp = dispatch_start(st, box, &cfg.delivery, err, sizeof(err));
-    if (disp == NULL)
+    kr = keyring_open(st, box, err, sizeof(err));
+    if (kr == NULL)
         goto fail_box;
-    pub = publish_start(st, main_wake_dispatch, disp);
+
+    /* --role api delivers nothing: the worker processes on the same
+     * database do, woken by the store (store_listen). */
+    if (cfg.role != CONFIG_ROLE_API) {
+        cfg.delivery.keyring = kr;
+        disp = dispatch_start(st, box, &cfg.delivery, err, sizeof(err));
+        if (disp == NULL)
+            goto fail_box;
+        if (store_listen(st, main_wake_dispatch, disp) != STORE_OK) {
+            snprintf(err, sizeof(err), "cannot start listening for other processes' work");
+            goto fail_dispatch;
+        }
+    }
+    pub = publish_start(st, disp ? main_wake_dispatch : NULL, disp);
     if (pub == NULL) {
         snprintf(err, sizeof(err), "cannot start the event writer");
         goto fail_dispatch;
     }
+    ops = ops_engine_start(st, disp, &cfg.ops, err, sizeof(err));
+    if (ops == NULL)
+        goto fail_publish;
 
     ctx.store = st;
     ctx.box = box;
     ctx.allow_private = cfg.allow_private;
     ctx.publish = pub;
     ctx.dispatch = disp;
+    ctx.keyring = kr;
+    ctx.ops = ops;
+    ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
     srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
     if (srv == NULL) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s: %s", cfg.listen, err);
         strcpy(err, msg);
-        goto fail_publish;
+        goto fail_ops;
     }
     log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
-             "allow_private_targets=%d threads=%u",
+             "allow_private_targets=%d threads=%u role=%s store=%s",
              KABAR_VERSION, cfg.listen, cfg.public_url, cfg.data_dir, cfg.allow_private,
-             cfg.threads);
+             cfg.threads, config_role_name(cfg.role), st->ops->name);
 
     while (sigwait(&sigs, &sig) != 0)
         ;
@@ -122,11 +143,15 @@ int main(int argc, char **argv)
      * let the deliveries in flight finish and record them. */
     http_stop(srv);
     rc = 0;
+fail_ops:
+    ops_engine_stop(ops);               /* its transitions wake the dispatcher */
 fail_publish:
     publish_stop(pub);
 fail_dispatch:
+    store_listen(st, NULL, NULL);       /* no wake-up may reach disp once freed */
     dispatch_stop(disp);
 fail_box:
+    keyring_close(kr);                  /* NULL when not opened */
     secretbox_free(box);
 fail_store:
     store_close(st);

@@ -24,10 +24,8 @@ enum store_rc store_open(const char *url, struct store **out, char *err, size_t 
     const struct store_ops *ops = &store_sqlite_ops;
 
     *out = NULL;
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        snprintf(err, errlen, "this build has no PostgreSQL backend");
-        return STORE_ERROR;
-    }
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        ops = &store_pg_ops;
     return ops->open(url, out, err, errlen);
 }
 
@@ -170,6 +168,11 @@ enum store_rc store_webhook_recover(struct store *st, const char *project,
     return st->ops->webhook_recover(st, project, webhook_id, since_us, now_us, n);
 }
 
+enum store_rc store_deliveries_release(struct store *st, const char *owner_prefix, size_t *n)
+{
+    return st->ops->deliveries_release(st, owner_prefix, n);
+}
+
 const char *store_delivery_state_name(enum store_delivery_state state)
 {
     static const char *const names[] = {
@@ -179,4 +182,9 @@ const char *store_delivery_state_name(enum store_delivery_state state)
     };
 
     return (unsigned)state < STORE_DELIVERY_STATE_COUNT ? names[state] : "unknown";
+}
+
+enum store_rc store_listen(struct store *st, void (*wake)(void *arg), void *arg)
+{
+    return st->ops->listen ? st->ops->listen(st, wake, arg) : STORE_OK;
 }

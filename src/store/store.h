@@ -300,6 +300,25 @@ struct store_ops {
     enum store_rc (*webhook_recover)(struct store *st, const char *project,
                                      const char *webhook_id, int64_t since_us, int64_t now_us,
                                      size_t *n);
+    /* Clear the leases of pending deliveries whose lease_owner starts with
+     * owner_prefix (a restarted process releasing what its previous life
+     * held, so it is sent again now rather than when the leases expire);
+     * *n says how many. */
+    enum store_rc (*deliveries_release)(struct store *st, const char *owner_prefix, size_t *n);
+
+    /* ---- several processes on one database (optional: NULL when one
+     * process has the database to itself, as with SQLite) ---- */
+
+    /* Call wake(arg), from a thread of the backend, whenever any process
+     * (this one included) has committed deliveries that are due now - new
+     * events, retries, recoveries, released leases - so that delivery
+     * threads everywhere claim at once instead of at their next poll. Also
+     * called after the backend lost and regained its listening connection,
+     * since wake-ups may have been missed meanwhile. Calling listen again
+     * replaces wake; wake NULL stops the calls (when it returns, wake is not
+     * running and will not be called again), so the caller may then free
+     * arg. The listener itself ends at close. */
+    enum store_rc (*listen)(struct store *st, void (*wake)(void *arg), void *arg);
 };
 
 #define STORE_OPS_VERSION 2
@@ -310,7 +329,9 @@ struct store {
 };
 
 /* Open the store named by url: "sqlite:PATH" or a plain file path selects
- * the embedded SQLite backend. Creates and migrates the schema. On failure
+ * the embedded SQLite backend, "postgres://..." or "postgresql://..." the
+ * PostgreSQL one (store_pg.c; a libpq connection URI). Creates and migrates
+ * the schema. On failure
  * returns an error code and a message in err; *out is left NULL. */
 enum store_rc store_open(const char *url, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
@@ -359,9 +380,14 @@ enum store_rc store_delivery_retry(struct store *st, const char *project, const 
 enum store_rc store_webhook_recover(struct store *st, const char *project,
                                     const char *webhook_id, int64_t since_us, int64_t now_us,
                                     size_t *n);
+enum store_rc store_deliveries_release(struct store *st, const char *owner_prefix, size_t *n);
 const char *store_delivery_state_name(enum store_delivery_state state);
+/* st->ops->listen, or STORE_OK doing nothing when the backend has none. */
+enum store_rc store_listen(struct store *st, void (*wake)(void *arg), void *arg);
 
 /* The SQLite backend's table (store_sqlite.c). */
 extern const struct store_ops store_sqlite_ops;
+/* The PostgreSQL backend's table (store_pg.c). */
+extern const struct store_ops store_pg_ops;
 
 #endif

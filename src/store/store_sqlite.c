@@ -150,6 +150,8 @@ static const char *const store_migrations[] = {
     "  activate_time INTEGER NOT NULL,"
     "  retire_time INTEGER NOT NULL DEFAULT 0"
     ");",
+    /* 2: an operation's events are looked up by its id (GET /v1/operations/{id}). */
+    "CREATE INDEX messages_operation ON messages (operation_id);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof store_migrations[0]))
@@ -859,4 +861,5 @@ const struct store_ops store_sqlite_ops = {
     .delivery_get = store_sqlite_delivery_get,
     .delivery_retry = store_sqlite_delivery_retry,
     .webhook_recover = store_sqlite_webhook_recover,
+    .deliveries_release = store_sqlite_deliveries_release,
 };

@@ -129,6 +129,8 @@ enum store_rc store_sqlite_delivery_get(struct store *st, const char *project, c
                                          size_t *nattempts);
 enum store_rc store_sqlite_delivery_retry(struct store *st, const char *project, const char *id,
                                            int64_t now_us);
+enum store_rc store_sqlite_deliveries_release(struct store *st, const char *owner_prefix,
+                                              size_t *n);
 enum store_rc store_sqlite_webhook_recover(struct store *st, const char *project,
                                             const char *webhook_id, int64_t since_us,
                                             int64_t now_us, size_t *n);

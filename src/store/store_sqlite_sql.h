@@ -172,6 +172,10 @@
                     " ORDER BY id LIMIT ?2")                                      \
     X(DELIVERY_STATE, "SELECT state FROM deliveries"                              \
                       " WHERE project = ?1 AND id = ?2")                          \
+    X(DELIVERIES_RELEASE, "UPDATE deliveries SET lease_owner = NULL,"             \
+                          " lease_expire_time = 0 WHERE state = 0"                \
+                          " AND lease_expire_time > 0"                            \
+                          " AND substr(lease_owner, 1, length(?1)) = ?1")         \
     X(DELIVERY_RETRY, "UPDATE deliveries SET state = 0, due_time = ?3,"           \
                       " lease_owner = NULL, lease_expire_time = 0"                \
                       " WHERE project = ?1 AND id = ?2")                          \
@@ -180,10 +184,61 @@
                        " WHERE project = ?1 AND webhook_id = ?2 AND +state = 2"   \
                        " AND create_time >= ?3")
 
-/* Statements of store_sqlite_ops.c (long-running operations). */
-#define STORE_SQL_OPERATIONS_MAP(X)
+/* Statements of store_sqlite_ops.c (long-running operations). The state
+ * numbers are enum store_op_state's: 0 pending, 1 running. */
+#define OPERATION_COLUMNS                                                     \
+    "id, project, kind, model, state, request, result, webhook_config,"       \
+    " create_time, update_time, due_time, lease_owner, lease_expire_time"     \
+    " FROM operations"
 
-/* Statements of store_sqlite_keys.c (JWT signing keys). */
-#define STORE_SQL_KEYS_MAP(X)
+#define STORE_SQL_OPERATIONS_MAP(X)                                               \
+    X(OP_INSERT, "INSERT INTO operations (id, project, kind, model, state,"       \
+                 " request, result, webhook_config, create_time, update_time,"    \
+                 " due_time, lease_owner, lease_expire_time) VALUES (?1, ?2, ?3," \
+                 " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")                  \
+    X(OP_GET, "SELECT " OPERATION_COLUMNS " WHERE project = ?1 AND id = ?2")      \
+    X(OP_LIST, "SELECT " OPERATION_COLUMNS " WHERE project = ?1"                  \
+               " AND (?2 IS NULL OR kind = ?2) AND (?3 < 0 OR state = ?3)"        \
+               " AND id > ?4 ORDER BY id LIMIT ?5")                               \
+    X(OP_DELETE, "DELETE FROM operations WHERE project = ?1 AND id = ?2")         \
+    X(OP_STATE, "SELECT state FROM operations WHERE project = ?1 AND id = ?2")    \
+    X(OP_TRANSITION, "UPDATE operations SET state = ?5,"                          \
+                     " result = coalesce(?6, result), update_time = ?7,"          \
+                     " due_time = 0, lease_owner = NULL, lease_expire_time = 0"   \
+                     " WHERE project = ?1 AND id = ?2 AND state = ?3"             \
+                     " AND (?4 IS NULL OR lease_owner = ?4)")                     \
+    X(OP_CLAIM_FIND, "SELECT id FROM operations WHERE project = ?1"               \
+                     " AND (?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))" \
+                     " AND (state = 0 OR (state = 1 AND lease_expire_time <= ?3))" \
+                     " ORDER BY create_time, id LIMIT 1")                         \
+    X(OP_LEASE, "UPDATE operations SET state = 1, lease_owner = ?3,"              \
+                " lease_expire_time = ?4, update_time = ?5"                       \
+                " WHERE project = ?1 AND id = ?2")                                \
+    X(OP_HEARTBEAT, "UPDATE operations SET lease_expire_time = ?4"                \
+                    " WHERE project = ?1 AND id = ?2 AND state = 1"               \
+                    " AND lease_owner = ?3")                                      \
+    X(OP_DUE, "SELECT " OPERATION_COLUMNS " WHERE state = 0 AND due_time > 0"     \
+              " AND due_time <= ?1 ORDER BY due_time, id LIMIT ?2")               \
+    X(OP_STALE, "SELECT " OPERATION_COLUMNS " WHERE kind = ?1 AND state IN (0, 1)" \
+                " AND create_time <= ?2 ORDER BY create_time, id LIMIT ?3") \
+    X(OP_DELIVERIES, "SELECT m.id, m.type, d.id, d.webhook_id, d.target_uri,"   \
+                     " d.state, d.attempts, d.create_time FROM messages m"        \
+                     " JOIN deliveries d ON d.message_id = m.id"                  \
+                     " WHERE m.operation_id = ?2 AND m.project = ?1"              \
+                     " ORDER BY d.create_time, d.id LIMIT ?3")
+
+/* Statements of store_sqlite_keys.c (JWT signing keys). A key is "not
+ * retired at t" when retire_time is 0 or later than t. */
+#define STORE_SQL_KEYS_MAP(X)                                                     \
+    X(KEYS_LIST, "SELECT kid, private_blob, public_jwk, create_time,"             \
+                 " activate_time, retire_time FROM signing_keys"                  \
+                 " WHERE retire_time = 0 OR retire_time > ?1"                     \
+                 " ORDER BY activate_time DESC, kid DESC LIMIT ?2")               \
+    X(KEYS_ANY, "SELECT 1 FROM signing_keys LIMIT 1")                             \
+    X(KEYS_RETIRE_LIVE, "UPDATE signing_keys SET retire_time = ?1"                \
+                        " WHERE retire_time = 0 OR retire_time > ?1")             \
+    X(KEY_INSERT, "INSERT INTO signing_keys (kid, private_blob, public_jwk,"      \
+                  " create_time, activate_time, retire_time)"                     \
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
 
 #endif

@@ -23,14 +23,13 @@
 
 #include "core/events.h"
 #include "store/store.h"
+#include "store_testdb.h"
 
 #define NOW INT64_C(1700000000000000)
 #define GRACE WEBHOOK_SECRET_GRACE_US
 
 struct fixture {
-    char dir[PATH_MAX];
-    char path[PATH_MAX + 16];
-    char url[PATH_MAX + 32];
+    struct testdb db;                   /* SQLite file or PostgreSQL schema */
     struct store *st;
 };
 
@@ -77,30 +76,15 @@ static void make_key(struct store_apikey *key, uint8_t seed, const char *project
     key->source = source;
 }
 
-/* The first column of the first row of sql, run on the database file
- * directly. */
+/* The first column of the first row of sql, run below the interface. */
 static int64_t db_int(const struct fixture *f, const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    int64_t v;
-
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return testdb_int(&f->db, sql);
 }
 
 static void db_exec(const struct fixture *f, const char *sql)
 {
-    sqlite3 *db = NULL;
-
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    testdb_exec(&f->db, sql);
 }
 
 static void reopen(struct fixture *f)
@@ -109,28 +93,24 @@ static void reopen(struct fixture *f)
 
     store_close(f->st);
     f->st = NULL;
-    if (store_open(f->url, &f->st, err, sizeof err) != STORE_OK)
+    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK)
         fail_msg("store_open: %s", err);
 }
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
     char err[256] = "";
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/test_store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (testdb_setup(&f->db, "test_store") != 0) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/kabar.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    if (store_open(f->url, &f->st, err, sizeof err) != STORE_OK) {
+    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
         print_error("store_open: %s\n", err);
-        rmdir(f->dir);
+        testdb_teardown(&f->db);
         free(f);
         return -1;
     }
@@ -141,15 +121,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-    char p[PATH_MAX + 32];
 
     store_close(f->st);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    testdb_teardown(&f->db);
     free(f);
     return 0;
 }
@@ -160,15 +134,27 @@ static void test_migrations(void **state)
     struct store *st = NULL;
     char err[256] = "";
 
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 1);
+    /* A fresh database gets every migration: 1, then 2 (an index of
+     * messages by operation). */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 2);
+    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 2);
     assert_true(db_int(f, "SELECT min(apply_time) FROM schema_version") > 0);
 
     /* Re-opening applies nothing twice. */
     reopen(f);
     reopen(f);
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 2);
 
+    if (testdb_is_pg()) {
+        /* Every table of migration 1 exists, in this test's schema. */
+        assert_int_equal(db_int(f, "SELECT count(*) FROM information_schema.tables"
+                                   " WHERE table_schema = current_schema() AND table_name IN"
+                                   " ('meta', 'projects', 'api_keys', 'webhooks',"
+                                   " 'webhook_secrets', 'messages', 'deliveries', 'attempts',"
+                                   " 'operations', 'signing_keys', 'schema_version')"),
+                         11);
+        goto newer;
+    }
     /* Every table of migration 1 exists. */
     assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                                " ('meta', 'projects', 'api_keys', 'webhooks',"
@@ -184,11 +170,12 @@ static void test_migrations(void **state)
     assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
                      1);
 
+newer:
     /* A database from a newer kabar is refused, with a message. */
     store_close(f->st);
     f->st = NULL;
     db_exec(f, "INSERT INTO schema_version (version, apply_time) VALUES (99, 1)");
-    assert_int_equal(store_open(f->url, &st, err, sizeof err), STORE_ERROR);
+    assert_int_equal(store_open(f->db.url, &st, err, sizeof err), STORE_ERROR);
     assert_null(st);
     assert_non_null(strstr(err, "newer"));
     assert_non_null(strstr(err, "99"));
@@ -204,11 +191,13 @@ static void test_open_plain_path(void **state)
     char err[256] = "";
     char val[STORE_META_MAX];
 
+    if (testdb_is_pg())
+        skip();                         /* a file path means SQLite */
     assert_int_equal(store_meta_put(f->st, "k", "v"), STORE_OK);
     store_close(f->st);
     f->st = NULL;
     /* Without the "sqlite:" prefix: the same file. */
-    assert_int_equal(store_open(f->path, &st, err, sizeof err), STORE_OK);
+    assert_int_equal(store_open(f->db.path, &st, err, sizeof err), STORE_OK);
     assert_int_equal(store_meta_get(st, "k", val, sizeof val), STORE_OK);
     assert_string_equal(val, "v");
     store_close(st);
@@ -754,8 +743,10 @@ static void test_busy_unavailable(void **state)
     sqlite3 *db = NULL;
     char val[STORE_META_MAX];
 
+    if (testdb_is_pg())
+        skip();                         /* PostgreSQL: test_pg_reconnect */
     assert_int_equal(store_meta_put(f->st, "k", "v"), STORE_OK);
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(f->db.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
     assert_int_equal(store_meta_put(f->st, "k", "w"), STORE_UNAVAILABLE);
@@ -768,6 +759,33 @@ static void test_busy_unavailable(void **state)
     assert_int_equal(store_meta_put(f->st, "k", "w"), STORE_OK);
     assert_int_equal(store_meta_get(f->st, "k", val, sizeof val), STORE_OK);
     assert_string_equal(val, "w");
+}
+
+/* PostgreSQL: the server ends the store's connections (as a restart or an
+ * administrator does); the next ops reconnect instead of failing, and a
+ * server that cannot be reached makes open fail with UNAVAILABLE. */
+static void test_pg_reconnect(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = NULL;
+    char val[STORE_META_MAX], sql[256], err[256] = "";
+
+    if (!testdb_is_pg())
+        skip();
+    assert_int_equal(store_meta_put(f->st, "k", "v"), STORE_OK);
+    snprintf(sql, sizeof sql,
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+             " WHERE application_name = '%s' AND pid <> pg_backend_pid()", f->db.schema);
+    assert_true(db_int(f, sql) >= 1);
+    usleep(100 * 1000);                 /* the goodbye reaches the idle socket */
+    assert_int_equal(store_meta_get(f->st, "k", val, sizeof val), STORE_OK);
+    assert_string_equal(val, "v");
+    assert_int_equal(store_meta_put(f->st, "k", "w"), STORE_OK);
+
+    assert_int_equal(store_open("postgres://postgres@127.0.0.1:1/kabar?connect_timeout=2",
+                                &st, err, sizeof err), STORE_UNAVAILABLE);
+    assert_null(st);
+    assert_non_null(strstr(err, "connect"));
 }
 
 /* Many threads on one handle: more than the pool holds, all writing. */
@@ -844,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_unavailable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

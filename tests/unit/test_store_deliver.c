@@ -24,6 +24,7 @@
 #include "common/ids.h"
 #include "core/events.h"
 #include "store/store.h"
+#include "store_testdb.h"
 
 #define NOW INT64_C(1700000000000000)
 #define SEC INT64_C(1000000)
@@ -31,30 +32,24 @@
 #define BIT(e) (UINT32_C(1) << (e))
 
 struct fixture {
-    char dir[PATH_MAX];
-    char path[PATH_MAX + 16];
-    char url[PATH_MAX + 32];
+    struct testdb db;                   /* SQLite file or PostgreSQL schema */
     struct store *st;
 };
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
     char err[256] = "";
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/test_store_deliver.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (testdb_setup(&f->db, "test_store_deliver") != 0) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/kabar.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    if (store_open(f->url, &f->st, err, sizeof err) != STORE_OK) {
+    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
         print_error("store_open: %s\n", err);
-        rmdir(f->dir);
+        testdb_teardown(&f->db);
         free(f);
         return -1;
     }
@@ -65,57 +60,41 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
-    char p[PATH_MAX + 32];
 
     store_close(f->st);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    testdb_teardown(&f->db);
     free(f);
     return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* The first column of the first row of sql (printf-style), run on the
- * database file directly; NULL reads as -1. */
+/* The first column of the first row of sql (printf-style), run below the
+ * interface; NULL reads as -1. */
+static int64_t db_int(const struct fixture *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static int64_t db_int(const struct fixture *f, const char *fmt, ...)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
     char sql[1024];
     va_list ap;
-    int64_t v;
 
     va_start(ap, fmt);
     vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_type(q, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return testdb_int(&f->db, sql);
 }
 
 static void db_exec(const struct fixture *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void db_exec(const struct fixture *f, const char *fmt, ...)
 {
-    sqlite3 *db = NULL;
     char sql[1024];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_close(db);
+    testdb_exec(&f->db, sql);
 }
 
 static void webhook_id(char *out, size_t cap, unsigned n)
@@ -242,19 +221,11 @@ static size_t claim_count(struct fixture *f, int64_t now, size_t limit, size_t p
 /* The id of the only delivery of message n. */
 static void delivery_of(struct fixture *f, unsigned n, char *out, size_t cap)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
     char sql[256];
 
     snprintf(sql, sizeof sql,
              "SELECT id FROM deliveries WHERE message_id = 'msg_%026u'", n);
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
-    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
+    testdb_text(&f->db, sql, out, cap);
 }
 
 static void make_attempt(struct store_attempt *a, unsigned n, const char *delivery_id,
@@ -562,10 +533,12 @@ static void test_insert_unavailable(void **state)
     struct store_message m[3];
     sqlite3 *db = NULL;
 
+    if (testdb_is_pg())
+        skip();                         /* SQLite's busy timeout */
     make_payload(&p, 1);
     for (unsigned i = 0; i < 3; i++)
         make_message(&m[i], &p, "p1", i + 1, EVENT_BATCH_SUCCEEDED, NOW);
-    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(f->db.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(store_messages_insert(f->st, m, 3, 0), STORE_UNAVAILABLE);
     for (unsigned i = 0; i < 3; i++)
@@ -643,6 +616,45 @@ static void test_claim_job(void **state)
     assert_int_equal(claim_count(f, NOW + 120 * SEC, 0, 4), 0);
     assert_int_equal(claim_count(f, NOW + 120 * SEC, 4, 0), 0);
     assert_int_equal(claim_count(f, NOW + 120 * SEC, 4, 4), 1);
+}
+
+/* A restarted process releases the leases of its earlier lives (owner
+ * prefix), and only those. Also: the operation id rides along with a job. */
+static void test_release_and_operation_id(void **state)
+{
+    struct fixture *f = *state;
+    struct store_job jobs[4];
+    struct payload p;
+    struct store_message m;
+    size_t n;
+
+    insert_dynamic(f, 1, "https://a.example/", NOW);
+    insert_dynamic(f, 2, "https://b.example/", NOW);
+    make_payload(&p, 3);
+    make_message(&m, &p, "p1", 3, EVENT_BATCH_SUCCEEDED, NOW);
+    m.operation_id = "op_000000000000000000000000op";
+    m.uris = (const char *const[]){"https://c.example/"};
+    m.nuris = 1;
+    insert_one(f, &m, 1);
+
+    assert_int_equal(store_deliveries_claim(f->st, "host@a:1/100/x", NOW, NOW + 60 * SEC, 2, 4,
+                                            NULL, NULL, 0, jobs, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(jobs[0].operation_id, "");
+    free_jobs(jobs, n);
+    assert_int_equal(store_deliveries_claim(f->st, "host@b:2/200/y", NOW, NOW + 60 * SEC, 2, 4,
+                                            NULL, NULL, 0, jobs, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].operation_id, "op_000000000000000000000000op");
+    free_jobs(jobs, n);
+
+    /* Neither claimable now; releasing host@a's leases frees exactly two. */
+    assert_int_equal(claim_count(f, NOW + SEC, 4, 4), 0);
+    assert_int_equal(store_deliveries_release(f->st, "host@a:1/", &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_deliveries_release(f->st, "host@a:1/", &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(claim_count(f, NOW + SEC, 4, 4), 2);
 }
 
 static void test_claim_order_and_due(void **state)
@@ -1352,6 +1364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_id_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_and_operation_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_order_and_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_webhook_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_uses_current_uri, setup, teardown),

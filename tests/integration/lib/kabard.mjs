@@ -3,7 +3,8 @@
 // SIGTERM (asserting a clean exit). Also small HTTP helpers shared by the
 // integration tests.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -52,6 +53,43 @@ export function cleanEnv(extra = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The PostgreSQL pass of make test sets KABAR_TEST_DATABASE_URL (a server of
+ * tests/pg/pg.sh). Then every data dir gets a database of its own, created on
+ * first use and named after the dir, so each test server starts empty and a
+ * restart on the same data dir finds its old database. Undefined otherwise
+ * (kabard's default: SQLite in the data dir).
+ */
+export function testDatabaseUrl(dataDir) {
+  const base = process.env.KABAR_TEST_DATABASE_URL;
+  if (!base) return undefined;
+  const name = `kabar_t_${crypto.createHash('sha256').update(dataDir).digest('hex').slice(0, 24)}`;
+  try {
+    execFileSync('psql', [base, '-qAtc', `CREATE DATABASE ${name}`], { stdio: 'pipe' });
+  } catch (e) {
+    if (!/already exists/.test(String(e.stderr))) throw e;
+  }
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Drop the database testDatabaseUrl made (no server may be using it). */
+export function dropTestDatabase(url) {
+  const base = process.env.KABAR_TEST_DATABASE_URL;
+  if (!base || !url) return;
+  const name = new URL(url).pathname.slice(1);
+  execFileSync('psql', [base, '-qAtc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`],
+               { stdio: 'pipe' });
+}
+
+/** The whole database of k as text (pg_dump), or undefined on SQLite, where
+ *  it is a file of the data dir. */
+export function databaseDump(k) {
+  if (!k.databaseUrl) return undefined;
+  return execFileSync('pg_dump', [k.databaseUrl], { encoding: 'latin1', maxBuffer: 1 << 28 });
+}
+
 export class Kabard {
   /**
    * @param {object} [opts]
@@ -62,11 +100,13 @@ export class Kabard {
    * @param {boolean} [opts.allowPrivate]  pass --allow-private-targets (default true)
    * @param {string[]} [opts.args]         extra arguments
    * @param {object} [opts.env]            extra environment
+   * @param {string} [opts.database]       --database URL (default: testDatabaseUrl)
    */
   constructor(opts = {}) {
     this.opts = { allowPrivate: true, ...opts };
     this.dataDir = opts.dataDir || tempDir('kabard-data-');
     this.ownsDataDir = !opts.dataDir;
+    this.databaseUrl = opts.database ?? testDatabaseUrl(this.dataDir);
     this.apiKey = opts.apiKey;
     this.proc = null;
     this.port = 0;
@@ -100,6 +140,7 @@ export class Kabard {
     }
     this.port = port;
     const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir];
+    if (this.databaseUrl) args.push('--database', this.databaseUrl);
     if (this.opts.allowPrivate) args.push('--allow-private-targets');
     if (this.opts.args) args.push(...this.opts.args);
     const extra = { ...(this.opts.env || {}) };
@@ -179,7 +220,10 @@ export class Kabard {
     if (this.proc) {
       try { await this.stop(); } catch { /* already reported by the test that cares */ }
     }
-    if (this.ownsDataDir) fs.rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.ownsDataDir) {
+      fs.rmSync(this.dataDir, { recursive: true, force: true });
+      if (!this.opts.database) dropTestDatabase(this.databaseUrl);
+    }
   }
 
   /**
