@@ -69,8 +69,8 @@ drain() {
     while :; do
         done_n=0
         for p in "$@"; do
-            n=$(metric "$p" 'kabar_delivery_attempts_total{outcome="succeeded"}')
-            done_n=$((done_n + ${n:-0}))
+            got=$(metric "$p" 'kabar_delivery_attempts_total{outcome="succeeded"}')
+            done_n=$((done_n + ${got:-0}))
         done
         [ "$done_n" -ge "$BACKLOG" ] && break
         sleep 0.02
@@ -114,6 +114,9 @@ for n in 1 2 3; do
     kabard "pg-api-$n" "$P" api "$DBURL"
     api_pid=$last_pid
     publish "$P"
+    # Statistics as autovacuum has them a few seconds into a real backlog
+    # (its naptime would otherwise fall inside this short run).
+    psql "$DBURL" -qAtc "ANALYZE" >/dev/null
     ports=""
     wpids=""
     T0=$(now_ms)

@@ -116,6 +116,11 @@ static const char *const store_pg_migrations[] = {
     "  last_attempt_time BIGINT NOT NULL DEFAULT 0"
     ");"
     "CREATE INDEX deliveries_pending_due ON deliveries (due_time) WHERE state = 0;"
+    /* The claim walks deliveries_pending_due only when the statistics say
+     * the table is big; a backlog that grows fast must not wait for the
+     * default 10% change before autovacuum analyzes it. */
+    "ALTER TABLE deliveries SET (autovacuum_analyze_scale_factor = 0.01,"
+    "  autovacuum_analyze_threshold = 1000);"
     "CREATE INDEX deliveries_webhook_id ON deliveries (webhook_id, id);"
     "CREATE INDEX deliveries_message ON deliveries (message_id);"
     "CREATE TABLE attempts ("

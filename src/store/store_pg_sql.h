@@ -114,11 +114,16 @@
                        " SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, 0,"  \
                        " $4 FROM json_to_recordset($1::json)"                     \
                        " AS t (id text, webhook_id text, uri text)")              \
-    /* The claim of store_sqlite_sql.h, plus FOR UPDATE SKIP LOCKED: rows    \
-     * another process is claiming are skipped rather than waited for, and a  \
-     * row it has just leased fails the re-check of the WHERE clause that    \
-     * PostgreSQL makes after locking (lease_expire_time is in the future).  \
-     * The lease is written by the same statement. */                        \
+    /* The claim of store_sqlite_sql.h (oldest due first, per-target caps,  \
+     * the same scan window), choosing from the statement's snapshot, then  \
+     * locking only the chosen rows, FOR UPDATE SKIP LOCKED: a row another   \
+     * process is claiming at this moment is skipped rather than waited for, \
+     * and a row it has leased since the snapshot fails PostgreSQL's re-check \
+     * of the WHERE clause after the lock (its lease_expire_time is in the   \
+     * future). So no two processes lease one delivery. Locking only what is \
+     * chosen, not the whole scan window, keeps a claim to a target near its \
+     * cap from locking (and writing) hundreds of rows it will not take. The \
+     * lease is written by the same statement. */                            \
     X(DELIVERY_CLAIM, "WITH busy (uri, n) AS"                                     \
                       " (SELECT key, value::bigint FROM json_each_text($2::json)),"\
                       " candidate AS (SELECT d.id, d.message_id, d.webhook_id,"   \
@@ -128,7 +133,7 @@
                       " AND d.lease_expire_time <= $1 AND " PG_CLAIMABLE          \
                       " AND " PG_TARGET_URI " NOT IN"                             \
                       " (SELECT uri FROM busy WHERE n >= $3)"                     \
-                      " ORDER BY d.due_time LIMIT $4 FOR UPDATE OF d SKIP LOCKED)," \
+                      " ORDER BY d.due_time LIMIT $4),"                           \
                       " ranked AS (SELECT *, row_number() OVER"                   \
                       " (PARTITION BY uri ORDER BY due_time, id) AS rn"           \
                       " FROM candidate),"                                         \
@@ -136,9 +141,12 @@
                       " WHERE r.rn <= $3 - coalesce((SELECT n FROM busy"          \
                       " WHERE busy.uri = r.uri), 0)"                              \
                       " ORDER BY r.due_time, r.id LIMIT $5),"                     \
+                      " locked AS (SELECT d.id FROM deliveries d"                 \
+                      " WHERE d.id IN (SELECT id FROM chosen) AND d.state = 0"    \
+                      " AND d.lease_expire_time <= $1 FOR UPDATE SKIP LOCKED),"   \
                       " leased AS (UPDATE deliveries d SET lease_owner = $6,"     \
-                      " lease_expire_time = $7 FROM chosen"                       \
-                      " WHERE d.id = chosen.id RETURNING d.id)"                   \
+                      " lease_expire_time = $7 FROM locked"                       \
+                      " WHERE d.id = locked.id RETURNING d.id)"                   \
                       " SELECT c.id, c.message_id, m.project, c.webhook_id,"      \
                       " c.uri, c.attempts, m.create_time, m.payload,"             \
                       " m.operation_id"                                           \
