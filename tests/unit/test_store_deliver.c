@@ -628,21 +628,23 @@ static void test_release_and_operation_id(void **state)
     struct store_message m;
     size_t n;
 
+    /* Distinct due times, so the claims' order does not depend on the
+     * random part of the delivery ids. */
     insert_dynamic(f, 1, "https://a.example/", NOW);
-    insert_dynamic(f, 2, "https://b.example/", NOW);
+    insert_dynamic(f, 2, "https://b.example/", NOW + 1);
     make_payload(&p, 3);
-    make_message(&m, &p, "p1", 3, EVENT_BATCH_SUCCEEDED, NOW);
+    make_message(&m, &p, "p1", 3, EVENT_BATCH_SUCCEEDED, NOW + 2);
     m.operation_id = "op_000000000000000000000000op";
     m.uris = (const char *const[]){"https://c.example/"};
     m.nuris = 1;
     insert_one(f, &m, 1);
 
-    assert_int_equal(store_deliveries_claim(f->st, "host@a:1/100/x", NOW, NOW + 60 * SEC, 2, 4,
+    assert_int_equal(store_deliveries_claim(f->st, "host@a:1/100/x", NOW + 2, NOW + 60 * SEC, 2, 4,
                                             NULL, NULL, 0, jobs, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(jobs[0].operation_id, "");
     free_jobs(jobs, n);
-    assert_int_equal(store_deliveries_claim(f->st, "host@b:2/200/y", NOW, NOW + 60 * SEC, 2, 4,
+    assert_int_equal(store_deliveries_claim(f->st, "host@b:2/200/y", NOW + 2, NOW + 60 * SEC, 2, 4,
                                             NULL, NULL, 0, jobs, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(jobs[0].operation_id, "op_000000000000000000000000op");
