@@ -1,10 +1,11 @@
 /*
  * publish.c - the group-commit writer (see publish.h).
  *
- * Submitters queue a request on a list and sleep on one condition variable;
- * the writer detaches up to PUBLISH_BATCH_MAX requests, commits them with
- * one store_messages_insert() call outside the lock, marks them done and
- * wakes everyone. While a batch commits, the next one queues up, so under
+ * Submitters queue a request on a list and sleep on the request's own
+ * condition variable; the writer detaches up to PUBLISH_BATCH_MAX requests,
+ * commits them with one store_messages_insert() call outside the lock,
+ * marks them done and wakes exactly their submitters (a broadcast would
+ * wake every waiting thread for every batch). While a batch commits, the next one queues up, so under
  * load each fsync carries many events and at low load an event waits for
  * one transaction only.
  */
@@ -21,6 +22,7 @@ struct publish_req {
     struct store_message *msg;
     enum store_rc rc;
     bool done;
+    pthread_cond_t cond;            /* signalled when done: one waiter each */
     struct publish_req *next;
 };
 
@@ -31,7 +33,6 @@ struct publish {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work;            /* the writer waits for requests */
-    pthread_cond_t done;            /* submitters wait for their commit */
     struct publish_req *head;
     struct publish_req **tail;
     bool stopping;
@@ -62,8 +63,8 @@ static void publish_commit(struct publish *p, struct publish_req **list, size_t 
         }
         list[i]->rc = rc;
         list[i]->done = true;
+        pthread_cond_signal(&list[i]->cond);
     }
-    pthread_cond_broadcast(&p->done);
     pthread_mutex_unlock(&p->mu);
     if (rc != STORE_OK)
         log_error("event commit failed", "events=%zu error=\"%s\"", n, store_strerror(rc));
@@ -113,12 +114,10 @@ struct publish *publish_start(struct store *st, publish_notify_fn notify, void *
     p->tail = &p->head;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->done, NULL);
     if (pthread_create(&p->thread, NULL, publish_main, p) != 0)
         goto fail_sync;
     return p;
 fail_sync:
-    pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
     free(p->batch);
@@ -131,9 +130,11 @@ enum store_rc publish_submit(struct publish *p, struct store_message *msg)
 {
     struct publish_req req = {.msg = msg};
 
+    pthread_cond_init(&req.cond, NULL);
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         pthread_mutex_unlock(&p->mu);
+        pthread_cond_destroy(&req.cond);
         msg->rc = STORE_UNAVAILABLE;
         return STORE_UNAVAILABLE;
     }
@@ -141,8 +142,9 @@ enum store_rc publish_submit(struct publish *p, struct store_message *msg)
     p->tail = &req.next;
     pthread_cond_signal(&p->work);
     while (!req.done)
-        pthread_cond_wait(&p->done, &p->mu);
+        pthread_cond_wait(&req.cond, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    pthread_cond_destroy(&req.cond);
     return req.rc;
 }
 
@@ -155,7 +157,6 @@ void publish_stop(struct publish *p)
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
-    pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
     free(p->batch);
