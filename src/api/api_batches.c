@@ -282,7 +282,7 @@ void api_batches_list(const struct api_ctx *ctx, struct api_request *req,
     size_t n = 0;
     bool more = false;
     enum store_rc rc;
-    json_t *out, *arr;
+    json_t *arr;
 
     if (limit < 0)
         return;
@@ -302,18 +302,12 @@ void api_batches_list(const struct api_ctx *ctx, struct api_request *req,
         api_error_store(resp, rc);
         goto done;
     }
-    out = json_object();
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, api_batch_json(ctx, &page[i]));
-    json_object_set_new(out, "operations", arr);
-    if (more && n > 0) {
-        char next[PAGETOKEN_MAX];
-        if (pagetoken_encode(ops_kind_prefix(OPS_KIND_BATCH), page[n - 1].id, next,
-                             sizeof next) == 0)
-            json_object_set_new(out, "nextPageToken", json_string(next));
-    }
-    api_reply(resp, out);
+    /* camelCase, as the Gemini batches API answers (docs/operations.md). */
+    api_reply_page(resp, "operations", arr, "nextPageToken", ops_kind_prefix(OPS_KIND_BATCH),
+                   more && n > 0 ? page[n - 1].id : NULL);
     store_operations_clear(page, n);
 done:
     free(page);

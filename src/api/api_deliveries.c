@@ -123,7 +123,7 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
     int state = -1;
     long limit;
     enum store_rc rc;
-    json_t *out, *arr;
+    json_t *arr;
 
     if (id == NULL)
         return;
@@ -157,17 +157,11 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
         api_error_store(resp, rc);
         goto done;
     }
-    out = json_object();
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, api_delivery_json(&page[i]));
-    json_object_set_new(out, "deliveries", arr);
-    if (more && n > 0) {
-        char next[PAGETOKEN_MAX];
-        if (pagetoken_encode("dlv_", page[n - 1].id, next, sizeof(next)) == 0)
-            json_object_set_new(out, "next_page_token", json_string(next));
-    }
-    api_reply(resp, out);
+    api_reply_page(resp, "deliveries", arr, "next_page_token", "dlv_",
+                   more && n > 0 ? page[n - 1].id : NULL);
 done:
     free(page);
 }

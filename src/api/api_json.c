@@ -8,6 +8,7 @@
 #include "api/api_error.h"
 #include "api/api_json.h"
 #include "common/timeutil.h"
+#include "core/pagetoken.h"
 
 json_t *api_json_body(const struct api_request *req, struct api_response *resp, bool required)
 {
@@ -93,6 +94,19 @@ void api_reply(struct api_response *resp, json_t *obj)
     resp->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     resp->status = resp->body ? 200 : 500;
     json_decref(obj);
+}
+
+void api_reply_page(struct api_response *resp, const char *key, json_t *items,
+                    const char *token_key, const char *kind, const char *last_id)
+{
+    json_t *out = json_object();
+    char next[PAGETOKEN_MAX];
+
+    json_object_set_new(out, key, items);
+    if (kind != NULL && last_id != NULL &&
+        pagetoken_encode(kind, last_id, next, sizeof(next)) == 0)
+        json_object_set_new(out, token_key, json_string(next));
+    api_reply(resp, out);
 }
 
 const struct api_field API_F_PAGE_TOKEN = {"page_token", "pageToken"};

@@ -50,4 +50,14 @@ json_t *api_json_time(int64_t us);
 /* Answer 200 with obj (the reference is stolen). */
 void api_reply(struct api_response *resp, json_t *obj);
 
+/*
+ * Answer 200 with one page of a list: {key: items, token_key: token}, items
+ * stolen. The token (core/pagetoken.h) names last_id with the id prefix
+ * kind; pass last_id = NULL when no page follows, and kind = NULL when no
+ * token can be made, and the page goes without one. token_key is
+ * "next_page_token" except where a route's wire format says otherwise.
+ */
+void api_reply_page(struct api_response *resp, const char *key, json_t *items,
+                    const char *token_key, const char *kind, const char *last_id);
+
 #endif

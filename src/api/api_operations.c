@@ -56,7 +56,9 @@ void api_operations_list(const struct api_ctx *ctx, struct api_request *req,
     size_t n = 0;
     bool more = false;
     enum store_rc rc;
-    json_t *out, *arr;
+    const char *last;
+    json_t *arr;
+    int k;
 
     if (limit < 0)
         return;
@@ -87,19 +89,14 @@ void api_operations_list(const struct api_ctx *ctx, struct api_request *req,
         api_error_store(resp, rc);
         goto done;
     }
-    out = json_object();
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, api_ops_json(ctx, &page[i], false));
-    json_object_set_new(out, "operations", arr);
-    if (more && n > 0) {
-        char next[PAGETOKEN_MAX];
-        int k = ops_kind_of_id(page[n - 1].id);
-        if (k >= 0 && pagetoken_encode(ops_kind_prefix((enum ops_kind)k), page[n - 1].id, next,
-                                       sizeof next) == 0)
-            json_object_set_new(out, "next_page_token", json_string(next));
-    }
-    api_reply(resp, out);
+    /* The token takes the prefix of the last id's own kind (see decode_token). */
+    last = more && n > 0 ? page[n - 1].id : NULL;
+    k = last ? ops_kind_of_id(last) : -1;
+    api_reply_page(resp, "operations", arr, "next_page_token",
+                   k >= 0 ? ops_kind_prefix((enum ops_kind)k) : NULL, last);
     store_operations_clear(page, n);
 done:
     free(page);

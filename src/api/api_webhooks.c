@@ -316,7 +316,7 @@ void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
     bool more = false;
     long limit = api_page_size(req, resp, API_WEBHOOKS_PAGE_DEFAULT, API_WEBHOOKS_PAGE_MAX);
     enum store_rc rc;
-    json_t *out, *arr;
+    json_t *arr;
 
     if (limit < 0)
         return;
@@ -335,17 +335,11 @@ void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
         api_error_store(resp, rc);
         goto done;
     }
-    out = json_object();
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, api_webhook_json(&page[i]));
-    json_object_set_new(out, "webhooks", arr);
-    if (more && n > 0) {
-        char next[PAGETOKEN_MAX];
-        if (pagetoken_encode("wh_", page[n - 1].id, next, sizeof(next)) == 0)
-            json_object_set_new(out, "next_page_token", json_string(next));
-    }
-    api_reply(resp, out);
+    api_reply_page(resp, "webhooks", arr, "next_page_token", "wh_",
+                   more && n > 0 ? page[n - 1].id : NULL);
 done:
     free(page);
 }

@@ -24,8 +24,6 @@
 #include "cli/cli_output.h"
 
 #define DELIVERIES_PATH_MAX 4096
-/* Stops "list --all" against a server that never stops paginating. */
-#define DELIVERIES_LIST_MAX_PAGES 100000
 /* How much of a response excerpt "get" shows, in bytes, on one line. */
 #define DELIVERIES_EXCERPT_SHOWN 80
 
@@ -114,21 +112,23 @@ static const struct cmd_opt deliveries_list_opts[] = {
 
 /* What every page of one "list" asks for; NULL members are not sent. */
 struct deliveries_query {
+    const struct cmd_entry *entry;  /* for usage errors */
     const char *webhook;
     const char *state;
     const char *page_size;
 };
 
-/* Write the path of the page at token (NULL: the first) into out. Returns
- * 0 or an exit code after printing why. */
+/* The path of the page at token (NULL: the first), for cli_output_list();
+ * arg is the struct deliveries_query. Returns 0 or an exit code after
+ * printing why. */
 static int
-deliveries_list_path(const struct cmd_entry *entry,
-                     const struct deliveries_query *q, const char *token,
-                     char *out, size_t cap)
+deliveries_list_path(const void *arg, const char *token, char *out,
+                     size_t cap)
 {
+    const struct deliveries_query *q = arg;
     int rc;
 
-    if ((rc = deliveries_path(entry, "/v1/webhooks/", q->webhook,
+    if ((rc = deliveries_path(q->entry, "/v1/webhooks/", q->webhook,
                               "--webhook", "/deliveries", out, cap)) != 0)
         return rc;
     rc = 0;
@@ -143,109 +143,9 @@ deliveries_list_path(const struct cmd_entry *entry,
         return CLI_EXIT_FAIL;
     }
     if (rc != 0)
-        return cli_usage_error(entry, "the options make a URL longer than "
-                               "%d bytes", DELIVERIES_PATH_MAX - 1);
+        return cli_usage_error(q->entry, "the options make a URL longer "
+                               "than %zu bytes", cap - 1);
     return 0;
-}
-
-/* Check the shape of one page: "deliveries" (absent when empty) is an
- * array, "next_page_token" a string when present. */
-static bool
-deliveries_list_page_ok(const json_t *page)
-{
-    const json_t *list = json_object_get(page, "deliveries");
-    const json_t *token = json_object_get(page, "next_page_token");
-
-    return (list == NULL || json_is_array(list)) &&
-           (token == NULL || json_is_string(token));
-}
-
-/*
- * Fetch pages from token on into all (one array of deliveries), following
- * next_page_token when follow is set. *next is left holding the token of
- * the page after the last one fetched (NULL when there is none); the
- * caller frees it. Returns 0 or an exit code after printing why. The same
- * walk as "webhooks list", over another collection.
- */
-static int
-deliveries_list_fetch(struct cli_ctx *ctx, const struct cmd_entry *entry,
-                      const struct deliveries_query *q, const char *token,
-                      bool follow, json_t *all, char **next)
-{
-    char path[DELIVERIES_PATH_MAX];
-    char *current = token != NULL ? strdup(token) : NULL;
-    json_t *page = NULL;
-    const char *t;
-    long pages;
-    int rc = 0;
-
-    *next = NULL;
-    if (token != NULL && current == NULL)
-        goto nomem;
-    for (pages = 0; pages < DELIVERIES_LIST_MAX_PAGES; pages++) {
-        if ((rc = deliveries_list_path(entry, q, current, path,
-                                       sizeof(path))) != 0)
-            goto out;
-        if ((rc = cli_call(ctx, "GET", path, NULL, &page)) != 0)
-            goto out;
-        if (!deliveries_list_page_ok(page)) {
-            fprintf(stderr, "kabar: %s sent a list page of an unexpected "
-                    "shape\n", ctx->server);
-            rc = CLI_EXIT_FAIL;
-            goto out;
-        }
-        if (json_object_get(page, "deliveries") != NULL &&
-            json_array_extend(all, json_object_get(page, "deliveries")) != 0)
-            goto nomem;
-        t = json_string_value(json_object_get(page, "next_page_token"));
-        if (t == NULL || t[0] == '\0')
-            goto out;
-        if (current != NULL && strcmp(current, t) == 0) {
-            /* The same page again would loop forever. */
-            fprintf(stderr, "kabar: %s returned the same page token twice\n",
-                    ctx->server);
-            rc = CLI_EXIT_FAIL;
-            goto out;
-        }
-        free(current);
-        if ((current = strdup(t)) == NULL)
-            goto nomem;
-        json_decref(page);
-        page = NULL;
-        if (!follow) {
-            *next = current;
-            current = NULL;
-            goto out;
-        }
-    }
-    fprintf(stderr, "kabar: stopped after %d pages\n",
-            DELIVERIES_LIST_MAX_PAGES);
-    rc = CLI_EXIT_FAIL;
-    goto out;
-
-nomem:
-    fprintf(stderr, "kabar: out of memory\n");
-    rc = CLI_EXIT_FAIL;
-out:
-    json_decref(page);
-    free(current);
-    return rc;
-}
-
-/* page_size is 1..1000 (0 asks for the default), the rule of "webhooks
- * list"; what is not even a number is a usage error here. */
-static bool
-deliveries_page_size_ok(const char *s)
-{
-    size_t len = strlen(s), i;
-
-    if (len == 0 || len > 4)
-        return false;
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    }
-    return atoi(s) <= 1000;
 }
 
 /* attempt_count of d as text; "?" when the server sent no number. */
@@ -320,70 +220,42 @@ deliveries_print_next_hint(const struct deliveries_query *q, const char *next)
     putchar('\n');
 }
 
+/* What "deliveries list" shows for people, for cli_output_list(); arg is
+ * the struct deliveries_query. */
+static void
+deliveries_list_print(const void *arg, const json_t *items, const char *next)
+{
+    deliveries_print_table(items);
+    if (next != NULL)
+        deliveries_print_next_hint(arg, next);
+}
+
 static int
 deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
                 const struct cmd_args *args)
 {
     struct deliveries_query q = {
+        .entry = entry,
         .webhook = args->opt[LIST_WEBHOOK],
         .state = args->opt[LIST_STATE],
         .page_size = args->opt[LIST_PAGE_SIZE],
     };
-    const char *token = args->opt[LIST_PAGE_TOKEN];
-    bool all = args->opt[LIST_ALL] != NULL;
-    json_t *list = NULL, *out = NULL;
-    char *next = NULL;
+    const struct cli_output_list list = {
+        .collection = "deliveries",
+        .path = deliveries_list_path,
+        .print = deliveries_list_print,
+        .arg = &q,
+    };
     int rc;
 
     if (q.webhook == NULL)
         return cli_usage_error(entry, "missing --webhook");
-    if (q.page_size != NULL && !deliveries_page_size_ok(q.page_size))
-        return cli_usage_error(entry, "--page-size must be a number from 1 "
-                               "to 1000");
+    if ((rc = cli_output_page_size_check(entry, q.page_size)) != 0)
+        return rc;
     if (q.state != NULL && q.state[0] == '\0')
         q.state = NULL;
-    if (token != NULL && token[0] == '\0')
-        token = NULL;
-    if (ctx->json && !all) {
-        /* One page goes out exactly as the server sent it. */
-        char path[DELIVERIES_PATH_MAX];
-
-        if ((rc = deliveries_list_path(entry, &q, token, path,
-                                       sizeof(path))) != 0)
-            return rc;
-        rc = cli_output_call(ctx, "GET", path, NULL, &out);
-        json_decref(out);
-        return rc;
-    }
-    if ((list = json_array()) == NULL) {
-        fprintf(stderr, "kabar: out of memory\n");
-        return CLI_EXIT_FAIL;
-    }
-    if ((rc = deliveries_list_fetch(ctx, entry, &q, token, all, list,
-                                    &next)) != 0)
-        goto out;
-
-    if (ctx->json) {
-        /* --all prints one page holding every delivery, with no token
-         * since none is left. */
-        out = json_object();
-        if (out == NULL || json_object_set(out, "deliveries", list) != 0) {
-            fprintf(stderr, "kabar: out of memory\n");
-            rc = CLI_EXIT_FAIL;
-            goto out;
-        }
-        rc = cli_print_json(out);
-        goto out;
-    }
-    deliveries_print_table(list);
-    if (next != NULL)
-        deliveries_print_next_hint(&q, next);
-
-out:
-    free(next);
-    json_decref(out);
-    json_decref(list);
-    return rc;
+    return cli_output_list(ctx, &list, args->opt[LIST_PAGE_TOKEN],
+                           args->opt[LIST_ALL] != NULL);
 }
 
 const struct cmd_entry cmd_deliveries_list_entry = {

@@ -1,11 +1,13 @@
 /*
  * cli_output.c - what the kabar commands print for people: blocks of
- * labelled fields and padded table cells, shared by the command groups.
- * Values from the server go through cli_fputs_safe().
+ * labelled fields and padded table cells, and the page walk of the "list"
+ * commands, shared by the command groups. Values from the server go through
+ * cli_fputs_safe().
  */
 #include "cli/cli_output.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_client.h"
@@ -50,5 +52,166 @@ cli_output_call(struct cli_ctx *ctx, const char *method, const char *path,
 
     if (rc == CLI_EXIT_OK && ctx->json)
         rc = cli_print_json(*out);
+    return rc;
+}
+
+/* Stops "list --all" against a server that never stops paginating. */
+#define CLI_OUTPUT_LIST_MAX_PAGES 100000
+
+/* 1..4 digits, at most 1000: what is not even a number ("--page-size ten")
+ * is a usage error here rather than a 400 from the server. */
+static bool
+cli_output_page_size_ok(const char *s)
+{
+    size_t len = strlen(s), i;
+
+    if (len == 0 || len > 4)
+        return false;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return atoi(s) <= 1000;
+}
+
+int
+cli_output_page_size_check(const struct cmd_entry *entry,
+                           const char *page_size)
+{
+    if (page_size != NULL && !cli_output_page_size_ok(page_size))
+        return cli_usage_error(entry, "--page-size must be a number from 1 "
+                               "to 1000");
+    return 0;
+}
+
+/* Check the shape of one page: the collection (absent when empty, as
+ * Google's APIs do) is an array, "next_page_token" a string when present. */
+static bool
+cli_output_list_page_ok(const struct cli_output_list *list,
+                        const json_t *page)
+{
+    const json_t *items = json_object_get(page, list->collection);
+    const json_t *token = json_object_get(page, "next_page_token");
+
+    return (items == NULL || json_is_array(items)) &&
+           (token == NULL || json_is_string(token));
+}
+
+/*
+ * Fetch pages from token on into all (one array of items), following
+ * next_page_token when follow is set. *next is left holding the token of
+ * the page after the last one fetched (NULL when there is none); the
+ * caller frees it. Returns 0 or an exit code after printing why.
+ */
+static int
+cli_output_list_fetch(struct cli_ctx *ctx, const struct cli_output_list *list,
+                      const char *token, bool follow, json_t *all,
+                      char **next)
+{
+    char path[CLI_OUTPUT_PATH_MAX];
+    char *current = token != NULL ? strdup(token) : NULL;
+    json_t *page = NULL, *items;
+    const char *t;
+    long pages;
+    int rc = 0;
+
+    *next = NULL;
+    if (token != NULL && current == NULL)
+        goto nomem;
+    for (pages = 0; pages < CLI_OUTPUT_LIST_MAX_PAGES; pages++) {
+        if ((rc = list->path(list->arg, current, path, sizeof(path))) != 0)
+            goto out;
+        if ((rc = cli_call(ctx, "GET", path, NULL, &page)) != 0)
+            goto out;
+        if (!cli_output_list_page_ok(list, page)) {
+            fprintf(stderr, "kabar: %s sent a list page of an unexpected "
+                    "shape\n", ctx->server);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        items = json_object_get(page, list->collection);
+        if (items != NULL && json_array_extend(all, items) != 0)
+            goto nomem;
+        t = json_string_value(json_object_get(page, "next_page_token"));
+        if (t == NULL || t[0] == '\0')
+            goto out;
+        if (current != NULL && strcmp(current, t) == 0) {
+            /* The same page again would loop forever. */
+            fprintf(stderr, "kabar: %s returned the same page token twice\n",
+                    ctx->server);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        free(current);
+        if ((current = strdup(t)) == NULL)
+            goto nomem;
+        json_decref(page);
+        page = NULL;
+        if (!follow) {
+            *next = current;
+            current = NULL;
+            goto out;
+        }
+    }
+    fprintf(stderr, "kabar: stopped after %d pages\n",
+            CLI_OUTPUT_LIST_MAX_PAGES);
+    rc = CLI_EXIT_FAIL;
+    goto out;
+
+nomem:
+    fprintf(stderr, "kabar: out of memory\n");
+    rc = CLI_EXIT_FAIL;
+out:
+    json_decref(page);
+    free(current);
+    return rc;
+}
+
+int
+cli_output_list(struct cli_ctx *ctx, const struct cli_output_list *list,
+                const char *token, bool all)
+{
+    json_t *items = NULL, *out = NULL;
+    char *next = NULL;
+    int rc;
+
+    if (token != NULL && token[0] == '\0')
+        token = NULL;
+    if (ctx->json && !all) {
+        /* One page goes out exactly as the server sent it. */
+        char path[CLI_OUTPUT_PATH_MAX];
+
+        if ((rc = list->path(list->arg, token, path, sizeof(path))) != 0)
+            return rc;
+        rc = cli_output_call(ctx, "GET", path, NULL, &out);
+        json_decref(out);
+        return rc;
+    }
+    if ((items = json_array()) == NULL) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if ((rc = cli_output_list_fetch(ctx, list, token, all, items,
+                                    &next)) != 0)
+        goto out;
+
+    if (ctx->json) {
+        /* --all prints one page holding every item, with no token since
+         * none is left. */
+        out = json_object();
+        if (out == NULL || json_object_set(out, list->collection, items) != 0) {
+            fprintf(stderr, "kabar: out of memory\n");
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        rc = cli_print_json(out);
+        goto out;
+    }
+    list->print(list->arg, items, next);
+
+out:
+    free(next);
+    json_decref(out);
+    json_decref(items);
     return rc;
 }

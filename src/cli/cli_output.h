@@ -5,11 +5,14 @@
  * A resource is shown as a block of "label:    value" lines and a list as
  * a table of padded columns. Every value that comes from the server goes
  * through cli_fputs_safe(), so none of these can write a control character
- * to the terminal.
+ * to the terminal. cli_output_list() is the one walk over the pages of a
+ * collection that every "list" command shares, with what --json and --all
+ * print.
  */
 #ifndef KABAR_CLI_OUTPUT_H
 #define KABAR_CLI_OUTPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -35,5 +38,43 @@ void cli_output_cell(const char *value, size_t width);
  * the caller's to json_decref() either way. */
 int cli_output_call(struct cli_ctx *ctx, const char *method, const char *path,
                     const json_t *body, json_t **out);
+
+/* Room for the path of one list page, query included. */
+#define CLI_OUTPUT_PATH_MAX 4096
+
+/*
+ * A paginated collection as a "list" command walks it: GET path answers a
+ * page {"<collection>": [...], "next_page_token": "..."}, the array absent
+ * when empty and the token absent on the last page. The command says how
+ * to build the path of a page and how to print what it gathered; the walk
+ * and the --json and --all rules are cli_output_list()'s.
+ */
+struct cli_output_list {
+    const char *collection;         /* the array member: "webhooks" */
+    /* Write the path of the page at token (NULL: the first) into out.
+     * Returns 0, or an exit code after printing why. */
+    int (*path)(const void *arg, const char *token, char *out, size_t cap);
+    /* Print items for people; next is the token of the page after them, or
+     * NULL when they were the last. Not called with --json. */
+    void (*print)(const void *arg, const json_t *items, const char *next);
+    const void *arg;                /* the command's query, for both */
+};
+
+/* The --page-size value, when given, must be 1..4 digits up to 1000 (0 asks
+ * for the server's default); the server checks the range again. Returns 0,
+ * or CLI_EXIT_USAGE after printing the usage error of entry. */
+int cli_output_page_size_check(const struct cmd_entry *entry,
+                               const char *page_size);
+
+/*
+ * Run a "list" command over list from token (NULL or "": the first page).
+ * With --json and without all, one page goes out exactly as the server sent
+ * it. Otherwise pages are fetched into one array, following next_page_token
+ * to the end when all is set: --json then prints one page holding every
+ * item and no token, and without --json list->print() shows them. Returns a
+ * CLI_EXIT_* code after printing any error.
+ */
+int cli_output_list(struct cli_ctx *ctx, const struct cli_output_list *list,
+                    const char *token, bool all);
 
 #endif

@@ -23,8 +23,6 @@
 #include "cli/cli_output.h"
 
 #define WEBHOOKS_PATH_MAX 4096
-/* Stops "list --all" against a server that never stops paginating. */
-#define WEBHOOKS_LIST_MAX_PAGES 100000
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -52,6 +50,27 @@ webhooks_path(struct cli_ctx *ctx, const struct cmd_entry *entry,
     if (n < 0 || (size_t)n >= cap)
         return cli_usage_error(entry, "the ID is too long");
     return 0;
+}
+
+/*
+ * Send method to "/v1/webhooks/ID" + suffix, ID being the command's
+ * argument, with cli_output_call(): with --json the answer is printed,
+ * else it is left in *resp for the command to print. Returns a CLI_EXIT_*
+ * code; *resp is the caller's to json_decref() either way.
+ */
+static int
+webhooks_id_call(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                 const struct cmd_args *args, const char *method,
+                 const char *suffix, const json_t *body, json_t **resp)
+{
+    char path[WEBHOOKS_PATH_MAX];
+    int rc;
+
+    *resp = NULL;
+    if ((rc = webhooks_path(ctx, entry, args->arg[0], suffix, path,
+                            sizeof(path))) != 0)
+        return rc;
+    return cli_output_call(ctx, method, path, body, resp);
 }
 
 /*
@@ -316,14 +335,11 @@ static int
 webhooks_get(struct cli_ctx *ctx, const struct cmd_entry *entry,
              const struct cmd_args *args)
 {
-    char path[WEBHOOKS_PATH_MAX];
-    json_t *resp = NULL;
+    json_t *resp;
     int rc;
 
-    if ((rc = webhooks_path(ctx, entry, args->arg[0], "", path,
-                            sizeof(path))) != 0)
-        return rc;
-    if ((rc = cli_output_call(ctx, "GET", path, NULL, &resp)) == 0 && !ctx->json)
+    if ((rc = webhooks_id_call(ctx, entry, args, "GET", "", NULL,
+                               &resp)) == 0 && !ctx->json)
         webhooks_print_resource(resp);
     json_decref(resp);
     return rc;
@@ -351,11 +367,19 @@ static const struct cmd_opt webhooks_list_opts[] = {
     {NULL, false},
 };
 
-/* Write the path of one page into out. Returns 0 or an exit code. */
+/* What every page of one "list" asks for; NULL members are not sent. */
+struct webhooks_query {
+    const char *page_size;
+};
+
+/* The path of the page at token (NULL: the first), for cli_output_list();
+ * arg is the struct webhooks_query. Returns 0 or an exit code after
+ * printing why. */
 static int
-webhooks_list_path(struct cli_ctx *ctx, const char *page_size,
-                   const char *token, char *out, size_t cap)
+webhooks_list_path(const void *arg, const char *token, char *out, size_t cap)
 {
+    const struct webhooks_query *q = arg;
+    const char *page_size = q->page_size;
     char *escaped = NULL;
     int n;
 
@@ -378,167 +402,43 @@ webhooks_list_path(struct cli_ctx *ctx, const char *page_size,
     return 0;
 }
 
-/* Check the shape of one page: "webhooks" (absent when empty, as Google's
- * APIs do) is an array, "next_page_token" a string when present. */
-static bool
-webhooks_list_page_ok(const json_t *page)
+/* What "webhooks list" shows for people, for cli_output_list(); arg is the
+ * struct webhooks_query. */
+static void
+webhooks_list_print(const void *arg, const json_t *items, const char *next)
 {
-    const json_t *list = json_object_get(page, "webhooks");
-    const json_t *token = json_object_get(page, "next_page_token");
+    const struct webhooks_query *q = arg;
 
-    return (list == NULL || json_is_array(list)) &&
-           (token == NULL || json_is_string(token));
-}
-
-/*
- * Fetch pages from token on, into *all (one array of webhooks), following
- * next_page_token when follow is set. *next is left holding the token of
- * the page after the last one fetched (NULL when there is none); the
- * caller frees it. Returns 0 or an exit code after printing why.
- */
-static int
-webhooks_list_fetch(struct cli_ctx *ctx, const char *page_size,
-                    const char *token, bool follow, json_t *all,
-                    char **next)
-{
-    char path[WEBHOOKS_PATH_MAX];
-    char *current = token != NULL ? strdup(token) : NULL;
-    json_t *page = NULL;
-    const char *t;
-    long pages;
-    int rc = 0;
-
-    *next = NULL;
-    if (token != NULL && current == NULL)
-        goto nomem;
-    for (pages = 0; pages < WEBHOOKS_LIST_MAX_PAGES; pages++) {
-        if ((rc = webhooks_list_path(ctx, page_size, current, path,
-                                     sizeof(path))) != 0)
-            goto out;
-        if ((rc = cli_call(ctx, "GET", path, NULL, &page)) != 0)
-            goto out;
-        if (!webhooks_list_page_ok(page)) {
-            fprintf(stderr, "kabar: %s sent a list page of an unexpected "
-                    "shape\n", ctx->server);
-            rc = CLI_EXIT_FAIL;
-            goto out;
-        }
-        if (json_object_get(page, "webhooks") != NULL &&
-            json_array_extend(all, json_object_get(page, "webhooks")) != 0)
-            goto nomem;
-        t = json_string_value(json_object_get(page, "next_page_token"));
-        if (t == NULL || t[0] == '\0')
-            goto out;
-        if (current != NULL && strcmp(current, t) == 0) {
-            /* The same page again would loop forever. */
-            fprintf(stderr, "kabar: %s returned the same page token twice\n",
-                    ctx->server);
-            rc = CLI_EXIT_FAIL;
-            goto out;
-        }
-        free(current);
-        if ((current = strdup(t)) == NULL)
-            goto nomem;
-        json_decref(page);
-        page = NULL;
-        if (!follow) {
-            *next = current;
-            current = NULL;
-            goto out;
-        }
+    webhooks_print_table(items);
+    if (next != NULL) {
+        printf("\nMore webhooks: kabar webhooks list");
+        if (q->page_size != NULL)
+            printf(" --page-size %s", q->page_size);
+        printf(" --page-token ");
+        cli_fputs_safe(next, stdout);
+        putchar('\n');
     }
-    fprintf(stderr, "kabar: stopped after %d pages\n",
-            WEBHOOKS_LIST_MAX_PAGES);
-    rc = CLI_EXIT_FAIL;
-    goto out;
-
-nomem:
-    fprintf(stderr, "kabar: out of memory\n");
-    rc = CLI_EXIT_FAIL;
-out:
-    json_decref(page);
-    free(current);
-    return rc;
-}
-
-/* page_size is 1..1000 (0 asks for the default); reject what is not even a
- * number here, so that "--page-size ten" is a usage error. */
-static bool
-webhooks_page_size_ok(const char *s)
-{
-    size_t len = strlen(s), i;
-
-    if (len == 0 || len > 4)
-        return false;
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    }
-    return atoi(s) <= 1000;
 }
 
 static int
 webhooks_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
               const struct cmd_args *args)
 {
-    const char *page_size = args->opt[LIST_PAGE_SIZE];
-    const char *token = args->opt[LIST_PAGE_TOKEN];
-    bool all = args->opt[LIST_ALL] != NULL;
-    json_t *list = NULL, *out = NULL;
-    char *next = NULL;
+    const struct webhooks_query q = {
+        .page_size = args->opt[LIST_PAGE_SIZE],
+    };
+    const struct cli_output_list list = {
+        .collection = "webhooks",
+        .path = webhooks_list_path,
+        .print = webhooks_list_print,
+        .arg = &q,
+    };
     int rc;
 
-    if (page_size != NULL && !webhooks_page_size_ok(page_size))
-        return cli_usage_error(entry, "--page-size must be a number from 1 "
-                               "to 1000");
-    if (token != NULL && token[0] == '\0')
-        token = NULL;
-    if (ctx->json && !all) {
-        /* One page goes out exactly as the server sent it. */
-        char path[WEBHOOKS_PATH_MAX];
-
-        if ((rc = webhooks_list_path(ctx, page_size, token, path,
-                                     sizeof(path))) != 0)
-            return rc;
-        rc = cli_output_call(ctx, "GET", path, NULL, &out);
-        json_decref(out);
+    if ((rc = cli_output_page_size_check(entry, q.page_size)) != 0)
         return rc;
-    }
-    if ((list = json_array()) == NULL) {
-        fprintf(stderr, "kabar: out of memory\n");
-        return CLI_EXIT_FAIL;
-    }
-    if ((rc = webhooks_list_fetch(ctx, page_size, token, all, list,
-                                  &next)) != 0)
-        goto out;
-
-    if (ctx->json) {
-        /* --all prints one page holding every webhook, with no token since
-         * none is left. */
-        out = json_object();
-        if (out == NULL || json_object_set(out, "webhooks", list) != 0) {
-            fprintf(stderr, "kabar: out of memory\n");
-            rc = CLI_EXIT_FAIL;
-            goto out;
-        }
-        rc = cli_print_json(out);
-        goto out;
-    }
-    webhooks_print_table(list);
-    if (next != NULL) {
-        printf("\nMore webhooks: kabar webhooks list");
-        if (page_size != NULL)
-            printf(" --page-size %s", page_size);
-        printf(" --page-token ");
-        cli_fputs_safe(next, stdout);
-        putchar('\n');
-    }
-
-out:
-    free(next);
-    json_decref(out);
-    json_decref(list);
-    return rc;
+    return cli_output_list(ctx, &list, args->opt[LIST_PAGE_TOKEN],
+                           args->opt[LIST_ALL] != NULL);
 }
 
 const struct cmd_entry cmd_webhooks_list_entry = {
@@ -580,7 +480,6 @@ static int
 webhooks_update(struct cli_ctx *ctx, const struct cmd_entry *entry,
                 const struct cmd_args *args)
 {
-    char path[WEBHOOKS_PATH_MAX];
     char mask[sizeof("name,uri,subscribed_events,state")] = "";
     char suffix[sizeof("?update_mask=") + sizeof(mask)];
     json_t *body = NULL, *events = NULL, *resp = NULL;
@@ -634,11 +533,8 @@ webhooks_update(struct cli_ctx *ctx, const struct cmd_entry *entry,
     }
 
     snprintf(suffix, sizeof(suffix), "?update_mask=%s", mask);
-    if ((rc = webhooks_path(ctx, entry, args->arg[0], suffix, path,
-                            sizeof(path))) != 0)
-        goto out;
-    if ((rc = cli_output_call(ctx, "PATCH", path, body, &resp)) == 0 &&
-        !ctx->json)
+    if ((rc = webhooks_id_call(ctx, entry, args, "PATCH", suffix, body,
+                               &resp)) == 0 && !ctx->json)
         webhooks_print_resource(resp);
 
 out:
@@ -667,15 +563,11 @@ static int
 webhooks_delete(struct cli_ctx *ctx, const struct cmd_entry *entry,
                 const struct cmd_args *args)
 {
-    char path[WEBHOOKS_PATH_MAX];
-    json_t *resp = NULL;
+    json_t *resp;
     int rc;
 
-    if ((rc = webhooks_path(ctx, entry, args->arg[0], "", path,
-                            sizeof(path))) != 0)
-        return rc;
-    if ((rc = cli_output_call(ctx, "DELETE", path, NULL, &resp)) == 0 &&
-        !ctx->json) {
+    if ((rc = webhooks_id_call(ctx, entry, args, "DELETE", "", NULL,
+                               &resp)) == 0 && !ctx->json) {
         printf("Deleted webhook ");
         cli_fputs_safe(args->arg[0], stdout);
         printf(".\n");
