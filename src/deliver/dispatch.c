@@ -46,6 +46,7 @@
 #include "store/store.h"
 
 #define CLAIM_BATCH 256
+#define CLAIM_GATHER_US 2000
 #define RECORD_BATCH 256
 #define RECORD_DELAY_US 5000
 #define RECORDS_MAX 16384
@@ -588,6 +589,7 @@ static void dispatch_reap(struct dispatch *d)
 {
     CURLMsg *msg;
     int left;
+    int64_t now_mono = timeutil_mono_us();
 
     while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
         struct transfer *t = NULL;
@@ -595,7 +597,11 @@ static void dispatch_reap(struct dispatch *d)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         dispatch_finish(d, t, msg->data.result);
-        d->next_claim_mono_us = 0;      /* a slot is free */
+        /* A slot is free: claim soon, but not at once - a claim per
+         * finished attempt would cost a query each; a short wait gathers
+         * the slots that free up meanwhile into one claim. */
+        if (d->next_claim_mono_us > now_mono + CLAIM_GATHER_US)
+            d->next_claim_mono_us = now_mono + CLAIM_GATHER_US;
     }
 }
 

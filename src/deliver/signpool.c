@@ -52,6 +52,7 @@ static void *signpool_main(void *arg)
     pthread_mutex_lock(&p->lock);
     for (;;) {
         struct signpool_item *n;
+        bool wake;
 
         while (p->todo.head == NULL && !p->stopping)
             pthread_cond_wait(&p->work, &p->lock);
@@ -61,9 +62,13 @@ static void *signpool_main(void *arg)
         pthread_mutex_unlock(&p->lock);
         p->fn(n, p->arg);
         pthread_mutex_lock(&p->lock);
+        /* Wake the taker only when the done list becomes non-empty: it
+         * takes everything there at once, so more wake-ups are wasted. */
+        wake = p->done.head == NULL;
         signpool_append(&p->done, n);
         pthread_mutex_unlock(&p->lock);
-        p->wake(p->arg);
+        if (wake)
+            p->wake(p->arg);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
