@@ -5,10 +5,15 @@
  * written as 26 Crockford base32 digits, most significant first. 26 digits
  * hold 130 bits, so the two top bits are zero and the first digit is at most
  * '7'. Because the alphabet is in ASCII order, comparing two ids with
- * strcmp compares their creation times, to the millisecond.
+ * strcmp compares their creation times. Within one process ids are also
+ * strictly increasing inside a millisecond (ULID's monotonic mode): an id
+ * made in the same millisecond as the previous one - or after the clock
+ * stepped back - is the previous one plus one, so lists in id order are in
+ * creation order, not shuffled by the random bits.
  */
 #include "common/ids.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -45,6 +50,40 @@ static void ids_encode(const uint8_t raw[IDS_RAW_LEN], char *out)
     }
 }
 
+static struct {
+    pthread_mutex_t lock;
+    uint8_t last[IDS_RAW_LEN];      /* the previous id's 128 bits */
+    uint64_t last_ms;
+} ids_state = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Fill raw with the next id's bits at ms. Returns 0, or -1 if the random
+ * source failed. */
+static int ids_next(uint64_t ms, uint8_t raw[IDS_RAW_LEN])
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&ids_state.lock);
+    if (ms <= ids_state.last_ms) {
+        /* The previous id plus one; a carry out of the random bits moves
+         * into the time bits, which keeps the order all the same. */
+        int i = IDS_RAW_LEN - 1;
+        memcpy(raw, ids_state.last, IDS_RAW_LEN);
+        while (i >= 0 && ++raw[i] == 0)
+            i--;
+    } else {
+        for (int i = 0; i < 6; i++)
+            raw[i] = (uint8_t)(ms >> (8 * (5 - i)));
+        if (RAND_bytes(raw + 6, IDS_RAW_LEN - 6) != 1)
+            rc = -1;
+        else
+            ids_state.last_ms = ms;
+    }
+    if (rc == 0)
+        memcpy(ids_state.last, raw, IDS_RAW_LEN);
+    pthread_mutex_unlock(&ids_state.lock);
+    return rc;
+}
+
 int ids_new(const char *prefix, char *out, size_t cap)
 {
     uint8_t raw[IDS_RAW_LEN];
@@ -57,9 +96,7 @@ int ids_new(const char *prefix, char *out, size_t cap)
     if (cap < plen + IDS_BODY_LEN + 1)
         return -1;
 
-    for (int i = 0; i < 6; i++)
-        raw[i] = (uint8_t)(ms >> (8 * (5 - i)));
-    if (RAND_bytes(raw + 6, IDS_RAW_LEN - 6) != 1)
+    if (ids_next(ms, raw) != 0)
         return -1;
 
     memcpy(out, prefix, plen);

@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "server/config.h"
 
 static void config_usage(FILE *f)
@@ -335,7 +337,21 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     {
         char host[64] = "localhost";
         gethostname(host, sizeof(host) - 1);
-        snprintf(cfg->delivery.node, sizeof(cfg->delivery.node), "%s@%s", host, cfg->listen);
+        char cwd[PATH_MAX] = "", path[2 * PATH_MAX];
+        unsigned char digest[32];
+        unsigned int dlen = sizeof(digest);
+
+        /* A node is a host and a data directory: a process restarted on
+         * the same data directory (whatever its port) is the same node and
+         * takes back what its previous run leased. The directory is hashed
+         * to keep lease owners short. */
+        if (cfg->data_dir[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+            cwd[0] = '\0';
+        snprintf(path, sizeof(path), "%s/%s", cwd, cfg->data_dir);
+        EVP_Digest(path, strlen(path), digest, &dlen, EVP_sha256(), NULL);
+        snprintf(cfg->delivery.node, sizeof(cfg->delivery.node),
+                 "%.40s:%02x%02x%02x%02x%02x%02x", host, digest[0], digest[1], digest[2],
+                 digest[3], digest[4], digest[5]);
         if (strncmp(cfg->database, "postgres", 8) == 0)
             snprintf(cfg->delivery.release_prefix, sizeof(cfg->delivery.release_prefix), "%s/",
                      cfg->delivery.node);

@@ -81,6 +81,21 @@ static void test_new_sorts_by_time(void **state)
     }
 }
 
+/* Many ids in the same millisecond still come out in creation order. */
+static void test_new_monotonic_within_ms(void **state)
+{
+    char prev[IDS_MAX], next[IDS_MAX];
+
+    (void)state;
+    assert_int_equal(ids_new("wh_", prev, sizeof(prev)), 0);
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(ids_new("wh_", next, sizeof(next)), 0);
+        if (strcmp(prev, next) >= 0)
+            fail_msg("%s was made after %s but does not sort after it", next, prev);
+        memcpy(prev, next, sizeof(prev));
+    }
+}
+
 static int cmp_ids(const void *a, const void *b)
 {
     return strcmp((const char *)a, (const char *)b);
@@ -161,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_new_encodes_current_time),
         cmocka_unit_test(test_new_sorts_by_time),
         cmocka_unit_test(test_new_unique),
+        cmocka_unit_test(test_new_monotonic_within_ms),
         cmocka_unit_test(test_new_buffer_too_small),
         cmocka_unit_test(test_valid_accepts),
         cmocka_unit_test(test_valid_rejects),
