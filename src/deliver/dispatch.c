@@ -625,9 +625,12 @@ static void *dispatch_main(void *arg)
         dispatch_reap(d);
 
         now_mono = timeutil_mono_us();
-        if (d->nrecords >= RECORD_BATCH ||
-            (d->nrecords > 0 && (now_mono - d->first_record_mono_us >= RECORD_DELAY_US ||
-                                 d->nactive == 0)))
+        /* first_record_mono_us is in the future while a failed record
+         * backs off (a second); otherwise records go out when there are
+         * enough, when the oldest has waited, or when nothing is in flight. */
+        if (d->nrecords > 0 && now_mono >= d->first_record_mono_us &&
+            (d->nrecords >= RECORD_BATCH || d->nactive == 0 ||
+             now_mono - d->first_record_mono_us >= RECORD_DELAY_US))
             dispatch_flush(d);
         if (stopping && d->nactive == 0) {
             dispatch_flush(d);
