@@ -335,6 +335,15 @@ void store_sqlite_bind_int64(sqlite3_stmt *q, int i, int64_t v, int *rc)
         *rc = sqlite3_bind_int64(q, i, v);
 }
 
+/* Text bound as given, or NULL for NULL and "" (nullable columns). */
+void store_sqlite_bind_text_opt(sqlite3_stmt *q, int i, const char *v, int *rc)
+{
+    if (*rc == SQLITE_OK && (!v || !v[0]))
+        *rc = sqlite3_bind_null(q, i);
+    else
+        store_sqlite_bind_text(q, i, v, rc);
+}
+
 void store_sqlite_bind_blob(sqlite3_stmt *q, int i, const void *v, size_t len, int *rc)
 {
     if (*rc != SQLITE_OK)
@@ -427,6 +436,61 @@ void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c)
     pthread_mutex_unlock(&s->lock);
     if (broken)
         conn_close(c);
+}
+
+/* Run statement id with args[0..nargs) as a write transaction of its own:
+ * the whole body of the ops that change rows with one statement. Returns
+ * STORE_OK once committed. When the statement changed no row and none is
+ * STORE_SQLITE_NONE_NOT_FOUND, returns STORE_NOT_FOUND and commits nothing.
+ * Otherwise the SQLite error mapped by store_sqlite_sql_error and logged
+ * under op. *changes, when not NULL, gets the rows the statement changed
+ * (0 until it has run; set before the COMMIT, which may still fail). */
+enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sql id,
+                                 const struct store_sqlite_arg *args, size_t nargs,
+                                 enum store_sqlite_none none, size_t *changes, const char *op)
+{
+    struct store_conn *c;
+    sqlite3_stmt *q = NULL;
+    enum store_rc ret;
+    int rc;
+
+    if (changes)
+        *changes = 0;
+    ret = store_sqlite_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_get(c, id, &q);
+    for (size_t i = 0; i < nargs && rc == SQLITE_OK; i++) {
+        int col = (int)i + 1;
+
+        switch (args[i].type) {
+        case STORE_SQLITE_ARG_TEXT:
+            store_sqlite_bind_text(q, col, args[i].text, &rc);
+            break;
+        case STORE_SQLITE_ARG_TEXT_OPT:
+            store_sqlite_bind_text_opt(q, col, args[i].text, &rc);
+            break;
+        case STORE_SQLITE_ARG_INT64:
+            store_sqlite_bind_int64(q, col, args[i].int64, &rc);
+            break;
+        }
+    }
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_done(q);
+    if (rc == SQLITE_OK && sqlite3_changes(c->db) == 0 && none == STORE_SQLITE_NONE_NOT_FOUND) {
+        ret = STORE_NOT_FOUND;
+        goto out;
+    }
+    if (rc == SQLITE_OK && changes)
+        *changes = (size_t)sqlite3_changes(c->db);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
+    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, op);
+out:
+    store_sqlite_conn_put(s, c);             /* rolls back when not committed */
+    return ret;
 }
 
 /* Bring the schema of c's database to STORE_SCHEMA_VERSION in one
@@ -668,32 +732,15 @@ out:
 
 static enum store_rc sqlite_meta_put(struct store *st, const char *key, const char *val)
 {
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
+    const struct store_sqlite_arg args[] = {STORE_SQLITE_TEXT(key), STORE_SQLITE_TEXT(val)};
 
     /* meta_get promises values below STORE_META_MAX; keep that true here. */
     if (strlen(val) >= STORE_META_MAX) {
         log_error("meta value too long", "key=%s", key);
         return STORE_ERROR;
     }
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, SQL_META_PUT, &q);
-    store_sqlite_bind_text(q, 1, key, &rc);
-    store_sqlite_bind_text(q, 2, val, &rc);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_done(q);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, __func__);
-    store_sqlite_conn_put(s, c);
-    return ret;
+    return store_sqlite_write((struct store_sqlite *)st, SQL_META_PUT, args, 2,
+                              STORE_SQLITE_NONE_OK, NULL, __func__);
 }
 
 /* ---- API keys ----------------------------------------------------------- */

@@ -848,27 +848,8 @@ out:
 enum store_rc store_sqlite_deliveries_release(struct store *st, const char *owner_prefix,
                                               size_t *n)
 {
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
+    const struct store_sqlite_arg args[] = {STORE_SQLITE_TEXT(owner_prefix)};
 
-    *n = 0;
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, SQL_DELIVERIES_RELEASE, &q);
-    store_sqlite_bind_text(q, 1, owner_prefix, &rc);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_done(q);
-    if (rc == SQLITE_OK) {
-        *n = (size_t)sqlite3_changes(c->db);
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    }
-    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, __func__);
-    store_sqlite_conn_put(s, c);
-    return ret;
+    return store_sqlite_write((struct store_sqlite *)st, SQL_DELIVERIES_RELEASE, args, 1,
+                              STORE_SQLITE_NONE_OK, n, __func__);
 }

@@ -72,6 +72,31 @@ struct store_sqlite {
     struct store_conn *idle[STORE_SQLITE_POOL_MAX];
 };
 
+/* One parameter of store_sqlite_write, made with the macros below. Text is
+ * bound SQLITE_STATIC, as by store_sqlite_bind_text: it must live for the
+ * call. */
+enum store_sqlite_arg_type {
+    STORE_SQLITE_ARG_TEXT,
+    STORE_SQLITE_ARG_TEXT_OPT,          /* NULL or empty: SQL NULL */
+    STORE_SQLITE_ARG_INT64,
+};
+
+struct store_sqlite_arg {
+    enum store_sqlite_arg_type type;
+    const char *text;
+    int64_t int64;
+};
+
+#define STORE_SQLITE_TEXT(v) { .type = STORE_SQLITE_ARG_TEXT, .text = (v) }
+#define STORE_SQLITE_TEXT_OPT(v) { .type = STORE_SQLITE_ARG_TEXT_OPT, .text = (v) }
+#define STORE_SQLITE_INT64(v) { .type = STORE_SQLITE_ARG_INT64, .int64 = (v) }
+
+/* What store_sqlite_write makes of a statement that changed no row. */
+enum store_sqlite_none {
+    STORE_SQLITE_NONE_OK,               /* commit, STORE_OK */
+    STORE_SQLITE_NONE_NOT_FOUND,        /* roll back, STORE_NOT_FOUND */
+};
+
 /* Shared helpers (store_sqlite.c). */
 int64_t store_sqlite_now_us(void);
 enum store_rc store_sqlite_sql_error(struct store_conn *c, int rc, const char *op);
@@ -82,9 +107,13 @@ int store_sqlite_stmt_exec(struct store_conn *c, enum store_sql id);
 void store_sqlite_bind_text(sqlite3_stmt *q, int i, const char *v, int *rc);
 void store_sqlite_bind_int64(sqlite3_stmt *q, int i, int64_t v, int *rc);
 void store_sqlite_bind_blob(sqlite3_stmt *q, int i, const void *v, size_t len, int *rc);
+void store_sqlite_bind_text_opt(sqlite3_stmt *q, int i, const char *v, int *rc);
 int store_sqlite_col_text(sqlite3_stmt *q, int i, char *dst, size_t cap);
 enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **out);
 void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c);
+enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sql id,
+                                 const struct store_sqlite_arg *args, size_t nargs,
+                                 enum store_sqlite_none none, size_t *changes, const char *op);
 
 /* Webhooks and secrets (store_sqlite_webhooks.c). */
 enum store_rc store_sqlite_webhook_create(struct store *st, const struct webhook *wh,

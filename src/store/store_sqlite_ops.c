@@ -79,49 +79,27 @@ static enum store_rc row_operation(sqlite3_stmt *q, struct store_operation *op)
     return STORE_OK;
 }
 
-/* Text bound as given, or NULL for "" (nullable columns). */
-static void bind_text_opt(sqlite3_stmt *q, int i, const char *v, int *rc)
-{
-    if (*rc == SQLITE_OK && (!v || !v[0]))
-        *rc = sqlite3_bind_null(q, i);
-    else
-        store_sqlite_bind_text(q, i, v, rc);
-}
-
 static enum store_rc sqlite_op_create(struct store *st, const struct store_operation *op)
 {
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
+    const struct store_sqlite_arg args[] = {
+        STORE_SQLITE_TEXT(op->id),
+        STORE_SQLITE_TEXT(op->project),
+        STORE_SQLITE_TEXT(op->kind),
+        STORE_SQLITE_TEXT_OPT(op->model),
+        STORE_SQLITE_INT64(op->state),
+        STORE_SQLITE_TEXT_OPT(op->request),
+        STORE_SQLITE_TEXT_OPT(op->result),
+        STORE_SQLITE_TEXT_OPT(op->webhook_config),
+        STORE_SQLITE_INT64(op->create_time_us),
+        STORE_SQLITE_INT64(op->update_time_us),
+        STORE_SQLITE_INT64(op->due_time_us),
+        STORE_SQLITE_TEXT_OPT(op->lease_owner),
+        STORE_SQLITE_INT64(op->lease_expire_time_us),
+    };
 
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, SQL_OP_INSERT, &q);
-    store_sqlite_bind_text(q, 1, op->id, &rc);
-    store_sqlite_bind_text(q, 2, op->project, &rc);
-    store_sqlite_bind_text(q, 3, op->kind, &rc);
-    bind_text_opt(q, 4, op->model, &rc);
-    store_sqlite_bind_int64(q, 5, op->state, &rc);
-    bind_text_opt(q, 6, op->request, &rc);
-    bind_text_opt(q, 7, op->result, &rc);
-    bind_text_opt(q, 8, op->webhook_config, &rc);
-    store_sqlite_bind_int64(q, 9, op->create_time_us, &rc);
-    store_sqlite_bind_int64(q, 10, op->update_time_us, &rc);
-    store_sqlite_bind_int64(q, 11, op->due_time_us, &rc);
-    bind_text_opt(q, 12, op->lease_owner, &rc);
-    store_sqlite_bind_int64(q, 13, op->lease_expire_time_us, &rc);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_done(q);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, __func__);
-    store_sqlite_conn_put(s, c);
-    return ret;
+    return store_sqlite_write((struct store_sqlite *)st, SQL_OP_INSERT, args,
+                              sizeof args / sizeof args[0], STORE_SQLITE_NONE_OK, NULL,
+                              __func__);
 }
 
 static enum store_rc sqlite_op_get(struct store *st, const char *project, const char *id,
@@ -203,7 +181,7 @@ static enum store_rc sqlite_op_list(struct store *st, const char *project, const
         return ret;
     rc = store_sqlite_stmt_get(c, SQL_OP_LIST, &q);
     store_sqlite_bind_text(q, 1, project, &rc);
-    bind_text_opt(q, 2, kind, &rc);
+    store_sqlite_bind_text_opt(q, 2, kind, &rc);
     store_sqlite_bind_int64(q, 3, state, &rc);
     store_sqlite_bind_text(q, 4, after_id ? after_id : "", &rc);
     store_sqlite_bind_int64(q, 5, (int64_t)limit + 1, &rc);
@@ -217,32 +195,10 @@ static enum store_rc sqlite_op_list(struct store *st, const char *project, const
 
 static enum store_rc sqlite_op_remove(struct store *st, const char *project, const char *id)
 {
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
+    const struct store_sqlite_arg args[] = {STORE_SQLITE_TEXT(project), STORE_SQLITE_TEXT(id)};
 
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, SQL_OP_DELETE, &q);
-    store_sqlite_bind_text(q, 1, project, &rc);
-    store_sqlite_bind_text(q, 2, id, &rc);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_done(q);
-    if (rc == SQLITE_OK && sqlite3_changes(c->db) == 0) {
-        ret = STORE_NOT_FOUND;
-        goto out;
-    }
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, __func__);
-out:
-    store_sqlite_conn_put(s, c);    /* rolls back what is left open */
-    return ret;
+    return store_sqlite_write((struct store_sqlite *)st, SQL_OP_DELETE, args, 2,
+                              STORE_SQLITE_NONE_NOT_FOUND, NULL, __func__);
 }
 
 /* After an UPDATE of (project, id) that changed nothing: NOT_FOUND when the

@@ -224,43 +224,21 @@ out:
 
 enum store_rc store_sqlite_webhook_update(struct store *st, const struct webhook *wh)
 {
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
+    const struct store_sqlite_arg args[] = {
+        STORE_SQLITE_TEXT(wh->project),
+        STORE_SQLITE_TEXT(wh->id),
+        STORE_SQLITE_TEXT(wh->name),
+        STORE_SQLITE_TEXT(wh->uri),
+        STORE_SQLITE_INT64(wh->events),
+        STORE_SQLITE_INT64(wh->state),
+        STORE_SQLITE_INT64(wh->update_time_us),
+    };
 
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_UPDATE, &q);
-    store_sqlite_bind_text(q, 1, wh->project, &rc);
-    store_sqlite_bind_text(q, 2, wh->id, &rc);
-    store_sqlite_bind_text(q, 3, wh->name, &rc);
-    store_sqlite_bind_text(q, 4, wh->uri, &rc);
-    store_sqlite_bind_int64(q, 5, wh->events, &rc);
-    store_sqlite_bind_int64(q, 6, wh->state, &rc);
-    store_sqlite_bind_int64(q, 7, wh->update_time_us, &rc);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_done(q);
-    if (rc != SQLITE_OK) {
-        ret = store_sqlite_sql_error(c, rc, __func__);
-        goto out;
-    }
     /* SQLite counts a row matched by the WHERE clause as changed even when
      * every value is the same, so zero means the webhook is not there. */
-    if (sqlite3_changes(c->db) == 0) {
-        ret = STORE_NOT_FOUND;
-        goto out;
-    }
-    rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    if (rc != SQLITE_OK)
-        ret = store_sqlite_sql_error(c, rc, __func__);
-out:
-    store_sqlite_conn_put(s, c);             /* rolls back when the commit was not reached */
-    return ret;
+    return store_sqlite_write((struct store_sqlite *)st, SQL_WEBHOOK_UPDATE, args,
+                              sizeof args / sizeof args[0], STORE_SQLITE_NONE_NOT_FOUND, NULL,
+                              __func__);
 }
 
 enum store_rc store_sqlite_webhook_delete(struct store *st, const char *project, const char *id)
