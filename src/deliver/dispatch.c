@@ -205,8 +205,12 @@ static char *dispatch_signature(struct dispatch *d, struct transfer *t,
 
     if (t->job.webhook_id[0] == '\0') {
         const char *sub = t->job.operation_id[0] ? t->job.operation_id : t->job.message_id;
+        const char *aud = t->job.target_uri;
+        for (size_t i = 0; i < d->cfg.naudiences; i++)
+            if (strcmp(d->cfg.audiences[i].project, t->job.project) == 0)
+                aud = d->cfg.audiences[i].aud;
         if (d->cfg.keyring == NULL ||
-            keyring_sign(d->cfg.keyring, d->cfg.issuer, t->job.target_uri, sub, now_s,
+            keyring_sign(d->cfg.keyring, d->cfg.issuer, aud, sub, now_s,
                          t->job.message_id, t->job.payload, t->job.payload_len, &out) != 0) {
             snprintf(t->blocked, sizeof(t->blocked), "cannot sign: no active signing key");
             return NULL;

@@ -16,7 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/webhook.h"
 #include "deliver/retry.h"
+
+#define DISPATCH_AUDIENCES_MAX 64
 
 struct store;
 struct secretbox;
@@ -42,6 +45,13 @@ struct dispatch_config {
      * kabard's public URL). Without a keyring they cannot be signed. */
     struct keyring *keyring;
     char issuer[1024];
+    /* Projects that set their own JWT audience (KABAR_JWT_AUDIENCES);
+     * the others' tokens have the target URI as aud. */
+    struct dispatch_audience {
+        char project[WEBHOOK_PROJECT_MAX + 1];
+        char aud[256];
+    } audiences[DISPATCH_AUDIENCES_MAX];
+    size_t naudiences;
 };
 
 #define DISPATCH_DEFAULT_MAX_IN_FLIGHT 512

@@ -49,6 +49,8 @@ static void config_usage(FILE *f)
           "  KABAR_TIMEOUT_MS           whole-attempt timeout (default 15000)\n"
           "  KABAR_MAX_IN_FLIGHT        attempts at once (default 512)\n"
           "  KABAR_MAX_PER_ENDPOINT     attempts at once per target URI (default 64)\n"
+          "  KABAR_JWT_AUDIENCES        project:audience,... - the aud of a project's dynamic\n"
+          "                             webhook JWTs (default: the target URI)\n"
           "  KABAR_EXECUTOR             who runs operations: sim or external (default sim)\n"
           "  KABAR_SIM_DELAY_MS         how long a simulated operation runs (default 2000)\n"
           "  KABAR_BATCH_EXPIRY_S       a batch not finished by then expires (default 86400)\n",
@@ -178,6 +180,47 @@ static int config_env_int(const char *name, long long def, long long min, long l
     return 0;
 }
 
+/* KABAR_JWT_AUDIENCES: "project:audience,project:audience". An audience
+ * may contain ':' (it is often a URL) but not ','. Returns 0, or -1 with a
+ * message in err. */
+static int config_audiences(const char *spec, struct dispatch_config *dc, char *err,
+                            size_t errlen)
+{
+    for (const char *p = spec; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *colon = memchr(p, ':', len);
+        struct dispatch_audience *a;
+        size_t plen, alen;
+
+        if (len == 0) {
+            p++;
+            continue;
+        }
+        if (colon == NULL || colon == p || colon + 1 == p + len) {
+            snprintf(err, errlen, "KABAR_JWT_AUDIENCES entries must be project:audience");
+            return -1;
+        }
+        plen = (size_t)(colon - p);
+        alen = len - plen - 1;
+        if (dc->naudiences == DISPATCH_AUDIENCES_MAX || plen >= sizeof(a->project) ||
+            alen >= sizeof(a->aud)) {
+            snprintf(err, errlen, "KABAR_JWT_AUDIENCES: at most %d entries, projects of at most "
+                     "%d and audiences of at most %zu characters", DISPATCH_AUDIENCES_MAX,
+                     WEBHOOK_PROJECT_MAX, sizeof(a->aud) - 1);
+            return -1;
+        }
+        a = &dc->audiences[dc->naudiences++];
+        memcpy(a->project, p, plen);
+        a->project[plen] = '\0';
+        memcpy(a->aud, colon + 1, alen);
+        a->aud[alen] = '\0';
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 static int config_delivery(struct dispatch_config *dc, char *err, size_t errlen)
 {
     const char *schedule = config_env("KABAR_RETRY_SCHEDULE");
@@ -185,6 +228,9 @@ static int config_delivery(struct dispatch_config *dc, char *err, size_t errlen)
 
     dispatch_config_default(dc);
     if (schedule && retry_policy_parse(schedule, &dc->retry, err, errlen) != 0)
+        return -1;
+    if (config_env("KABAR_JWT_AUDIENCES") &&
+        config_audiences(config_env("KABAR_JWT_AUDIENCES"), dc, err, errlen) != 0)
         return -1;
     if (config_env_int("KABAR_RETRY_WINDOW_S", 86400, 1, 30LL * 86400, &v, err, errlen) != 0)
         return -1;
