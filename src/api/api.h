@@ -26,6 +26,9 @@ struct keyring;
 #define API_MAX_BODY (1024 * 1024)
 #define API_MAX_PARAMS 2
 
+/* The event type of a ping (POST /v1/webhooks/{id}:ping). */
+#define API_PING_EVENT "webhook.ping"
+
 /* Shared, read-only after start-up; safe to use from every thread. */
 struct api_ctx {
     struct store *store;
@@ -81,6 +84,7 @@ void api_webhooks_ping(const struct api_ctx *, struct api_request *, struct api_
 void api_deliveries_recover(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_events_publish(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_deliveries_list(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_deliveries_search(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_deliveries_get(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_deliveries_retry(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_metrics_get(const struct api_ctx *, struct api_request *, struct api_response *);

@@ -4,6 +4,8 @@
  * everything failed since T".
  *
  *   GET  /v1/webhooks/{id}/deliveries?state=&page_size=&page_token=
+ *   GET  /v1/deliveries?webhook=&event_type=&state=&status_class=&since=&until=
+ *                                       the project's deliveries, filtered
  *   GET  /v1/deliveries/{id}            the delivery with its attempts
  *   POST /v1/deliveries/{id}:retry      one more attempt, now
  *   POST /v1/webhooks/{id}:recover      {"since": RFC 3339}
@@ -19,6 +21,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "core/events.h"
 #include "core/pagetoken.h"
 #include "deliver/dispatch.h"
 #include "store/store.h"
@@ -44,6 +47,8 @@ static json_t *api_delivery_json(const struct store_delivery *dl)
         json_object_set_new(obj, "next_attempt_time", api_json_time(dl->due_time_us));
     if (dl->last_attempt_time_us)
         json_object_set_new(obj, "last_attempt_time", api_json_time(dl->last_attempt_time_us));
+    if (dl->last_response_status)
+        json_object_set_new(obj, "last_response_status", json_integer(dl->last_response_status));
     return obj;
 }
 
@@ -110,6 +115,23 @@ static int api_webhook_exists(const struct api_ctx *ctx, const struct api_reques
     return 0;
 }
 
+/* The ?state= filter: absent or "" leaves *state at -1. Returns 0, or -1
+ * after answering 400. */
+static int api_delivery_state(const char *state_s, int *state, struct api_response *resp)
+{
+    *state = -1;
+    if (state_s == NULL || state_s[0] == '\0')
+        return 0;
+    for (int s = 0; s < STORE_DELIVERY_STATE_COUNT; s++)
+        if (strcasecmp(state_s, store_delivery_state_name((enum store_delivery_state)s)) == 0)
+            *state = s;
+    if (*state < 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "state must be pending, succeeded or failed");
+        return -1;
+    }
+    return 0;
+}
+
 void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
                          struct api_response *resp)
 {
@@ -130,16 +152,8 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
     limit = api_page_size(req, resp, API_DELIVERIES_PAGE_DEFAULT, API_DELIVERIES_PAGE_MAX);
     if (limit < 0)
         return;
-    if (state_s && state_s[0]) {
-        for (int s = 0; s < STORE_DELIVERY_STATE_COUNT; s++)
-            if (strcasecmp(state_s, store_delivery_state_name((enum store_delivery_state)s)) == 0)
-                state = s;
-        if (state < 0) {
-            api_error(resp, API_INVALID_ARGUMENT,
-                      "state must be pending, succeeded or failed");
-            return;
-        }
-    }
+    if (api_delivery_state(state_s, &state, resp) != 0)
+        return;
     if (token && token[0] && pagetoken_decode("dlv_", token, before, sizeof(before)) != 0) {
         api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
         return;
@@ -153,6 +167,108 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
     }
     rc = store_deliveries_list(ctx->store, req->project, id, state, before, (size_t)limit,
                                page, &n, &more);
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        goto done;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_delivery_json(&page[i]));
+    api_reply_page(resp, "deliveries", arr, "next_page_token", "dlv_",
+                   more && n > 0 ? page[n - 1].id : NULL);
+done:
+    free(page);
+}
+
+/* The ?status_class= filter: 2xx..5xx, or "none" (no HTTP response).
+ * Returns 0, or -1 after answering 400. */
+static int api_status_class(const char *v, int *out, struct api_response *resp)
+{
+    *out = STORE_STATUS_CLASS_ANY;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    if (strcasecmp(v, "none") == 0) {
+        *out = STORE_STATUS_CLASS_NONE;
+        return 0;
+    }
+    if (strlen(v) == 3 && v[0] >= '2' && v[0] <= '5' && strcasecmp(v + 1, "xx") == 0) {
+        *out = v[0] - '0';
+        return 0;
+    }
+    api_error(resp, API_INVALID_ARGUMENT, "status_class must be 2xx, 3xx, 4xx, 5xx or none");
+    return -1;
+}
+
+/* An RFC 3339 time parameter; absent or "" leaves *us at 0. Returns 0, or
+ * -1 after answering 400. */
+static int api_time_param(const struct api_request *req, const char *name, int64_t *us,
+                          struct api_response *resp)
+{
+    const char *v = api_query(req, name);
+
+    *us = 0;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    if (timeutil_parse(v, us) != 0 || *us <= 0) {
+        api_error(resp, API_INVALID_ARGUMENT,
+                  "%s must be an RFC 3339 time, e.g. 2026-01-22T12:00:00Z", name);
+        return -1;
+    }
+    return 0;
+}
+
+void api_deliveries_search(const struct api_ctx *ctx, struct api_request *req,
+                           struct api_response *resp)
+{
+    const char *webhook = api_query(req, "webhook");
+    const char *type = api_query_field(req, &(const struct api_field){"event_type", "eventType"});
+    const char *token = api_query_field(req, &API_F_PAGE_TOKEN);
+    struct store_delivery_filter f = {.project = req->project};
+    char before[IDS_MAX] = "";
+    struct store_delivery *page = NULL;
+    size_t n = 0;
+    bool more = false;
+    long limit;
+    enum store_rc rc;
+    json_t *arr;
+
+    limit = api_page_size(req, resp, API_DELIVERIES_PAGE_DEFAULT, API_DELIVERIES_PAGE_MAX);
+    if (limit < 0)
+        return;
+    if (webhook && webhook[0] && strcmp(webhook, STORE_WEBHOOK_DYNAMIC) != 0 &&
+        !ids_valid("wh_", webhook)) {
+        api_error(resp, API_INVALID_ARGUMENT,
+                  "webhook must be a webhook id (wh_...) or \"dynamic\"");
+        return;
+    }
+    f.webhook_id = webhook;
+    if (type && type[0] && events_lookup(type) < 0 && strcmp(type, API_PING_EVENT) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "event_type %.64s is not a known event type",
+                  type);
+        return;
+    }
+    f.type = type;
+    if (api_delivery_state(api_query(req, "state"), &f.state, resp) != 0 ||
+        api_status_class(api_query_field(req, &(const struct api_field){"status_class",
+                                                                         "statusClass"}),
+                         &f.status_class, resp) != 0 ||
+        api_time_param(req, "since", &f.since_us, resp) != 0 ||
+        api_time_param(req, "until", &f.until_us, resp) != 0)
+        return;
+    if (f.until_us && f.since_us >= f.until_us) {
+        api_error(resp, API_INVALID_ARGUMENT, "since must be before until");
+        return;
+    }
+    if (token && token[0] && pagetoken_decode("dlv_", token, before, sizeof(before)) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+        return;
+    }
+    page = calloc((size_t)limit, sizeof(*page));
+    if (page == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    rc = store_deliveries_search(ctx->store, &f, before, (size_t)limit, page, &n, &more);
     if (rc != STORE_OK) {
         api_error_store(resp, rc);
         goto done;

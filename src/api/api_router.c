@@ -28,6 +28,7 @@ static const struct api_route api_routes[] = {
     {"POST", "webhooks/*:ping", api_webhooks_ping, true, true},
     {"POST", "webhooks/*:recover", api_deliveries_recover, true, true},
     {"GET", "webhooks/*/deliveries", api_deliveries_list, true, true},
+    {"GET", "deliveries", api_deliveries_search, true, true},
     {"GET", "deliveries/*", api_deliveries_get, true, true},
     {"POST", "deliveries/*:retry", api_deliveries_retry, true, true},
     {"POST", "events", api_events_publish, true, true},

@@ -26,7 +26,6 @@
 
 #define API_WEBHOOKS_PAGE_DEFAULT 50
 #define API_WEBHOOKS_PAGE_MAX 1000
-#define API_PING_EVENT "webhook.ping"
 
 static const struct api_field F_NAME = {"name", NULL};
 static const struct api_field F_URI = {"uri", NULL};

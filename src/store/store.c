@@ -148,6 +148,13 @@ enum store_rc store_deliveries_list(struct store *st, const char *project,
                                     more);
 }
 
+enum store_rc store_deliveries_search(struct store *st, const struct store_delivery_filter *f,
+                                      const char *before_id, size_t limit,
+                                      struct store_delivery *out, size_t *n, bool *more)
+{
+    return st->ops->deliveries_search(st, f, before_id, limit, out, n, more);
+}
+
 enum store_rc store_delivery_get(struct store *st, const char *project, const char *id,
                                  struct store_delivery *out, struct store_attempt_info *attempts,
                                  size_t cap, size_t *nattempts)

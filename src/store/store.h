@@ -163,7 +163,29 @@ struct store_delivery {
     int64_t create_time_us;
     int64_t due_time_us;            /* next attempt, when pending */
     int64_t last_attempt_time_us;
+    int last_response_status;       /* of the newest attempt; 0: none or no response */
 };
+
+/* Response status classes a delivery search filters on: the newest
+ * attempt's HTTP status / 100 (2..5), or NONE: attempted, but no HTTP
+ * response came back (connection error, timeout). */
+#define STORE_STATUS_CLASS_ANY 0
+#define STORE_STATUS_CLASS_NONE 1
+
+/* What a project-wide delivery search matches; each field's "any" value
+ * leaves it out. */
+struct store_delivery_filter {
+    const char *project;            /* required */
+    const char *webhook_id;         /* NULL or "": any; STORE_WEBHOOK_DYNAMIC: dynamic only */
+    const char *type;               /* NULL or "": any */
+    int state;                      /* -1: any */
+    int status_class;               /* STORE_STATUS_CLASS_* or 2..5 */
+    int64_t since_us;               /* created at or after; 0: no bound */
+    int64_t until_us;               /* created before; 0: no bound */
+};
+
+/* The webhook_id filter that matches deliveries to a job's own URIs. */
+#define STORE_WEBHOOK_DYNAMIC "dynamic"
 
 /* An attempt as the delivery log shows it. */
 struct store_attempt_info {
@@ -286,6 +308,11 @@ struct store_ops {
                                      const char *webhook_id, int state, const char *before_id,
                                      size_t limit, struct store_delivery *out, size_t *n,
                                      bool *more);
+    /* The project-wide delivery log: deliveries matching f, newest first,
+     * with id < before_id (NULL/"" for the first page). */
+    enum store_rc (*deliveries_search)(struct store *st, const struct store_delivery_filter *f,
+                                       const char *before_id, size_t limit,
+                                       struct store_delivery *out, size_t *n, bool *more);
     /* One delivery of project and up to cap of its attempts, oldest first. */
     enum store_rc (*delivery_get)(struct store *st, const char *project, const char *id,
                                   struct store_delivery *out, struct store_attempt_info *attempts,
@@ -372,6 +399,9 @@ enum store_rc store_deliveries_list(struct store *st, const char *project,
                                     const char *webhook_id, int state, const char *before_id,
                                     size_t limit, struct store_delivery *out, size_t *n,
                                     bool *more);
+enum store_rc store_deliveries_search(struct store *st, const struct store_delivery_filter *f,
+                                      const char *before_id, size_t limit,
+                                      struct store_delivery *out, size_t *n, bool *more);
 enum store_rc store_delivery_get(struct store *st, const char *project, const char *id,
                                  struct store_delivery *out, struct store_attempt_info *attempts,
                                  size_t cap, size_t *nattempts);

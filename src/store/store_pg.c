@@ -160,6 +160,9 @@ static const char *const store_pg_migrations[] = {
     ");",
     /* 2: an operation's events are looked up by its id (GET /v1/operations/{id}). */
     "CREATE INDEX messages_operation ON messages (operation_id);",
+    /* 3: the project-wide delivery log (GET /v1/deliveries) walks a
+     * project's deliveries newest first. */
+    "CREATE INDEX deliveries_project_id ON deliveries (project, id);",
 };
 
 #define STORE_PG_SCHEMA_VERSION \
@@ -1015,6 +1018,7 @@ const struct store_ops store_pg_ops = {
     .deliveries_pending_count = store_pg_deliveries_pending_count,
     .deliveries_next_due = store_pg_deliveries_next_due,
     .deliveries_list = store_pg_deliveries_list,
+    .deliveries_search = store_pg_deliveries_search,
     .delivery_get = store_pg_delivery_get,
     .delivery_retry = store_pg_delivery_retry,
     .webhook_recover = store_pg_webhook_recover,

@@ -669,7 +669,25 @@ static int row_delivery(const PGresult *r, int i, struct store_delivery *d)
     d->create_time_us = store_pg_col_int(r, i, 7);
     d->due_time_us = store_pg_col_int(r, i, 8);
     d->last_attempt_time_us = store_pg_col_int(r, i, 9);
+    d->last_response_status = (int)store_pg_col_int(r, i, 10);
     return 0;
+}
+
+/* Read the rows of r (DELIVERY_COLUMNS, asked for limit + 1) into
+ * out[0..*n), setting *more when the extra row came. */
+static enum store_rc delivery_rows(const PGresult *r, size_t limit, struct store_delivery *out,
+                                   size_t *n, bool *more, const char *op)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (*n == limit) {
+            *more = true;
+            break;
+        }
+        if (row_delivery(r, i, &out[*n]) != 0)
+            return store_pg_row_error(op, "delivery");
+        (*n)++;
+    }
+    return STORE_OK;
 }
 
 enum store_rc store_pg_deliveries_list(struct store *st, const char *project,
@@ -697,17 +715,46 @@ enum store_rc store_pg_deliveries_list(struct store *st, const char *project,
     store_pg_text(&p, before_id && *before_id ? before_id : "~");
     store_pg_int(&p, (int64_t)limit + 1);
     ret = store_pg_run(c, PGSQL_DELIVERY_LIST, &p, &r, NULL, __func__);
-    for (int i = 0; ret == STORE_OK && i < PQntuples(r); i++) {
-        if (*n == limit) {
-            *more = true;
-            break;
-        }
-        if (row_delivery(r, i, &out[*n]) != 0) {
-            ret = store_pg_row_error(__func__, "delivery");
-            break;
-        }
-        (*n)++;
+    if (ret == STORE_OK)
+        ret = delivery_rows(r, limit, out, n, more, __func__);
+    if (ret != STORE_OK) {
+        *n = 0;
+        *more = false;
     }
+    PQclear(r);
+    store_pg_conn_put(s, c);
+    return ret;
+}
+
+enum store_rc store_pg_deliveries_search(struct store *st, const struct store_delivery_filter *f,
+                                         const char *before_id, size_t limit,
+                                         struct store_delivery *out, size_t *n, bool *more)
+{
+    struct store_pg *s = (struct store_pg *)st;
+    struct store_pg_params p = {0};
+    struct store_pg_conn *c;
+    PGresult *r = NULL;
+    enum store_rc ret;
+
+    *n = 0;
+    *more = false;
+    if (limit > STORE_PG_LIST_MAX)
+        limit = STORE_PG_LIST_MAX;
+    ret = store_pg_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    store_pg_text(&p, f->project);
+    store_pg_text(&p, f->webhook_id ? f->webhook_id : "");
+    store_pg_text(&p, f->type ? f->type : "");
+    store_pg_int(&p, f->state < 0 ? -1 : f->state);
+    store_pg_int(&p, f->since_us);
+    store_pg_int(&p, f->until_us > 0 ? f->until_us : INT64_MAX);
+    store_pg_text(&p, before_id && *before_id ? before_id : "~");
+    store_pg_int(&p, f->status_class);
+    store_pg_int(&p, (int64_t)limit + 1);
+    ret = store_pg_run(c, PGSQL_DELIVERY_SEARCH, &p, &r, NULL, __func__);
+    if (ret == STORE_OK)
+        ret = delivery_rows(r, limit, out, n, more, __func__);
     if (ret != STORE_OK) {
         *n = 0;
         *more = false;

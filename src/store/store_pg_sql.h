@@ -23,8 +23,14 @@
 
 #define PG_DELIVERY_COLUMNS                                                 \
     "d.id, d.message_id, d.webhook_id, d.target_uri, m.type, d.state,"      \
-    " d.attempts, d.create_time, d.due_time, d.last_attempt_time"           \
+    " d.attempts, d.create_time, d.due_time, d.last_attempt_time, "         \
+    PG_DELIVERY_LAST_STATUS                                                 \
     " FROM deliveries d JOIN messages m ON m.id = d.message_id"
+
+/* The newest attempt's response status (0: none, or no HTTP response). */
+#define PG_DELIVERY_LAST_STATUS                                             \
+    "COALESCE((SELECT a.response_status FROM attempts a"                    \
+    " WHERE a.delivery_id = d.id ORDER BY a.id DESC LIMIT 1), 0)"
 
 #define STORE_PG_SQL_MAP(X)                                                       \
     X(META_GET, "SELECT value FROM meta WHERE key = $1")                          \
@@ -200,6 +206,20 @@
                      " WHERE d.project = $1 AND d.webhook_id = $2"                \
                      " AND ($3::int < 0 OR d.state = $3::int) AND d.id < $4"      \
                      " ORDER BY d.id DESC LIMIT $5")                              \
+    X(DELIVERY_SEARCH, "SELECT " PG_DELIVERY_COLUMNS                              \
+                       " WHERE d.project = $1"                                    \
+                       " AND ($2 = '' OR d.webhook_id = $2"                       \
+                       "      OR ($2 = 'dynamic' AND d.webhook_id IS NULL))"      \
+                       " AND ($3 = '' OR m.type = $3)"                            \
+                       " AND ($4::int < 0 OR d.state = $4::int)"                  \
+                       " AND d.create_time >= $5::bigint"                         \
+                       " AND d.create_time < $6::bigint AND d.id < $7"            \
+                       " AND ($8::int = 0"                                        \
+                       "      OR ($8::int = 1 AND d.attempts > 0"                 \
+                       "          AND " PG_DELIVERY_LAST_STATUS " = 0)"           \
+                       "      OR ($8::int > 1"                                    \
+                       "          AND " PG_DELIVERY_LAST_STATUS " / 100 = $8::int))"\
+                       " ORDER BY d.id DESC LIMIT $9")                            \
     X(DELIVERY_GET, "SELECT " PG_DELIVERY_COLUMNS                                 \
                     " WHERE d.project = $1 AND d.id = $2")                        \
     X(ATTEMPT_LIST, "SELECT id, time, latency_us, response_status, error,"        \

@@ -152,6 +152,9 @@ static const char *const store_migrations[] = {
     ");",
     /* 2: an operation's events are looked up by its id (GET /v1/operations/{id}). */
     "CREATE INDEX messages_operation ON messages (operation_id);",
+    /* 3: the project-wide delivery log (GET /v1/deliveries) walks a
+     * project's deliveries newest first. */
+    "CREATE INDEX deliveries_project_id ON deliveries (project, id);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof store_migrations[0]))
@@ -905,6 +908,7 @@ const struct store_ops store_sqlite_ops = {
     .deliveries_pending_count = store_sqlite_deliveries_pending_count,
     .deliveries_next_due = store_sqlite_deliveries_next_due,
     .deliveries_list = store_sqlite_deliveries_list,
+    .deliveries_search = store_sqlite_deliveries_search,
     .delivery_get = store_sqlite_delivery_get,
     .delivery_retry = store_sqlite_delivery_retry,
     .webhook_recover = store_sqlite_webhook_recover,

@@ -612,7 +612,30 @@ static int row_delivery(sqlite3_stmt *q, struct store_delivery *d)
     d->create_time_us = sqlite3_column_int64(q, 7);
     d->due_time_us = sqlite3_column_int64(q, 8);
     d->last_attempt_time_us = sqlite3_column_int64(q, 9);
+    d->last_response_status = sqlite3_column_int(q, 10);
     return 0;
+}
+
+/* Step q, a bound statement of DELIVERY_COLUMNS rows asked for limit + 1,
+ * into out[0..*n), setting *more when the extra row came. */
+static enum store_rc delivery_rows(struct store_conn *c, sqlite3_stmt *q, size_t limit,
+                                   struct store_delivery *out, size_t *n, bool *more,
+                                   const char *op)
+{
+    int rc;
+
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (*n == limit) {
+            *more = true;
+            return STORE_OK;
+        }
+        if (row_delivery(q, &out[*n]) != 0)
+            return store_sqlite_row_error(op, "delivery");
+        (*n)++;
+    }
+    if (rc != SQLITE_DONE)
+        return store_sqlite_sql_error(c, rc, op);
+    return STORE_OK;
 }
 
 enum store_rc store_sqlite_deliveries_list(struct store *st, const char *project,
@@ -642,25 +665,50 @@ enum store_rc store_sqlite_deliveries_list(struct store *st, const char *project
      * (webhook_id, id) index for every page. */
     store_sqlite_bind_text(q, 4, before_id && *before_id ? before_id : "~", &rc);
     store_sqlite_bind_int64(q, 5, (int64_t)limit + 1, &rc);
-    if (rc != SQLITE_OK)
-        goto fail_sql;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (*n == limit) {
-            *more = true;
-            break;
-        }
-        if (row_delivery(q, &out[*n]) != 0) {
-            ret = store_sqlite_row_error(__func__, "delivery");
-            goto out;
-        }
-        (*n)++;
+    if (rc == SQLITE_OK)
+        ret = delivery_rows(c, q, limit, out, n, more, __func__);
+    else
+        ret = store_sqlite_sql_error(c, rc, __func__);
+    if (ret != STORE_OK) {
+        *n = 0;
+        *more = false;
     }
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-        goto out;
+    store_sqlite_conn_put(s, c);
+    return ret;
+}
 
-fail_sql:
-    ret = store_sqlite_sql_error(c, rc, __func__);
-out:
+enum store_rc store_sqlite_deliveries_search(struct store *st,
+                                              const struct store_delivery_filter *f,
+                                              const char *before_id, size_t limit,
+                                              struct store_delivery *out, size_t *n, bool *more)
+{
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    struct store_conn *c;
+    sqlite3_stmt *q = NULL;
+    enum store_rc ret;
+    int rc;
+
+    *n = 0;
+    *more = false;
+    if (limit > STORE_SQLITE_LIST_MAX)
+        limit = STORE_SQLITE_LIST_MAX;
+    ret = store_sqlite_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    rc = store_sqlite_stmt_get(c, SQL_DELIVERY_SEARCH, &q);
+    store_sqlite_bind_text(q, 1, f->project, &rc);
+    store_sqlite_bind_text(q, 2, f->webhook_id ? f->webhook_id : "", &rc);
+    store_sqlite_bind_text(q, 3, f->type ? f->type : "", &rc);
+    store_sqlite_bind_int64(q, 4, f->state < 0 ? -1 : f->state, &rc);
+    store_sqlite_bind_int64(q, 5, f->since_us, &rc);
+    store_sqlite_bind_int64(q, 6, f->until_us > 0 ? f->until_us : INT64_MAX, &rc);
+    store_sqlite_bind_text(q, 7, before_id && *before_id ? before_id : "~", &rc);
+    store_sqlite_bind_int64(q, 8, f->status_class, &rc);
+    store_sqlite_bind_int64(q, 9, (int64_t)limit + 1, &rc);
+    if (rc == SQLITE_OK)
+        ret = delivery_rows(c, q, limit, out, n, more, __func__);
+    else
+        ret = store_sqlite_sql_error(c, rc, __func__);
     if (ret != STORE_OK) {
         *n = 0;
         *more = false;

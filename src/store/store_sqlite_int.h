@@ -148,6 +148,10 @@ enum store_rc store_sqlite_attempts_record(struct store *st, const struct store_
                                             size_t n, int64_t now_us, int64_t disable_after_us);
 enum store_rc store_sqlite_deliveries_pending_count(struct store *st, size_t *n);
 enum store_rc store_sqlite_deliveries_next_due(struct store *st, int64_t *due_us);
+enum store_rc store_sqlite_deliveries_search(struct store *st,
+                                              const struct store_delivery_filter *f,
+                                              const char *before_id, size_t limit,
+                                              struct store_delivery *out, size_t *n, bool *more);
 enum store_rc store_sqlite_deliveries_list(struct store *st, const char *project,
                                             const char *webhook_id, int state,
                                             const char *before_id, size_t limit,

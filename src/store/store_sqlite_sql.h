@@ -32,8 +32,14 @@
 /* A delivery as the delivery log shows it (row_delivery reads these). */
 #define DELIVERY_COLUMNS                                                    \
     "d.id, d.message_id, d.webhook_id, d.target_uri, m.type, d.state,"      \
-    " d.attempts, d.create_time, d.due_time, d.last_attempt_time"           \
+    " d.attempts, d.create_time, d.due_time, d.last_attempt_time, "         \
+    DELIVERY_LAST_STATUS                                                    \
     " FROM deliveries d JOIN messages m ON m.id = d.message_id"
+
+/* The newest attempt's response status (0: none, or no HTTP response). */
+#define DELIVERY_LAST_STATUS                                                \
+    "COALESCE((SELECT a.response_status FROM attempts a"                    \
+    " WHERE a.delivery_id = d.id ORDER BY a.id DESC LIMIT 1), 0)"
 
 /* Every statement a connection may cache: name and SQL text. */
 #define STORE_SQL_MAP(X)                                                          \
@@ -165,6 +171,19 @@
                      " WHERE d.project = ?1 AND d.webhook_id = ?2"                \
                      " AND (?3 < 0 OR d.state = ?3) AND d.id < ?4"                \
                      " ORDER BY d.id DESC LIMIT ?5")                              \
+    X(DELIVERY_SEARCH, "SELECT " DELIVERY_COLUMNS                                 \
+                       " WHERE d.project = ?1"                                    \
+                       " AND (?2 = '' OR d.webhook_id = ?2"                       \
+                       "      OR (?2 = 'dynamic' AND d.webhook_id IS NULL))"      \
+                       " AND (?3 = '' OR m.type = ?3)"                            \
+                       " AND (?4 < 0 OR d.state = ?4)"                            \
+                       " AND d.create_time >= ?5 AND d.create_time < ?6"          \
+                       " AND d.id < ?7"                                           \
+                       " AND (?8 = 0"                                             \
+                       "      OR (?8 = 1 AND d.attempts > 0"                      \
+                       "          AND " DELIVERY_LAST_STATUS " = 0)"              \
+                       "      OR (?8 > 1 AND " DELIVERY_LAST_STATUS " / 100 = ?8))"\
+                       " ORDER BY d.id DESC LIMIT ?9")                            \
     X(DELIVERY_GET, "SELECT " DELIVERY_COLUMNS                                    \
                     " WHERE d.project = ?1 AND d.id = ?2")                        \
     X(ATTEMPT_LIST, "SELECT id, time, latency_us, response_status, error,"        \

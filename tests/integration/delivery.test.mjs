@@ -30,7 +30,7 @@ const ATT_RE = /^att_[0-9a-z]{26}$/;
 const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const DELIVERY_KEYS = ['attempt_count', 'create_time', 'event_type', 'id', 'message_id', 'state',
   'uri', 'webhook_id'];
-const OPTIONAL_DELIVERY_KEYS = ['attempts', 'last_attempt_time', 'next_attempt_time'];
+const OPTIONAL_DELIVERY_KEYS = ['attempts', 'last_attempt_time', 'last_response_status', 'next_attempt_time'];
 
 // ---------------------------------------------------------------- helpers
 
@@ -181,6 +181,8 @@ function assertDelivery(d, { withAttempts = false } = {}) {
       }
     }
     if (d.attempts.length) assert.equal(d.last_attempt_time, d.attempts.at(-1).time);
+    assert.equal(d.last_response_status, d.attempts.length ? d.attempts.at(-1).response_status : undefined,
+      'last_response_status is the newest attempt\'s');
   }
 }
 
