@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "api/api.h"
+#include "api/api_ui.h"
 #include "api/http.h"
 #include "common/log.h"
 #include "common/secretbox.h"
@@ -53,6 +54,7 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     struct api_ctx ctx;
+    struct api_ui_brand brand;
     struct store *st = NULL;
     struct secretbox *box = NULL;
     struct http_server *srv = NULL;
@@ -74,6 +76,11 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(cfg.log_level);
+    memset(&ctx, 0, sizeof(ctx));
+    if (api_ui_brand_load(&brand, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kabard: %s\n", err);
+        return 2;
+    }
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -124,6 +131,8 @@ int main(int argc, char **argv)
     ctx.keyring = kr;
     ctx.ops = ops;
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
+    ctx.public_url = cfg.public_url;
+    ctx.brand = &brand;
     srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
     if (srv == NULL) {
         char msg[600];
@@ -159,6 +168,7 @@ fail:
     if (rc != 0)
         fprintf(stderr, "kabard: %s\n", err);
     curl_global_cleanup();
+    api_ui_brand_free(&brand);
     if (rc == 0)
         log_info("stopped", NULL);
     return rc;

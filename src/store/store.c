@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_sessions.h"
 
 const char *store_strerror(enum store_rc rc)
 {
@@ -77,11 +78,12 @@ enum store_rc store_webhook_get(struct store *st, const char *project, const cha
     return st->ops->webhook_get(st, project, id, now_us, out);
 }
 
-enum store_rc store_webhook_list(struct store *st, const char *project, const char *after_id,
+enum store_rc store_webhook_list(struct store *st, const char *project, const char *tenant,
+                                 const char *after_id,
                                  size_t limit, int64_t now_us, struct webhook *out,
                                  size_t *n, bool *more)
 {
-    return st->ops->webhook_list(st, project, after_id, limit, now_us, out, n, more);
+    return st->ops->webhook_list(st, project, tenant, after_id, limit, now_us, out, n, more);
 }
 
 enum store_rc store_webhook_update(struct store *st, const struct webhook *wh)
@@ -155,6 +157,18 @@ enum store_rc store_deliveries_search(struct store *st, const struct store_deliv
     return st->ops->deliveries_search(st, f, before_id, limit, out, n, more);
 }
 
+enum store_rc store_attempts_since(struct store *st, const char *project, int64_t since_us,
+                                   struct store_attempt_sample *out, size_t cap, size_t *n)
+{
+    return st->ops->attempts_since(st, project, since_us, out, cap, n);
+}
+
+enum store_rc store_deliveries_pending_project(struct store *st, const char *project,
+                                               size_t *n)
+{
+    return st->ops->deliveries_pending_project(st, project, n);
+}
+
 enum store_rc store_delivery_get(struct store *st, const char *project, const char *id,
                                  struct store_delivery *out, struct store_attempt_info *attempts,
                                  size_t cap, size_t *nattempts)
@@ -194,4 +208,27 @@ const char *store_delivery_state_name(enum store_delivery_state state)
 enum store_rc store_listen(struct store *st, void (*wake)(void *arg), void *arg)
 {
     return st->ops->listen ? st->ops->listen(st, wake, arg) : STORE_OK;
+}
+
+enum store_rc store_session_insert(struct store *st, const struct store_session *s,
+                                   int64_t now_us)
+{
+    return st->ops->sessions->insert(st, s, now_us);
+}
+
+enum store_rc store_session_lookup(struct store *st, const uint8_t *hash, int64_t now_us,
+                                   struct store_session *out)
+{
+    return st->ops->sessions->lookup(st, hash, now_us, out);
+}
+
+enum store_rc store_session_exchange(struct store *st, const uint8_t *link_hash,
+                                     const uint8_t *session_hash, int64_t now_us)
+{
+    return st->ops->sessions->exchange(st, link_hash, session_hash, now_us);
+}
+
+enum store_rc store_session_remove(struct store *st, const uint8_t *hash)
+{
+    return st->ops->sessions->remove(st, hash);
 }

@@ -163,6 +163,20 @@ static const char *const store_pg_migrations[] = {
     /* 3: the project-wide delivery log (GET /v1/deliveries) walks a
      * project's deliveries newest first. */
     "CREATE INDEX deliveries_project_id ON deliveries (project, id);",
+    /* 4: the customer portal: a webhook's tenant, and web UI sessions
+     * (store_sessions.h). */
+    "ALTER TABLE webhooks ADD COLUMN tenant TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+    "CREATE INDEX webhooks_project_tenant ON webhooks (project, tenant, id);"
+    "CREATE TABLE ui_sessions ("
+    "  hash BYTEA PRIMARY KEY,"
+    "  kind INTEGER NOT NULL,"
+    "  project TEXT COLLATE \"C\" NOT NULL,"
+    "  tenant TEXT COLLATE \"C\" NOT NULL,"
+    "  events BIGINT NOT NULL,"
+    "  create_time BIGINT NOT NULL,"
+    "  expire_time BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX ui_sessions_expire ON ui_sessions (expire_time);",
 };
 
 #define STORE_PG_SCHEMA_VERSION \
@@ -997,6 +1011,7 @@ const struct store_ops store_pg_ops = {
     .name = "postgres",
     .operations = &store_pg_operations_ops,
     .keys = &store_pg_keys_ops,
+    .sessions = &store_pg_sessions_ops,
     .open = pg_open,
     .close = pg_close,
     .meta_get = pg_meta_get,
@@ -1019,6 +1034,8 @@ const struct store_ops store_pg_ops = {
     .deliveries_next_due = store_pg_deliveries_next_due,
     .deliveries_list = store_pg_deliveries_list,
     .deliveries_search = store_pg_deliveries_search,
+    .attempts_since = store_pg_attempts_since,
+    .deliveries_pending_project = store_pg_deliveries_pending_project,
     .delivery_get = store_pg_delivery_get,
     .delivery_retry = store_pg_delivery_retry,
     .webhook_recover = store_pg_webhook_recover,

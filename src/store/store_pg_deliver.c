@@ -752,6 +752,7 @@ enum store_rc store_pg_deliveries_search(struct store *st, const struct store_de
     store_pg_text(&p, before_id && *before_id ? before_id : "~");
     store_pg_int(&p, f->status_class);
     store_pg_int(&p, (int64_t)limit + 1);
+    store_pg_text(&p, f->tenant ? f->tenant : "");
     ret = store_pg_run(c, PGSQL_DELIVERY_SEARCH, &p, &r, NULL, __func__);
     if (ret == STORE_OK)
         ret = delivery_rows(r, limit, out, n, more, __func__);
@@ -776,6 +777,8 @@ enum store_rc store_pg_delivery_get(struct store *st, const char *project, const
     enum store_rc ret;
 
     *nattempts = 0;
+    out->payload = NULL;
+    out->payload_len = 0;
     if (cap > INT32_MAX)
         cap = INT32_MAX;
     ret = store_pg_conn_get(s, &c);
@@ -797,6 +800,14 @@ enum store_rc store_pg_delivery_get(struct store *st, const char *project, const
         ret = store_pg_row_error(__func__, "delivery");
         goto out;
     }
+    out->payload_len = (size_t)PQgetlength(r, 0, 11);
+    out->payload = malloc(out->payload_len + 1);
+    if (out->payload == NULL) {
+        ret = STORE_ERROR;
+        goto out;
+    }
+    memcpy(out->payload, PQgetvalue(r, 0, 11), out->payload_len);
+    out->payload[out->payload_len] = '\0';
     PQclear(r);
     r = NULL;
 
@@ -822,8 +833,11 @@ enum store_rc store_pg_delivery_get(struct store *st, const char *project, const
     if (ret == STORE_OK)
         ret = store_pg_commit(c, __func__);
 out:
-    if (ret != STORE_OK)
+    if (ret != STORE_OK) {
         *nattempts = 0;
+        free(out->payload);
+        out->payload = NULL;
+    }
     PQclear(r);
     store_pg_conn_put(s, c);
     return ret;
@@ -933,6 +947,72 @@ enum store_rc store_pg_deliveries_release(struct store *st, const char *owner_pr
         ret = store_pg_commit(c, __func__);
     if (ret == STORE_OK)
         *n = changed;
+    store_pg_conn_put(s, c);
+    return ret;
+}
+
+enum store_rc store_pg_attempts_since(struct store *st, const char *project, int64_t since_us,
+                                      struct store_attempt_sample *out, size_t cap, size_t *n)
+{
+    struct store_pg *s = (struct store_pg *)st;
+    struct store_pg_params p = {0};
+    struct store_pg_conn *c;
+    PGresult *r = NULL;
+    char floor_id[IDS_MAX];
+    enum store_rc ret;
+
+    *n = 0;
+    if (cap > INT32_MAX)
+        cap = INT32_MAX;
+    /* Attempt ids sort by time: the walk starts at the first id of since. */
+    if (ids_floor("att_", since_us / 1000, floor_id, sizeof floor_id) != 0)
+        return STORE_ERROR;
+    ret = store_pg_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    store_pg_text(&p, project);
+    store_pg_text(&p, floor_id);
+    store_pg_int(&p, (int64_t)cap);
+    ret = store_pg_run(c, PGSQL_ATTEMPTS_SINCE, &p, &r, NULL, __func__);
+    for (int i = 0; ret == STORE_OK && i < PQntuples(r) && (size_t)i < cap; i++) {
+        struct store_attempt_sample *a = &out[*n];
+
+        memset(a, 0, sizeof *a);
+        if (store_pg_col_text_opt(r, i, 0, a->webhook_id, sizeof a->webhook_id) != 0) {
+            ret = store_pg_row_error(__func__, "attempt");
+            break;
+        }
+        a->time_us = store_pg_col_int(r, i, 1);
+        a->latency_us = store_pg_col_int(r, i, 2);
+        a->response_status = (int)store_pg_col_int(r, i, 3);
+        (*n)++;
+    }
+    if (ret != STORE_OK)
+        *n = 0;
+    PQclear(r);
+    store_pg_conn_put(s, c);
+    return ret;
+}
+
+enum store_rc store_pg_deliveries_pending_project(struct store *st, const char *project,
+                                                  size_t *n)
+{
+    struct store_pg *s = (struct store_pg *)st;
+    struct store_pg_params p = {0};
+    struct store_pg_conn *c;
+    PGresult *r = NULL;
+    enum store_rc ret;
+
+    *n = 0;
+    ret = store_pg_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    store_pg_text(&p, project);
+    ret = store_pg_run(c, PGSQL_PENDING_PROJECT, &p, &r, NULL, __func__);
+    if (ret == STORE_OK) {
+        *n = (size_t)store_pg_col_int(r, 0, 0);
+        PQclear(r);
+    }
     store_pg_conn_put(s, c);
     return ret;
 }

@@ -26,6 +26,7 @@
 
 #include "store/store.h"
 #include "store/store_keys.h"
+#include "store/store_sessions.h"
 #include "store/store_operations.h"
 #include "store/store_pg_sql.h"
 
@@ -132,7 +133,7 @@ enum store_rc store_pg_webhook_create(struct store *st, const struct webhook *wh
                                       const struct store_secret *secret);
 enum store_rc store_pg_webhook_get(struct store *st, const char *project, const char *id,
                                    int64_t now_us, struct webhook *out);
-enum store_rc store_pg_webhook_list(struct store *st, const char *project,
+enum store_rc store_pg_webhook_list(struct store *st, const char *project, const char *tenant,
                                     const char *after_id, size_t limit, int64_t now_us,
                                     struct webhook *out, size_t *n, bool *more);
 enum store_rc store_pg_webhook_update(struct store *st, const struct webhook *wh);
@@ -156,6 +157,10 @@ enum store_rc store_pg_attempts_record(struct store *st, const struct store_atte
                                        size_t n, int64_t now_us, int64_t disable_after_us);
 enum store_rc store_pg_deliveries_pending_count(struct store *st, size_t *n);
 enum store_rc store_pg_deliveries_next_due(struct store *st, int64_t *due_us);
+enum store_rc store_pg_attempts_since(struct store *st, const char *project, int64_t since_us,
+                                   struct store_attempt_sample *out, size_t cap, size_t *n);
+enum store_rc store_pg_deliveries_pending_project(struct store *st, const char *project,
+                                               size_t *n);
 enum store_rc store_pg_deliveries_search(struct store *st, const struct store_delivery_filter *f,
                                          const char *before_id, size_t limit,
                                          struct store_delivery *out, size_t *n, bool *more);
@@ -178,5 +183,6 @@ enum store_rc store_pg_deliveries_release(struct store *st, const char *owner_pr
 /* The sub-tables of the other concepts. */
 extern const struct store_operations_ops store_pg_operations_ops;
 extern const struct store_keys_ops store_pg_keys_ops;
+extern const struct store_sessions_ops store_pg_sessions_ops;
 
 #endif

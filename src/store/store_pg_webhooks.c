@@ -31,6 +31,8 @@ static int row_webhook(const PGresult *r, int i, struct webhook *wh)
     wh->state = (enum webhook_state)state;
     wh->create_time_us = store_pg_col_int(r, i, 6);
     wh->update_time_us = store_pg_col_int(r, i, 7);
+    if (store_pg_col_text(r, i, 8, wh->tenant, sizeof wh->tenant) != 0)
+        return -1;
     return 0;
 }
 
@@ -98,6 +100,7 @@ enum store_rc store_pg_webhook_create(struct store *st, const struct webhook *wh
     store_pg_int(&p, wh->state);
     store_pg_int(&p, wh->create_time_us);
     store_pg_int(&p, wh->update_time_us);
+    store_pg_text(&p, wh->tenant);
     ret = store_pg_begin(c, __func__);
     if (ret == STORE_OK)
         ret = store_pg_run(c, PGSQL_WEBHOOK_INSERT, &p, NULL, NULL, __func__);
@@ -144,7 +147,7 @@ out:
     return ret;
 }
 
-enum store_rc store_pg_webhook_list(struct store *st, const char *project,
+enum store_rc store_pg_webhook_list(struct store *st, const char *project, const char *tenant,
                                     const char *after_id, size_t limit, int64_t now_us,
                                     struct webhook *out, size_t *n, bool *more)
 {
@@ -166,6 +169,7 @@ enum store_rc store_pg_webhook_list(struct store *st, const char *project,
     store_pg_text(&p, after_id ? after_id : "");
     /* One row beyond the page tells whether there is a next one. */
     store_pg_int(&p, (int64_t)limit + 1);
+    store_pg_text(&p, tenant ? tenant : "");
     if (ret == STORE_OK)
         ret = store_pg_run(c, PGSQL_WEBHOOK_LIST, &p, &r, NULL, __func__);
     if (ret != STORE_OK)
@@ -213,6 +217,7 @@ enum store_rc store_pg_webhook_update(struct store *st, const struct webhook *wh
     store_pg_int(&p, wh->events);
     store_pg_int(&p, wh->state);
     store_pg_int(&p, wh->update_time_us);
+    store_pg_text(&p, wh->tenant);
     ret = store_pg_begin(c, __func__);
     if (ret == STORE_OK)
         ret = store_pg_run(c, PGSQL_WEBHOOK_UPDATE, &p, NULL, &changed, __func__);

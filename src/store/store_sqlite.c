@@ -155,6 +155,20 @@ static const char *const store_migrations[] = {
     /* 3: the project-wide delivery log (GET /v1/deliveries) walks a
      * project's deliveries newest first. */
     "CREATE INDEX deliveries_project_id ON deliveries (project, id);",
+    /* 4: the customer portal: a webhook's tenant, and web UI sessions
+     * (store_sessions.h). */
+    "ALTER TABLE webhooks ADD COLUMN tenant TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX webhooks_project_tenant ON webhooks (project, tenant, id);"
+    "CREATE TABLE ui_sessions ("
+    "  hash BLOB PRIMARY KEY,"
+    "  kind INTEGER NOT NULL,"
+    "  project TEXT NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  events INTEGER NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  expire_time INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX ui_sessions_expire ON ui_sessions (expire_time);",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof store_migrations[0]))
@@ -477,6 +491,9 @@ enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sql id,
             break;
         case STORE_SQLITE_ARG_INT64:
             store_sqlite_bind_int64(q, col, args[i].int64, &rc);
+            break;
+        case STORE_SQLITE_ARG_BLOB:
+            store_sqlite_bind_blob(q, col, args[i].blob, args[i].len, &rc);
             break;
         }
     }
@@ -887,6 +904,7 @@ const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .operations = &store_sqlite_operations_ops,
     .keys = &store_sqlite_keys_ops,
+    .sessions = &store_sqlite_sessions_ops,
     .open = sqlite_open,
     .close = sqlite_close,
     .meta_get = sqlite_meta_get,
@@ -909,6 +927,8 @@ const struct store_ops store_sqlite_ops = {
     .deliveries_next_due = store_sqlite_deliveries_next_due,
     .deliveries_list = store_sqlite_deliveries_list,
     .deliveries_search = store_sqlite_deliveries_search,
+    .attempts_since = store_sqlite_attempts_since,
+    .deliveries_pending_project = store_sqlite_deliveries_pending_project,
     .delivery_get = store_sqlite_delivery_get,
     .delivery_retry = store_sqlite_delivery_retry,
     .webhook_recover = store_sqlite_webhook_recover,

@@ -705,6 +705,7 @@ enum store_rc store_sqlite_deliveries_search(struct store *st,
     store_sqlite_bind_text(q, 7, before_id && *before_id ? before_id : "~", &rc);
     store_sqlite_bind_int64(q, 8, f->status_class, &rc);
     store_sqlite_bind_int64(q, 9, (int64_t)limit + 1, &rc);
+    store_sqlite_bind_text(q, 10, f->tenant ? f->tenant : "", &rc);
     if (rc == SQLITE_OK)
         ret = delivery_rows(c, q, limit, out, n, more, __func__);
     else
@@ -729,6 +730,8 @@ enum store_rc store_sqlite_delivery_get(struct store *st, const char *project, c
     int rc;
 
     *nattempts = 0;
+    out->payload = NULL;
+    out->payload_len = 0;
     if (cap > INT32_MAX)
         cap = INT32_MAX;
     ret = store_sqlite_conn_get(s, &c);
@@ -753,6 +756,15 @@ enum store_rc store_sqlite_delivery_get(struct store *st, const char *project, c
         ret = store_sqlite_row_error(__func__, "delivery");
         goto out;
     }
+    out->payload_len = (size_t)sqlite3_column_bytes(q, 11);
+    out->payload = malloc(out->payload_len + 1);
+    if (out->payload == NULL) {
+        ret = STORE_ERROR;
+        goto out;
+    }
+    if (out->payload_len)
+        memcpy(out->payload, sqlite3_column_blob(q, 11), out->payload_len);
+    out->payload[out->payload_len] = '\0';
 
     rc = store_sqlite_stmt_get(c, SQL_ATTEMPT_LIST, &q);
     store_sqlite_bind_text(q, 1, id, &rc);
@@ -784,8 +796,11 @@ enum store_rc store_sqlite_delivery_get(struct store *st, const char *project, c
 fail_sql:
     ret = store_sqlite_sql_error(c, rc, __func__);
 out:
-    if (ret != STORE_OK)
+    if (ret != STORE_OK) {
         *nattempts = 0;
+        free(out->payload);
+        out->payload = NULL;
+    }
     store_sqlite_conn_put(s, c);
     return ret;
 }
@@ -900,4 +915,75 @@ enum store_rc store_sqlite_deliveries_release(struct store *st, const char *owne
 
     return store_sqlite_write((struct store_sqlite *)st, SQL_DELIVERIES_RELEASE, args, 1,
                               STORE_SQLITE_NONE_OK, n, __func__);
+}
+
+enum store_rc store_sqlite_attempts_since(struct store *st, const char *project, int64_t since_us,
+                                          struct store_attempt_sample *out, size_t cap, size_t *n)
+{
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    struct store_conn *c;
+    sqlite3_stmt *q = NULL;
+    char floor_id[IDS_MAX];
+    enum store_rc ret = STORE_OK;
+    int rc;
+
+    *n = 0;
+    if (cap > INT32_MAX)
+        cap = INT32_MAX;
+    /* Attempt ids sort by time: the walk starts at the first id of since. */
+    if (ids_floor("att_", since_us / 1000, floor_id, sizeof floor_id) != 0)
+        return STORE_ERROR;
+    ret = store_sqlite_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    rc = store_sqlite_stmt_get(c, SQL_ATTEMPTS_SINCE, &q);
+    store_sqlite_bind_text(q, 1, project, &rc);
+    store_sqlite_bind_text(q, 2, floor_id, &rc);
+    store_sqlite_bind_int64(q, 3, (int64_t)cap, &rc);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_attempt_sample *a = &out[*n];
+
+        memset(a, 0, sizeof *a);
+        if (store_sqlite_col_text_opt(q, 0, a->webhook_id, sizeof a->webhook_id) != 0) {
+            ret = store_sqlite_row_error(__func__, "attempt");
+            goto out;
+        }
+        a->time_us = sqlite3_column_int64(q, 1);
+        a->latency_us = sqlite3_column_int64(q, 2);
+        a->response_status = sqlite3_column_int(q, 3);
+        (*n)++;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        ret = store_sqlite_sql_error(c, rc, __func__);
+out:
+    if (ret != STORE_OK)
+        *n = 0;
+    store_sqlite_conn_put(s, c);
+    return ret;
+}
+
+enum store_rc store_sqlite_deliveries_pending_project(struct store *st, const char *project,
+                                                      size_t *n)
+{
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    struct store_conn *c;
+    sqlite3_stmt *q = NULL;
+    enum store_rc ret;
+    int rc;
+
+    *n = 0;
+    ret = store_sqlite_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    rc = store_sqlite_stmt_get(c, SQL_PENDING_PROJECT, &q);
+    store_sqlite_bind_text(q, 1, project, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *n = (size_t)sqlite3_column_int64(q, 0);
+    else
+        ret = store_sqlite_sql_error(c, rc, __func__);
+    store_sqlite_conn_put(s, c);
+    return ret;
 }

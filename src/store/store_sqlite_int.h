@@ -21,6 +21,7 @@
 #include "store/store.h"
 #include "store/store_sqlite_sql.h"
 #include "store/store_keys.h"
+#include "store/store_sessions.h"
 #include "store/store_operations.h"
 
 #define STORE_SQLITE_POOL_MAX 8
@@ -79,17 +80,21 @@ enum store_sqlite_arg_type {
     STORE_SQLITE_ARG_TEXT,
     STORE_SQLITE_ARG_TEXT_OPT,          /* NULL or empty: SQL NULL */
     STORE_SQLITE_ARG_INT64,
+    STORE_SQLITE_ARG_BLOB,              /* blob[0..len) */
 };
 
 struct store_sqlite_arg {
     enum store_sqlite_arg_type type;
     const char *text;
     int64_t int64;
+    const void *blob;
+    size_t len;
 };
 
 #define STORE_SQLITE_TEXT(v) { .type = STORE_SQLITE_ARG_TEXT, .text = (v) }
 #define STORE_SQLITE_TEXT_OPT(v) { .type = STORE_SQLITE_ARG_TEXT_OPT, .text = (v) }
 #define STORE_SQLITE_INT64(v) { .type = STORE_SQLITE_ARG_INT64, .int64 = (v) }
+#define STORE_SQLITE_BLOB(v, n) { .type = STORE_SQLITE_ARG_BLOB, .blob = (v), .len = (n) }
 
 /* What store_sqlite_write makes of a statement that changed no row. */
 enum store_sqlite_none {
@@ -115,12 +120,14 @@ enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sql id,
                                  const struct store_sqlite_arg *args, size_t nargs,
                                  enum store_sqlite_none none, size_t *changes, const char *op);
 
+extern const struct store_sessions_ops store_sqlite_sessions_ops;
+
 /* Webhooks and secrets (store_sqlite_webhooks.c). */
 enum store_rc store_sqlite_webhook_create(struct store *st, const struct webhook *wh,
                                            const struct store_secret *secret);
 enum store_rc store_sqlite_webhook_get(struct store *st, const char *project, const char *id,
                                         int64_t now_us, struct webhook *out);
-enum store_rc store_sqlite_webhook_list(struct store *st, const char *project,
+enum store_rc store_sqlite_webhook_list(struct store *st, const char *project, const char *tenant,
                                          const char *after_id, size_t limit, int64_t now_us,
                                          struct webhook *out, size_t *n, bool *more);
 enum store_rc store_sqlite_webhook_update(struct store *st, const struct webhook *wh);
@@ -148,6 +155,10 @@ enum store_rc store_sqlite_attempts_record(struct store *st, const struct store_
                                             size_t n, int64_t now_us, int64_t disable_after_us);
 enum store_rc store_sqlite_deliveries_pending_count(struct store *st, size_t *n);
 enum store_rc store_sqlite_deliveries_next_due(struct store *st, int64_t *due_us);
+enum store_rc store_sqlite_attempts_since(struct store *st, const char *project, int64_t since_us,
+                                   struct store_attempt_sample *out, size_t cap, size_t *n);
+enum store_rc store_sqlite_deliveries_pending_project(struct store *st, const char *project,
+                                               size_t *n);
 enum store_rc store_sqlite_deliveries_search(struct store *st,
                                               const struct store_delivery_filter *f,
                                               const char *before_id, size_t limit,

@@ -36,6 +36,13 @@
     DELIVERY_LAST_STATUS                                                    \
     " FROM deliveries d JOIN messages m ON m.id = d.message_id"
 
+/* DELIVERY_COLUMNS and the message's payload (column 11), for one delivery. */
+#define DELIVERY_COLUMNS_PAYLOAD                                             \
+    "d.id, d.message_id, d.webhook_id, d.target_uri, m.type, d.state,"      \
+    " d.attempts, d.create_time, d.due_time, d.last_attempt_time, "         \
+    DELIVERY_LAST_STATUS ", m.payload"                                    \
+    " FROM deliveries d JOIN messages m ON m.id = d.message_id"
+
 /* The newest attempt's response status (0: none, or no HTTP response). */
 #define DELIVERY_LAST_STATUS                                                \
     "COALESCE((SELECT a.response_status FROM attempts a"                    \
@@ -61,15 +68,17 @@
     X(APIKEY_COUNT, "SELECT count(*) FROM api_keys WHERE source = ?1")            \
     X(APIKEY_LOOKUP, "SELECT project FROM api_keys WHERE hash = ?1")              \
     X(WEBHOOK_INSERT, "INSERT INTO webhooks (id, project, name, uri, events,"     \
-                      " state, create_time, update_time)"                         \
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                 \
+                      " state, create_time, update_time, tenant)"                 \
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")             \
     X(WEBHOOK_GET, "SELECT id, project, name, uri, events, state, create_time,"   \
-                   " update_time FROM webhooks WHERE project = ?1 AND id = ?2")   \
+                   " update_time, tenant FROM webhooks"                           \
+                   " WHERE project = ?1 AND id = ?2")                             \
     X(WEBHOOK_LIST, "SELECT id, project, name, uri, events, state, create_time,"  \
-                    " update_time FROM webhooks WHERE project = ?1 AND id > ?2"   \
+                    " update_time, tenant FROM webhooks"                          \
+                    " WHERE project = ?1 AND id > ?2 AND (?4 = '' OR tenant = ?4)"\
                     " ORDER BY id LIMIT ?3")                                      \
     X(WEBHOOK_UPDATE, "UPDATE webhooks SET name = ?3, uri = ?4, events = ?5,"     \
-                      " state = ?6, update_time = ?7,"                            \
+                      " state = ?6, update_time = ?7, tenant = ?8,"               \
                       " failing_since = CASE WHEN ?6 = 0 AND state != 0 THEN 0"  \
                       " ELSE failing_since END"                                   \
                       " WHERE project = ?1 AND id = ?2")                          \
@@ -183,8 +192,27 @@
                        "      OR (?8 = 1 AND d.attempts > 0"                      \
                        "          AND " DELIVERY_LAST_STATUS " = 0)"              \
                        "      OR (?8 > 1 AND " DELIVERY_LAST_STATUS " / 100 = ?8))"\
+                       " AND (?10 = '' OR d.webhook_id IN (SELECT id FROM webhooks"\
+                       "      WHERE project = ?1 AND tenant = ?10))"              \
                        " ORDER BY d.id DESC LIMIT ?9")                            \
-    X(DELIVERY_GET, "SELECT " DELIVERY_COLUMNS                                    \
+    X(ATTEMPTS_SINCE, "SELECT d.webhook_id, a.time, a.latency_us,"                \
+                      " a.response_status FROM attempts a"                        \
+                      " JOIN deliveries d ON d.id = a.delivery_id"                \
+                      " WHERE a.id >= ?2 AND d.project = ?1"                      \
+                      " ORDER BY a.id DESC LIMIT ?3")                             \
+    X(PENDING_PROJECT, "SELECT count(*) FROM deliveries"                          \
+                       " WHERE state = 0 AND project = ?1")                       \
+    X(SESSION_PURGE, "DELETE FROM ui_sessions WHERE expire_time <= ?1")           \
+    X(SESSION_INSERT, "INSERT INTO ui_sessions (hash, kind, project, tenant,"     \
+                      " events, create_time, expire_time)"                        \
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                     \
+    X(SESSION_LOOKUP, "SELECT project, tenant, events, create_time, expire_time"  \
+                      " FROM ui_sessions WHERE hash = ?1 AND kind = 1"            \
+                      " AND expire_time > ?2")                                    \
+    X(SESSION_EXCHANGE, "UPDATE ui_sessions SET hash = ?2, kind = 1"              \
+                        " WHERE hash = ?1 AND kind = 0 AND expire_time > ?3")     \
+    X(SESSION_DELETE, "DELETE FROM ui_sessions WHERE hash = ?1")                  \
+    X(DELIVERY_GET, "SELECT " DELIVERY_COLUMNS_PAYLOAD                                    \
                     " WHERE d.project = ?1 AND d.id = ?2")                        \
     X(ATTEMPT_LIST, "SELECT id, time, latency_us, response_status, error,"        \
                     " response_excerpt FROM attempts WHERE delivery_id = ?1"      \

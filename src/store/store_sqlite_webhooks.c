@@ -38,6 +38,8 @@ static int row_webhook(sqlite3_stmt *q, struct webhook *wh)
     wh->state = (enum webhook_state)state;
     wh->create_time_us = sqlite3_column_int64(q, 6);
     wh->update_time_us = sqlite3_column_int64(q, 7);
+    if (store_sqlite_col_text(q, 8, wh->tenant, sizeof wh->tenant) != 0)
+        return -1;
     return 0;
 }
 
@@ -108,6 +110,7 @@ enum store_rc store_sqlite_webhook_create(struct store *st, const struct webhook
     store_sqlite_bind_int64(q, 6, wh->state, &rc);
     store_sqlite_bind_int64(q, 7, wh->create_time_us, &rc);
     store_sqlite_bind_int64(q, 8, wh->update_time_us, &rc);
+    store_sqlite_bind_text(q, 9, wh->tenant, &rc);
     if (rc == SQLITE_OK)
         rc = store_sqlite_stmt_done(q);
     if (rc == SQLITE_OK)
@@ -163,7 +166,7 @@ out:
     return ret;
 }
 
-enum store_rc store_sqlite_webhook_list(struct store *st, const char *project,
+enum store_rc store_sqlite_webhook_list(struct store *st, const char *project, const char *tenant,
                                          const char *after_id, size_t limit, int64_t now_us,
                                          struct webhook *out, size_t *n, bool *more)
 {
@@ -187,6 +190,7 @@ enum store_rc store_sqlite_webhook_list(struct store *st, const char *project,
     store_sqlite_bind_text(q, 2, after_id ? after_id : "", &rc);
     /* One row beyond the page tells whether there is a next one. */
     store_sqlite_bind_int64(q, 3, (int64_t)limit + 1, &rc);
+    store_sqlite_bind_text(q, 4, tenant ? tenant : "", &rc);
     if (rc != SQLITE_OK) {
         ret = store_sqlite_sql_error(c, rc, __func__);
         goto out;
@@ -232,6 +236,7 @@ enum store_rc store_sqlite_webhook_update(struct store *st, const struct webhook
         STORE_SQLITE_INT64(wh->events),
         STORE_SQLITE_INT64(wh->state),
         STORE_SQLITE_INT64(wh->update_time_us),
+        STORE_SQLITE_TEXT(wh->tenant),
     };
 
     /* SQLite counts a row matched by the WHERE clause as changed even when

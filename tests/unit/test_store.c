@@ -135,15 +135,16 @@ static void test_migrations(void **state)
     char err[256] = "";
 
     /* A fresh database gets every migration: 1, then 2 (an index of
-     * messages by operation). */
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 2);
-    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 2);
+     * messages by operation), 3 (deliveries by project), 4 (tenants and web
+     * sessions). */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 4);
+    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 4);
     assert_true(db_int(f, "SELECT min(apply_time) FROM schema_version") > 0);
 
     /* Re-opening applies nothing twice. */
     reopen(f);
     reopen(f);
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 4);
 
     if (testdb_is_pg()) {
         /* Every table of migration 1 exists, in this test's schema. */
@@ -473,11 +474,13 @@ static void test_webhook_list(void **state)
     }
     for (unsigned i = 100; i < 102; i++) {
         make_webhook(&wh, "p2", i);
+        if (i == 100)
+            strcpy(wh.tenant, "acme");
         make_secret(&sec, i, NOW);
         assert_int_equal(store_webhook_create(f->st, &wh, &sec), STORE_OK);
     }
 
-    assert_int_equal(store_webhook_list(f->st, "p1", NULL, 3, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, NULL, 3, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 3);
     assert_true(more);
     for (unsigned i = 0; i < 3; i++) {
@@ -487,7 +490,7 @@ static void test_webhook_list(void **state)
         assert_int_equal(page[i].nsecrets, 1);
     }
 
-    assert_int_equal(store_webhook_list(f->st, "p1", page[2].id, 3, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, page[2].id, 3, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, 3);
     assert_true(more);
@@ -496,7 +499,7 @@ static void test_webhook_list(void **state)
     make_webhook_id(wh.id, sizeof wh.id, 6);
     assert_string_equal(page[2].id, wh.id);
 
-    assert_int_equal(store_webhook_list(f->st, "p1", page[2].id, 3, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, page[2].id, 3, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, 1);
     assert_false(more);
@@ -505,24 +508,35 @@ static void test_webhook_list(void **state)
     assert_string_equal(page[0].secrets[0].truncated, "whsec_...0007");
 
     /* Past the end. */
-    assert_int_equal(store_webhook_list(f->st, "p1", page[0].id, 3, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, page[0].id, 3, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, 0);
     assert_false(more);
 
     /* A page exactly as long as the list has no next page. */
-    assert_int_equal(store_webhook_list(f->st, "p1", "", 7, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, "", 7, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 7);
     assert_false(more);
 
     /* Projects do not see each other's webhooks. */
-    assert_int_equal(store_webhook_list(f->st, "p2", NULL, 7, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p2", NULL, NULL, 7, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 2);
     assert_false(more);
     assert_string_equal(page[0].project, "p2");
-    assert_int_equal(store_webhook_list(f->st, "p3", NULL, 7, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p3", NULL, NULL, 7, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 0);
     assert_false(more);
+
+    /* A tenant sees its own webhooks only, and the label round-trips. */
+    assert_int_equal(store_webhook_list(f->st, "p2", "acme", NULL, 7, NOW, page, &n, &more),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].tenant, "acme");
+    assert_int_equal(store_webhook_get(f->st, "p2", page[0].id, NOW, &wh), STORE_OK);
+    assert_string_equal(wh.tenant, "acme");
+    assert_int_equal(store_webhook_list(f->st, "p1", "acme", NULL, 7, NOW, page, &n, &more),
+                     STORE_OK);
+    assert_int_equal(n, 0);
 }
 
 /* Create webhook 1 in p1 with secret 1 made at NOW. */
@@ -838,7 +852,7 @@ static void test_concurrent(void **state)
         assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_int_equal(w[i].failures, 0);
     }
-    assert_int_equal(store_webhook_list(f->st, "p1", NULL, THREADS, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, NULL, THREADS, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, THREADS);
     assert_false(more);
