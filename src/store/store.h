@@ -324,8 +324,11 @@ struct store_ops {
 #define STORE_OPS_VERSION 2
 
 /* Every backend's handle begins with this. */
+struct store_driver;
+
 struct store {
     const struct store_ops *ops;
+    const struct store_driver *driver;  /* store_driver.h */
 };
 
 /* Open the store named by url: "sqlite:PATH" or a plain file path selects

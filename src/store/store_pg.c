@@ -421,6 +421,7 @@ static void conn_close(struct store_pg_conn *c)
 {
     if (!c)
         return;
+    PQclear(c->res);
     PQfinish(c->pg);
     free(c);
 }
@@ -561,6 +562,8 @@ enum store_rc store_pg_conn_get(struct store_pg *s, struct store_pg_conn **out)
     } else {
         pthread_mutex_unlock(&s->lock);
     }
+    c->base.driver = &store_pg_driver;
+    c->base.st = &s->base;
     *out = c;
     return STORE_OK;
 }
@@ -571,6 +574,9 @@ enum store_rc store_pg_conn_get(struct store_pg *s, struct store_pg_conn **out)
 void store_pg_conn_put(struct store_pg *s, struct store_pg_conn *c)
 {
     bool broken = PQstatus(c->pg) != CONNECTION_OK;
+
+    PQclear(c->res);
+    c->res = NULL;
 
     if (!broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         PGresult *r = PQexec(c->pg, "ROLLBACK");
@@ -781,6 +787,7 @@ static enum store_rc pg_open(const char *url, struct store **out, char *err, siz
         return STORE_ERROR;
     }
     s->base.ops = &store_pg_ops;
+    s->base.driver = &store_pg_driver;
     atomic_init(&s->stopping, false);
     s->url = strdup(url);
     if (!s->url) {
@@ -1020,4 +1027,190 @@ const struct store_ops store_pg_ops = {
     .webhook_recover = store_pg_webhook_recover,
     .deliveries_release = store_pg_deliveries_release,
     .listen = pg_listen,
+};
+
+/* ---- the driver (store_driver.h) ------------------------------------------ */
+
+static const char *const pg_sql[STORE_SQL_COUNT] = {
+#define S(name, text) [STORE_SQL_##name] = text,
+#define D(name, sqlite, pg) [STORE_SQL_##name] = pg,
+    STORE_SQL_LIST(S, D)
+#undef S
+#undef D
+};
+
+static struct store_pg_conn *pg_conn(struct store_conn *c)
+{
+    return (struct store_pg_conn *)c;
+}
+
+static enum store_rc drv_conn_get(struct store *st, struct store_conn **out)
+{
+    struct store_pg_conn *c;
+    enum store_rc ret = store_pg_conn_get((struct store_pg *)st, &c);
+
+    if (ret == STORE_OK)
+        *out = &c->base;
+    return ret;
+}
+
+static void drv_conn_put(struct store_conn *c)
+{
+    store_pg_conn_put((struct store_pg *)c->st, pg_conn(c));
+}
+
+/* Reads that need one view of several statements get a snapshot. */
+static enum store_rc drv_begin(struct store_conn *c, enum store_txn txn)
+{
+    return store_pg_exec(pg_conn(c), txn == STORE_TXN_WRITE ? "BEGIN" :
+                         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin");
+}
+
+static enum store_rc drv_commit(struct store_conn *c)
+{
+    return store_pg_exec(pg_conn(c), "COMMIT", "commit");
+}
+
+static enum store_rc drv_notify(struct store_conn *c)
+{
+    return store_pg_exec(pg_conn(c), "NOTIFY " STORE_PG_CHANNEL, "notify");
+}
+
+/* Prepare statement id on c, its ?n parameters written $n. */
+static enum store_rc prepare(struct store_pg_conn *c, enum store_sql id, const char *name)
+{
+    size_t len = strlen(pg_sql[id]);
+    char *text = malloc(len + 1);
+    PGresult *r;
+    enum store_rc ret = STORE_OK;
+
+    if (!text)
+        return store_oom("prepare");
+    for (size_t i = 0; i <= len; i++) {
+        char ch = pg_sql[id][i];
+
+        text[i] = ch == '?' && pg_sql[id][i + 1] >= '0' && pg_sql[id][i + 1] <= '9' ? '$' : ch;
+    }
+    /* Parameter types are left to the server, which infers them from the
+     * statement; the SQL casts where that would be ambiguous. */
+    r = PQprepare(c->pg, name, text, 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        ret = store_pg_result_error(c, r, store_sql_name(id));
+    else
+        c->prep[id] = true;
+    PQclear(r);
+    free(text);
+    return ret;
+}
+
+/* Text parameters, bytea binary; binary results (store_pg_col_int). */
+static enum store_rc drv_run(struct store_conn *base, enum store_sql id,
+                             const struct store_arg *args, size_t nargs, size_t *changes)
+{
+    struct store_pg_conn *c = pg_conn(base);
+    struct store_pg_params p = {0};
+    char name[16];
+    PGresult *r;
+    enum store_rc ret;
+
+    PQclear(c->res);
+    c->res = NULL;
+    snprintf(name, sizeof name, "s%d", (int)id);
+    if (!c->prep[id]) {
+        ret = prepare(c, id, name);
+        if (ret != STORE_OK)
+            return ret;
+    }
+    assert(nargs <= STORE_PG_PARAMS_MAX);
+    for (size_t i = 0; i < nargs; i++) {
+        switch (args[i].type) {
+        case STORE_ARG_NULL:
+            store_pg_text(&p, NULL);
+            break;
+        case STORE_ARG_TEXT:
+            store_pg_text(&p, args[i].text);
+            break;
+        case STORE_ARG_INT:
+            store_pg_int(&p, args[i].i);
+            break;
+        case STORE_ARG_BLOB:
+            /* An empty value is an empty bytea, not NULL. */
+            store_pg_bytea(&p, args[i].len ? args[i].blob : "", args[i].len);
+            break;
+        }
+    }
+    r = PQexecPrepared(c->pg, name, p.n, p.vals, p.lens, p.fmts, 1);
+    switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+        break;
+    default:
+        ret = store_pg_result_error(c, r, store_sql_name(id));
+        PQclear(r);
+        return ret;
+    }
+    if (changes) {
+        const char *t = PQcmdTuples(r);
+        *changes = t && *t ? (size_t)strtoull(t, NULL, 10) : 0;
+    }
+    c->res = r;
+    c->row = -1;
+    return STORE_OK;
+}
+
+static enum store_rc drv_next(struct store_conn *base)
+{
+    struct store_pg_conn *c = pg_conn(base);
+
+    if (!c->res || c->row + 1 >= PQntuples(c->res))
+        return STORE_NOT_FOUND;
+    c->row++;
+    return STORE_OK;
+}
+
+static bool drv_col_null(struct store_conn *base, int col)
+{
+    struct store_pg_conn *c = pg_conn(base);
+
+    return PQgetisnull(c->res, c->row, col);
+}
+
+static int64_t drv_col_int(struct store_conn *base, int col)
+{
+    struct store_pg_conn *c = pg_conn(base);
+
+    return store_pg_col_int(c->res, c->row, col);
+}
+
+/* libpq ends every value with a NUL, binary ones too. */
+static const char *drv_col_text(struct store_conn *base, int col, size_t *len)
+{
+    struct store_pg_conn *c = pg_conn(base);
+
+    *len = 0;
+    if (PQgetisnull(c->res, c->row, col))
+        return NULL;
+    *len = (size_t)PQgetlength(c->res, c->row, col);
+    return PQgetvalue(c->res, c->row, col);
+}
+
+static const void *drv_col_blob(struct store_conn *c, int col, size_t *len)
+{
+    return drv_col_text(c, col, len);
+}
+
+const struct store_driver store_pg_driver = {
+    .name = "postgresql",
+    .conn_get = drv_conn_get,
+    .conn_put = drv_conn_put,
+    .begin = drv_begin,
+    .commit = drv_commit,
+    .run = drv_run,
+    .next = drv_next,
+    .col_null = drv_col_null,
+    .col_int = drv_col_int,
+    .col_text = drv_col_text,
+    .col_blob = drv_col_blob,
+    .notify = drv_notify,
+    .claim_leases = true,
 };

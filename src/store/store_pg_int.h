@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "store/store_driver.h"
 #include "store/store_keys.h"
 #include "store/store_operations.h"
 #include "store/store_pg_sql.h"
@@ -62,8 +63,12 @@ extern const char *const store_pg_sql_text[PGSQL_COUNT];
 /* One server connection and which statements it has prepared. Between
  * store_pg_conn_get and store_pg_conn_put it belongs to one thread. */
 struct store_pg_conn {
+    struct store_conn base;             /* first: the driver's view */
     PGconn *pg;
     bool prepared[PGSQL_COUNT];
+    bool prep[STORE_SQL_COUNT];         /* store_sql.h statements prepared */
+    PGresult *res;                      /* the result of store_run's last statement */
+    int row;                            /* its current row */
 };
 
 struct store_pg {
@@ -171,6 +176,8 @@ enum store_rc store_pg_webhook_recover(struct store *st, const char *project,
                                        size_t *n);
 enum store_rc store_pg_deliveries_release(struct store *st, const char *owner_prefix,
                                           size_t *n);
+
+extern const struct store_driver store_pg_driver;
 
 /* The sub-tables of the other concepts. */
 extern const struct store_operations_ops store_pg_operations_ops;

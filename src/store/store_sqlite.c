@@ -174,7 +174,7 @@ int64_t store_sqlite_now_us(void)
 
 /* Map a failed SQLite result code to the store's, logging what is worth
  * logging. Unique and primary key violations are the caller's CONFLICT. */
-enum store_rc store_sqlite_sql_error(struct store_conn *c, int rc, const char *op)
+enum store_rc store_sqlite_sql_error(struct store_sqlite_conn *c, int rc, const char *op)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -202,7 +202,7 @@ enum store_rc store_sqlite_row_error(const char *op, const char *what)
 
 /* Close a connection and free it. Every statement is finalized first, so
  * sqlite3_close can release the handle. */
-static void conn_close(struct store_conn *c)
+static void conn_close(struct store_sqlite_conn *c)
 {
     int rc;
 
@@ -210,6 +210,8 @@ static void conn_close(struct store_conn *c)
         return;
     for (size_t i = 0; i < SQL_COUNT; i++)
         sqlite3_finalize(c->stmts[i]);
+    for (size_t i = 0; i < STORE_SQL_COUNT; i++)
+        sqlite3_finalize(c->q[i]);
     rc = sqlite3_close(c->db);
     if (rc != SQLITE_OK)
         log_error("cannot close database connection", "rc=%d", rc);
@@ -218,13 +220,13 @@ static void conn_close(struct store_conn *c)
 
 /* Open one connection to path and set its per-connection PRAGMAs. Returns
  * STORE_OK with *out set, or an error with a message in err. */
-static enum store_rc conn_open(const char *path, struct store_conn **out, char *err,
+static enum store_rc conn_open(const char *path, struct store_sqlite_conn **out, char *err,
                                size_t errlen)
 {
     /* NOMUTEX: the pool guarantees one thread per connection at a time, so
      * SQLite's per-connection mutex would only cost. */
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     enum store_rc ret = STORE_ERROR;
     int rc;
 
@@ -267,7 +269,7 @@ fail_db:
 
 /* The cached statement id of c, prepared on first use. Returns an SQLite
  * result code. */
-int store_sqlite_stmt_get(struct store_conn *c, enum store_sql id, sqlite3_stmt **q)
+int store_sqlite_stmt_get(struct store_sqlite_conn *c, enum store_sqlite_sql id, sqlite3_stmt **q)
 {
     int rc;
 
@@ -297,7 +299,7 @@ int store_sqlite_stmt_done(sqlite3_stmt *q)
 /* Run a statement without parameters or rows (BEGIN, COMMIT, ROLLBACK).
  * BEGIN IMMEDIATE takes the store's write lock first; a COMMIT that
  * succeeds, or the ROLLBACK in store_sqlite_conn_put, gives it back. */
-int store_sqlite_stmt_exec(struct store_conn *c, enum store_sql id)
+int store_sqlite_stmt_exec(struct store_sqlite_conn *c, enum store_sqlite_sql id)
 {
     sqlite3_stmt *q = NULL;
     int rc = store_sqlite_stmt_get(c, id, &q);
@@ -370,9 +372,9 @@ int store_sqlite_col_text(sqlite3_stmt *q, int i, char *dst, size_t cap)
 
 /* Take a connection from the pool, opening one if the pool is not full, and
  * otherwise waiting for one to come back. */
-enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **out)
+enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_sqlite_conn **out)
 {
-    struct store_conn *c = NULL;
+    struct store_sqlite_conn *c = NULL;
     char err[256];
     enum store_rc ret;
 
@@ -390,8 +392,11 @@ enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **
     }
 
     ret = conn_open(s->path, &c, err, sizeof err);
-    if (ret == STORE_OK)
+    if (ret == STORE_OK) {
         c->write_lock = &s->write_lock;
+        c->base.driver = &store_sqlite_driver;
+        c->base.st = &s->base;
+    }
     if (ret != STORE_OK) {
         log_error("cannot open database connection", "error=\"%s\"", err);
         pthread_mutex_lock(&s->lock);
@@ -407,7 +412,7 @@ enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **
 /* Give c back to the pool. This is every op's single exit: it resets every
  * statement, clears the caller's bindings, and rolls back a transaction an
  * error path left open, so no op needs its own cleanup for those. */
-void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c)
+void store_sqlite_conn_put(struct store_sqlite *s, struct store_sqlite_conn *c)
 {
     bool broken = false;
 
@@ -416,6 +421,11 @@ void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c)
             sqlite3_reset(c->stmts[i]);
             sqlite3_clear_bindings(c->stmts[i]);
         }
+    }
+    if (c->cur) {
+        sqlite3_reset(c->cur);
+        sqlite3_clear_bindings(c->cur);
+        c->cur = NULL;
     }
     if (!sqlite3_get_autocommit(c->db) && store_sqlite_stmt_exec(c, SQL_ROLLBACK) != SQLITE_OK) {
         log_error("cannot roll back; dropping connection", "error=\"%s\"",
@@ -445,11 +455,11 @@ void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c)
  * Otherwise the SQLite error mapped by store_sqlite_sql_error and logged
  * under op. *changes, when not NULL, gets the rows the statement changed
  * (0 until it has run; set before the COMMIT, which may still fail). */
-enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sql id,
+enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sqlite_sql id,
                                  const struct store_sqlite_arg *args, size_t nargs,
                                  enum store_sqlite_none none, size_t *changes, const char *op)
 {
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -496,7 +506,7 @@ out:
 /* Bring the schema of c's database to STORE_SCHEMA_VERSION in one
  * transaction. Returns STORE_OK, or an error with a message in err (the
  * transaction is then rolled back). */
-static enum store_rc store_migrate(struct store_conn *c, char *err, size_t errlen)
+static enum store_rc store_migrate(struct store_sqlite_conn *c, char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_ERROR;
@@ -571,7 +581,7 @@ fail_rollback:
 
 /* Put the database in WAL mode. The mode is stored in the file, so doing it
  * once at open covers every later connection. */
-static enum store_rc store_set_wal(struct store_conn *c, char *err, size_t errlen)
+static enum store_rc store_set_wal(struct store_sqlite_conn *c, char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_ERROR;
@@ -622,7 +632,7 @@ static void sqlite_close(struct store *st)
 static enum store_rc sqlite_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     struct store_sqlite *s;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     const char *path = url;
     enum store_rc ret = STORE_ERROR;
 
@@ -646,6 +656,7 @@ static enum store_rc sqlite_open(const char *url, struct store **out, char *err,
         return STORE_ERROR;
     }
     s->base.ops = &store_sqlite_ops;
+    s->base.driver = &store_sqlite_driver;
     s->path = strdup(path);
     if (!s->path) {
         snprintf(err, errlen, "out of memory");
@@ -675,6 +686,8 @@ static enum store_rc sqlite_open(const char *url, struct store **out, char *err,
         goto fail_setup;
 
     c->write_lock = &s->write_lock;
+    c->base.driver = &store_sqlite_driver;
+    c->base.st = &s->base;
     s->idle[0] = c;
     s->nidle = 1;
     s->nconns = 1;
@@ -701,7 +714,7 @@ fail_path:
 static enum store_rc sqlite_meta_get(struct store *st, const char *key, char *val, size_t cap)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -746,7 +759,7 @@ static enum store_rc sqlite_meta_put(struct store *st, const char *key, const ch
 /* ---- API keys ----------------------------------------------------------- */
 
 /* Insert the projects row of project unless it exists. */
-static int project_ensure(struct store_conn *c, const char *project, int64_t now_us)
+static int project_ensure(struct store_sqlite_conn *c, const char *project, int64_t now_us)
 {
     sqlite3_stmt *q = NULL;
     int rc = store_sqlite_stmt_get(c, SQL_PROJECT_ENSURE, &q);
@@ -758,7 +771,7 @@ static int project_ensure(struct store_conn *c, const char *project, int64_t now
 
 /* Write one key with statement id (APIKEY_INSERT or APIKEY_UPSERT), its
  * project row first. */
-static int apikey_write(struct store_conn *c, enum store_sql id, const struct store_apikey *key,
+static int apikey_write(struct store_sqlite_conn *c, enum store_sqlite_sql id, const struct store_apikey *key,
                         int64_t now_us)
 {
     sqlite3_stmt *q = NULL;
@@ -777,7 +790,7 @@ static enum store_rc sqlite_apikeys_sync_config(struct store *st, const struct s
                                                 size_t n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     int64_t now_us = store_sqlite_now_us();
     enum store_rc ret;
@@ -809,7 +822,7 @@ static enum store_rc sqlite_apikeys_sync_config(struct store *st, const struct s
 static enum store_rc sqlite_apikey_insert(struct store *st, const struct store_apikey *key)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     enum store_rc ret;
     int rc;
 
@@ -830,7 +843,7 @@ static enum store_rc sqlite_apikey_count(struct store *st, enum store_key_source
                                          size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -857,7 +870,7 @@ static enum store_rc sqlite_apikey_lookup(struct store *st, const uint8_t *hash,
                                           size_t cap)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -909,4 +922,176 @@ const struct store_ops store_sqlite_ops = {
     .delivery_retry = store_sqlite_delivery_retry,
     .webhook_recover = store_sqlite_webhook_recover,
     .deliveries_release = store_sqlite_deliveries_release,
+};
+
+/* ---- the driver (store_driver.h) ------------------------------------------ */
+
+static const char *const sqlite_sql[STORE_SQL_COUNT] = {
+#define S(name, text) [STORE_SQL_##name] = text,
+#define D(name, sqlite, pg) [STORE_SQL_##name] = sqlite,
+    STORE_SQL_LIST(S, D)
+#undef S
+#undef D
+};
+
+static struct store_sqlite_conn *sqlite_conn(struct store_conn *c)
+{
+    return (struct store_sqlite_conn *)c;
+}
+
+static enum store_rc drv_conn_get(struct store *st, struct store_conn **out)
+{
+    struct store_sqlite_conn *c;
+    enum store_rc ret = store_sqlite_conn_get((struct store_sqlite *)st, &c);
+
+    if (ret == STORE_OK)
+        *out = &c->base;
+    return ret;
+}
+
+static void drv_conn_put(struct store_conn *c)
+{
+    store_sqlite_conn_put((struct store_sqlite *)c->st, sqlite_conn(c));
+}
+
+/* BEGIN IMMEDIATE for writes takes the store's writer mutex first
+ * (store_sqlite_stmt_exec): see struct store_sqlite. */
+static enum store_rc drv_begin(struct store_conn *base, enum store_txn txn)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    int rc = store_sqlite_stmt_exec(c, txn == STORE_TXN_WRITE ? SQL_BEGIN_WRITE : SQL_BEGIN_READ);
+
+    return rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, "begin");
+}
+
+static enum store_rc drv_commit(struct store_conn *base)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    int rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
+
+    return rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, "commit");
+}
+
+static int bind_arg(sqlite3_stmt *q, int col, const struct store_arg *a)
+{
+    switch (a->type) {
+    case STORE_ARG_TEXT:
+        return sqlite3_bind_text(q, col, a->text, -1, SQLITE_STATIC);
+    case STORE_ARG_INT:
+        return sqlite3_bind_int64(q, col, a->i);
+    case STORE_ARG_BLOB:
+        if (a->len > INT_MAX)
+            return SQLITE_TOOBIG;
+        /* "" for an empty blob: a NULL pointer would bind SQL NULL. */
+        return sqlite3_bind_blob(q, col, a->len ? a->blob : "", (int)a->len, SQLITE_STATIC);
+    case STORE_ARG_NULL:
+        break;
+    }
+    return sqlite3_bind_null(q, col);
+}
+
+/* Arguments beyond the statement's highest parameter are not bound: the
+ * dialects of one statement take one argument list, and the SQLite text may
+ * leave the last ones to PostgreSQL (DELIVERY_CLAIM's lease). */
+static enum store_rc drv_run(struct store_conn *base, enum store_sql id,
+                             const struct store_arg *args, size_t nargs, size_t *changes)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK;
+    int nparams;
+
+    if (c->cur) {
+        sqlite3_reset(c->cur);
+        sqlite3_clear_bindings(c->cur);
+        c->cur = NULL;
+    }
+    if (!c->q[id])
+        rc = sqlite3_prepare_v3(c->db, sqlite_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->q[id],
+                                NULL);
+    if (rc != SQLITE_OK)
+        return store_sqlite_sql_error(c, rc, store_sql_name(id));
+    q = c->q[id];
+    nparams = sqlite3_bind_parameter_count(q);
+    for (size_t i = 0; i < nargs && (int)i < nparams && rc == SQLITE_OK; i++)
+        rc = bind_arg(q, (int)i + 1, &args[i]);
+    if (rc == SQLITE_OK) {
+        c->cur = q;
+        rc = sqlite3_step(q);
+    }
+    if (rc == SQLITE_ROW) {
+        c->cur_state = CUR_ROW_PENDING;
+        return STORE_OK;
+    }
+    if (rc == SQLITE_DONE) {
+        c->cur_state = CUR_DONE;
+        if (changes)
+            *changes = (size_t)sqlite3_changes(c->db);
+        return STORE_OK;
+    }
+    return store_sqlite_sql_error(c, rc, store_sql_name(id));
+}
+
+static enum store_rc drv_next(struct store_conn *base)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    int rc;
+
+    if (!c->cur || c->cur_state == CUR_DONE)
+        return STORE_NOT_FOUND;
+    if (c->cur_state == CUR_ROW_PENDING) {
+        c->cur_state = CUR_ROW;
+        return STORE_OK;
+    }
+    rc = sqlite3_step(c->cur);
+    if (rc == SQLITE_ROW)
+        return STORE_OK;
+    c->cur_state = CUR_DONE;
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_sql_error(c, rc, "next");
+}
+
+static bool drv_col_null(struct store_conn *c, int col)
+{
+    return sqlite3_column_type(sqlite_conn(c)->cur, col) == SQLITE_NULL;
+}
+
+static int64_t drv_col_int(struct store_conn *c, int col)
+{
+    return sqlite3_column_int64(sqlite_conn(c)->cur, col);
+}
+
+static const char *drv_col_text(struct store_conn *c, int col, size_t *len)
+{
+    sqlite3_stmt *q = sqlite_conn(c)->cur;
+    const char *t = (const char *)sqlite3_column_text(q, col);
+    int n = sqlite3_column_bytes(q, col);
+
+    *len = t && n > 0 ? (size_t)n : 0;
+    return t;
+}
+
+static const void *drv_col_blob(struct store_conn *c, int col, size_t *len)
+{
+    sqlite3_stmt *q = sqlite_conn(c)->cur;
+    const void *b = sqlite3_column_blob(q, col);
+    int n = sqlite3_column_bytes(q, col);
+
+    *len = b && n > 0 ? (size_t)n : 0;
+    return b;
+}
+
+const struct store_driver store_sqlite_driver = {
+    .name = "sqlite",
+    .conn_get = drv_conn_get,
+    .conn_put = drv_conn_put,
+    .begin = drv_begin,
+    .commit = drv_commit,
+    .run = drv_run,
+    .next = drv_next,
+    .col_null = drv_col_null,
+    .col_int = drv_col_int,
+    .col_text = drv_col_text,
+    .col_blob = drv_col_blob,
+    .notify = NULL,
+    .claim_leases = false,
 };

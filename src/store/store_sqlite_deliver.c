@@ -23,7 +23,7 @@
 /* Reset every cached statement of c, keeping its bindings: after a failed
  * step inside a savepoint nothing may be left running when it is rolled
  * back. */
-static void conn_reset_stmts(struct store_conn *c)
+static void conn_reset_stmts(struct store_sqlite_conn *c)
 {
     for (size_t i = 0; i < SQL_COUNT; i++) {
         if (c->stmts[i])
@@ -61,7 +61,7 @@ static int store_sqlite_col_blob(sqlite3_stmt *q, int i, uint8_t *dst, size_t ca
  * when no id can be made it sets m->rc instead. The values are bound
  * SQLITE_TRANSIENT because the id is on this stack and the caller's uri may
  * be a column of a statement it steps next. */
-static int delivery_insert(struct store_conn *c, struct store_message *m, const char *webhook_id,
+static int delivery_insert(struct store_sqlite_conn *c, struct store_message *m, const char *webhook_id,
                            const char *uri)
 {
     sqlite3_stmt *q = NULL;
@@ -91,7 +91,7 @@ static int delivery_insert(struct store_conn *c, struct store_message *m, const 
 }
 
 /* One delivery per enabled webhook of m's project subscribed to its type. */
-static int deliveries_fan_out(struct store_conn *c, struct store_message *m)
+static int deliveries_fan_out(struct store_sqlite_conn *c, struct store_message *m)
 {
     sqlite3_stmt *q = NULL;
     int rc;
@@ -129,7 +129,7 @@ static int deliveries_fan_out(struct store_conn *c, struct store_message *m)
  * the caller rolls the savepoint back when m->rc is not STORE_OK. Other
  * files of the backend use it to emit an event in their own transaction
  * (an operation's state change and its event commit together). */
-int store_sqlite_message_insert(struct store_conn *c, struct store_message *m, int64_t idem_since_us)
+int store_sqlite_message_insert(struct store_sqlite_conn *c, struct store_message *m, int64_t idem_since_us)
 {
     sqlite3_stmt *q = NULL;
     char target[WEBHOOK_URI_MAX + 1];
@@ -228,7 +228,7 @@ enum store_rc store_sqlite_messages_insert(struct store *st, struct store_messag
                                             size_t n, int64_t idem_since_us)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     enum store_rc ret;
     int rc;
 
@@ -347,7 +347,7 @@ enum store_rc store_sqlite_deliveries_claim(struct store *st, const char *owner,
                                              struct store_job *out, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     char *busy_json;
     size_t scan;
@@ -434,7 +434,7 @@ out_json:
 }
 
 /* Record one attempt: see attempts_record in store.h. */
-static int attempt_record(struct store_conn *c, const struct store_attempt *a, int64_t now_us,
+static int attempt_record(struct store_sqlite_conn *c, const struct store_attempt *a, int64_t now_us,
                           int64_t disable_after_us)
 {
     sqlite3_stmt *q = NULL;
@@ -514,7 +514,7 @@ enum store_rc store_sqlite_attempts_record(struct store *st, const struct store_
                                             size_t n, int64_t now_us, int64_t disable_after_us)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     enum store_rc ret;
     int rc;
 
@@ -534,7 +534,7 @@ enum store_rc store_sqlite_attempts_record(struct store *st, const struct store_
 enum store_rc store_sqlite_deliveries_pending_count(struct store *st, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -567,7 +567,7 @@ enum store_rc store_sqlite_deliveries_pending_count(struct store *st, size_t *n)
 enum store_rc store_sqlite_deliveries_next_due(struct store *st, int64_t *due_us)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -621,7 +621,7 @@ enum store_rc store_sqlite_deliveries_list(struct store *st, const char *project
                                             struct store_delivery *out, size_t *n, bool *more)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_OK;
     int rc;
@@ -675,7 +675,7 @@ enum store_rc store_sqlite_delivery_get(struct store *st, const char *project, c
                                          size_t *nattempts)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_OK;
     int rc;
@@ -746,7 +746,7 @@ enum store_rc store_sqlite_delivery_retry(struct store *st, const char *project,
                                            int64_t now_us)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_OK;
     int rc;
@@ -796,7 +796,7 @@ enum store_rc store_sqlite_webhook_recover(struct store *st, const char *project
                                             int64_t now_us, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_OK;
     int rc;

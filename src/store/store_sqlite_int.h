@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "store/store_driver.h"
 #include "store/store_sqlite_sql.h"
 #include "store/store_keys.h"
 #include "store/store_operations.h"
@@ -35,7 +36,7 @@
 #define STORE_SQLITE_CLAIM_SCAN 4
 #define STORE_SQLITE_CLAIM_SCAN_MIN 64
 
-enum store_sql {
+enum store_sqlite_sql {
 #define X(name, text) SQL_##name,
     STORE_SQL_MAP(X)
     STORE_SQL_OPERATIONS_MAP(X)
@@ -49,8 +50,12 @@ extern const char *const store_sqlite_sql_text[SQL_COUNT];
 /* One SQLite connection with its statement cache. Used by one thread at a
  * time: between store_sqlite_conn_get and store_sqlite_conn_put it belongs
  * to the caller alone. */
-struct store_conn {
+struct store_sqlite_conn {
+    struct store_conn base;             /* first: the driver's view */
     sqlite3 *db;
+    sqlite3_stmt *q[STORE_SQL_COUNT];   /* store_sql.h, prepared on first use */
+    sqlite3_stmt *cur;                  /* the statement store_run ran last */
+    enum { CUR_ROW_PENDING, CUR_ROW, CUR_DONE } cur_state;
     sqlite3_stmt *stmts[SQL_COUNT];     /* prepared on first use */
     pthread_mutex_t *write_lock;        /* the store's; held while writing */
     bool writing;                       /* holds *write_lock */
@@ -69,7 +74,7 @@ struct store_sqlite {
     pthread_cond_t idle_cond;           /* signalled when a connection is put back */
     size_t nconns;                      /* connections open or being opened */
     size_t nidle;
-    struct store_conn *idle[STORE_SQLITE_POOL_MAX];
+    struct store_sqlite_conn *idle[STORE_SQLITE_POOL_MAX];
 };
 
 /* One parameter of store_sqlite_write, made with the macros below. Text is
@@ -99,19 +104,19 @@ enum store_sqlite_none {
 
 /* Shared helpers (store_sqlite.c). */
 int64_t store_sqlite_now_us(void);
-enum store_rc store_sqlite_sql_error(struct store_conn *c, int rc, const char *op);
+enum store_rc store_sqlite_sql_error(struct store_sqlite_conn *c, int rc, const char *op);
 enum store_rc store_sqlite_row_error(const char *op, const char *what);
-int store_sqlite_stmt_get(struct store_conn *c, enum store_sql id, sqlite3_stmt **q);
+int store_sqlite_stmt_get(struct store_sqlite_conn *c, enum store_sqlite_sql id, sqlite3_stmt **q);
 int store_sqlite_stmt_done(sqlite3_stmt *q);
-int store_sqlite_stmt_exec(struct store_conn *c, enum store_sql id);
+int store_sqlite_stmt_exec(struct store_sqlite_conn *c, enum store_sqlite_sql id);
 void store_sqlite_bind_text(sqlite3_stmt *q, int i, const char *v, int *rc);
 void store_sqlite_bind_int64(sqlite3_stmt *q, int i, int64_t v, int *rc);
 void store_sqlite_bind_blob(sqlite3_stmt *q, int i, const void *v, size_t len, int *rc);
 void store_sqlite_bind_text_opt(sqlite3_stmt *q, int i, const char *v, int *rc);
 int store_sqlite_col_text(sqlite3_stmt *q, int i, char *dst, size_t cap);
-enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **out);
-void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c);
-enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sql id,
+enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_sqlite_conn **out);
+void store_sqlite_conn_put(struct store_sqlite *s, struct store_sqlite_conn *c);
+enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sqlite_sql id,
                                  const struct store_sqlite_arg *args, size_t nargs,
                                  enum store_sqlite_none none, size_t *changes, const char *op);
 
@@ -135,7 +140,7 @@ enum store_rc store_sqlite_secrets_live(struct store *st, const char *webhook_id
                                          size_t *n);
 
 /* Messages and deliveries (store_sqlite_deliver.c). */
-int store_sqlite_message_insert(struct store_conn *c, struct store_message *m,
+int store_sqlite_message_insert(struct store_sqlite_conn *c, struct store_message *m,
                                 int64_t idem_since_us);
 enum store_rc store_sqlite_messages_insert(struct store *st, struct store_message *msgs,
                                             size_t n, int64_t idem_since_us);
@@ -163,6 +168,8 @@ enum store_rc store_sqlite_deliveries_release(struct store *st, const char *owne
 enum store_rc store_sqlite_webhook_recover(struct store *st, const char *project,
                                             const char *webhook_id, int64_t since_us,
                                             int64_t now_us, size_t *n);
+
+extern const struct store_driver store_sqlite_driver;
 
 /* The sub-tables of the other concepts. */
 extern const struct store_operations_ops store_sqlite_operations_ops;

@@ -33,7 +33,7 @@ static enum store_rc sqlite_keys_list(struct store *st, int64_t since_us,
                                       struct store_signing_key *out, size_t cap, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -68,7 +68,7 @@ out:
 }
 
 /* Run KEY_INSERT for key on c (inside the caller's transaction). */
-static int key_insert(struct store_conn *c, const struct store_signing_key *key)
+static int key_insert(struct store_sqlite_conn *c, const struct store_signing_key *key)
 {
     sqlite3_stmt *q = NULL;
     int rc = store_sqlite_stmt_get(c, SQL_KEY_INSERT, &q);
@@ -86,7 +86,7 @@ static enum store_rc sqlite_key_insert_first(struct store *st,
                                              const struct store_signing_key *key)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -120,7 +120,7 @@ out:
 static enum store_rc sqlite_key_rotate(struct store *st, const struct store_signing_key *key)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;

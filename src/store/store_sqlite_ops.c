@@ -106,7 +106,7 @@ static enum store_rc sqlite_op_get(struct store *st, const char *project, const 
                                    struct store_operation *out)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -132,7 +132,7 @@ static enum store_rc sqlite_op_get(struct store *st, const char *project, const 
 
 /* Step q (bound), reading up to limit rows into out[0..*n); with more set,
  * one extra row tells whether more follow. */
-static enum store_rc read_rows(struct store_conn *c, sqlite3_stmt *q, size_t limit,
+static enum store_rc read_rows(struct store_sqlite_conn *c, sqlite3_stmt *q, size_t limit,
                                struct store_operation *out, size_t *n, bool *more,
                                const char *op)
 {
@@ -167,7 +167,7 @@ static enum store_rc sqlite_op_list(struct store *st, const char *project, const
                                     struct store_operation *out, size_t *n, bool *more)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -203,7 +203,7 @@ static enum store_rc sqlite_op_remove(struct store *st, const char *project, con
 
 /* After an UPDATE of (project, id) that changed nothing: NOT_FOUND when the
  * row does not exist, CONFLICT when it does (its state or owner differ). */
-static enum store_rc op_missing_or_conflict(struct store_conn *c, const char *project,
+static enum store_rc op_missing_or_conflict(struct store_sqlite_conn *c, const char *project,
                                             const char *id, const char *op)
 {
     sqlite3_stmt *q = NULL;
@@ -224,7 +224,7 @@ static enum store_rc sqlite_op_transition(struct store *st, const struct store_o
                                           struct store_message *msg)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -287,7 +287,7 @@ static enum store_rc sqlite_op_claim(struct store *st, const char *project,
                                      struct store_operation *out)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     char id[IDS_MAX];
     char *kj = NULL;
@@ -359,7 +359,7 @@ static enum store_rc sqlite_op_heartbeat(struct store *st, const char *project, 
                                          int64_t now_us)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -393,7 +393,7 @@ static enum store_rc sqlite_op_due(struct store *st, int64_t now_us, size_t limi
                                    struct store_operation *out, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -418,7 +418,7 @@ static enum store_rc sqlite_op_stale(struct store *st, const char *kind,
                                      struct store_operation *out, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -444,7 +444,7 @@ static enum store_rc sqlite_op_deliveries(struct store *st, const char *project,
                                           size_t cap, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;

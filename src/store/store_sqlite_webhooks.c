@@ -42,7 +42,7 @@ static int row_webhook(sqlite3_stmt *q, struct webhook *wh)
 }
 
 /* Fill wh->secrets with the webhook's secrets live at now_us, newest first. */
-static enum store_rc load_secret_infos(struct store_conn *c, struct webhook *wh, int64_t now_us,
+static enum store_rc load_secret_infos(struct store_sqlite_conn *c, struct webhook *wh, int64_t now_us,
                                        const char *op)
 {
     sqlite3_stmt *q = NULL;
@@ -70,7 +70,7 @@ static enum store_rc load_secret_infos(struct store_conn *c, struct webhook *wh,
     return STORE_OK;
 }
 
-static int secret_insert(struct store_conn *c, const char *webhook_id,
+static int secret_insert(struct store_sqlite_conn *c, const char *webhook_id,
                          const struct store_secret *secret)
 {
     sqlite3_stmt *q = NULL;
@@ -89,7 +89,7 @@ enum store_rc store_sqlite_webhook_create(struct store *st, const struct webhook
                                            const struct store_secret *secret)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -123,7 +123,7 @@ enum store_rc store_sqlite_webhook_get(struct store *st, const char *project, co
                                         int64_t now_us, struct webhook *out)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -168,7 +168,7 @@ enum store_rc store_sqlite_webhook_list(struct store *st, const char *project,
                                          struct webhook *out, size_t *n, bool *more)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -244,7 +244,7 @@ enum store_rc store_sqlite_webhook_update(struct store *st, const struct webhook
 enum store_rc store_sqlite_webhook_delete(struct store *st, const char *project, const char *id)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -295,7 +295,7 @@ enum store_rc store_sqlite_secret_rotate(struct store *st, const char *project,
                                           int64_t now_us)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret;
     int rc;
@@ -355,7 +355,7 @@ enum store_rc store_sqlite_secrets_live(struct store *st, const char *webhook_id
                                          size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_OK;
     int rc;
