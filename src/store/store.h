@@ -243,69 +243,6 @@ struct store_ops {
     enum store_rc (*secrets_live)(struct store *st, const char *webhook_id, int64_t now_us,
                                   struct store_secret *out, size_t cap, size_t *n);
 
-    /* ---- messages and deliveries (delivery engine, delivery log) ---- */
-
-    /* Commit msgs[0..n) in ONE transaction (group commit): for each, the
-     * message row and its deliveries. A message whose idempotency key was
-     * used in its project by a message created at or after idem_since_us is
-     * not inserted: it gets duplicate = true and the earlier message's id.
-     * Per-message failures (NOT_FOUND ping target) are in msgs[i].rc and do
-     * not fail the others; the return value is for the transaction. */
-    enum store_rc (*messages_insert)(struct store *st, struct store_message *msgs, size_t n,
-                                     int64_t idem_since_us);
-    /* Lease up to limit due deliveries (state pending, due_time <= now_us,
-     * lease_expire_time <= now_us, and for static ones a webhook that still
-     * exists and is enabled) to owner until lease_until_us, oldest due
-     * first, into out[0..*n). Per target_uri at most per_target minus the
-     * number already in flight there: busy[i] has inflight[i] in flight
-     * (i < nbusy), so a target at its cap is skipped entirely and cannot
-     * starve the others. */
-    enum store_rc (*deliveries_claim)(struct store *st, const char *owner, int64_t now_us,
-                                      int64_t lease_until_us, size_t limit, size_t per_target,
-                                      const char *const *busy, const size_t *inflight,
-                                      size_t nbusy, struct store_job *out, size_t *n);
-    /* Record attempts[0..n) in one transaction: insert each attempt (except
-     * RELEASED), update its delivery (state, attempts, due time, lease
-     * cleared) and, for static webhooks, the webhook's health: a success
-     * sets last_success_time and clears failing_since; a failure sets
-     * failing_since if unset, and a webhook whose failing_since is at least
-     * disable_after_us old becomes DISABLED_DUE_TO_FAILED_DELIVERIES; GONE
-     * disables it at once. */
-    enum store_rc (*attempts_record)(struct store *st, const struct store_attempt *attempts,
-                                     size_t n, int64_t now_us, int64_t disable_after_us);
-    /* Pending deliveries not yet delivered (queue depth). */
-    enum store_rc (*deliveries_pending_count)(struct store *st, size_t *n);
-    /* The earliest due_time of a pending, claimable delivery; NOT_FOUND when
-     * none is pending. */
-    enum store_rc (*deliveries_next_due)(struct store *st, int64_t *due_us);
-
-    /* The delivery log. list: deliveries of a webhook of project, newest
-     * first, with id < before_id (NULL/"" for the first page), state
-     * filter -1 for all. */
-    enum store_rc (*deliveries_list)(struct store *st, const char *project,
-                                     const char *webhook_id, int state, const char *before_id,
-                                     size_t limit, struct store_delivery *out, size_t *n,
-                                     bool *more);
-    /* One delivery of project and up to cap of its attempts, oldest first. */
-    enum store_rc (*delivery_get)(struct store *st, const char *project, const char *id,
-                                  struct store_delivery *out, struct store_attempt_info *attempts,
-                                  size_t cap, size_t *nattempts);
-    /* Make a delivery of project pending and due at now_us (a manual retry).
-     * NOT_FOUND when it does not exist; CONFLICT when it is pending. */
-    enum store_rc (*delivery_retry)(struct store *st, const char *project, const char *id,
-                                    int64_t now_us);
-    /* Make every failed delivery of the webhook created at or after
-     * since_us pending and due at now_us; *n says how many. NOT_FOUND when
-     * the webhook does not exist in project. */
-    enum store_rc (*webhook_recover)(struct store *st, const char *project,
-                                     const char *webhook_id, int64_t since_us, int64_t now_us,
-                                     size_t *n);
-    /* Clear the leases of pending deliveries whose lease_owner starts with
-     * owner_prefix (a restarted process releasing what its previous life
-     * held, so it is sent again now rather than when the leases expire);
-     * *n says how many. */
-    enum store_rc (*deliveries_release)(struct store *st, const char *owner_prefix, size_t *n);
-
     /* ---- several processes on one database (optional: NULL when one
      * process has the database to itself, as with SQLite) ---- */
 
@@ -361,28 +298,67 @@ enum store_rc store_secret_rotate(struct store *st, const char *project, const c
 enum store_rc store_secrets_live(struct store *st, const char *webhook_id, int64_t now_us,
                                  struct store_secret *out, size_t cap, size_t *n);
 
+/* ---- messages and deliveries (store_deliver.c) ---- */
+
+/* Commit msgs[0..n) in ONE transaction (group commit): for each, the
+ * message row and its deliveries. A message whose idempotency key was
+ * used in its project by a message created at or after idem_since_us is
+ * not inserted: it gets duplicate = true and the earlier message's id.
+ * Per-message failures (NOT_FOUND ping target) are in msgs[i].rc and do
+ * not fail the others; the return value is for the transaction. */
 enum store_rc store_messages_insert(struct store *st, struct store_message *msgs, size_t n,
                                     int64_t idem_since_us);
+/* Lease up to limit due deliveries (state pending, due_time <= now_us,
+ * lease_expire_time <= now_us, and for static ones a webhook that still
+ * exists and is enabled) to owner until lease_until_us, oldest due
+ * first, into out[0..*n). Per target_uri at most per_target minus the
+ * number already in flight there: busy[i] has inflight[i] in flight
+ * (i < nbusy), so a target at its cap is skipped entirely and cannot
+ * starve the others. */
 enum store_rc store_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
                                      int64_t lease_until_us, size_t limit, size_t per_target,
                                      const char *const *busy, const size_t *inflight,
                                      size_t nbusy, struct store_job *out, size_t *n);
+/* Record attempts[0..n) in one transaction: insert each attempt (except
+ * RELEASED), update its delivery (state, attempts, due time, lease
+ * cleared) and, for static webhooks, the webhook's health: a success
+ * sets last_success_time and clears failing_since; a failure sets
+ * failing_since if unset, and a webhook whose failing_since is at least
+ * disable_after_us old becomes DISABLED_DUE_TO_FAILED_DELIVERIES; GONE
+ * disables it at once. */
 enum store_rc store_attempts_record(struct store *st, const struct store_attempt *attempts,
                                     size_t n, int64_t now_us, int64_t disable_after_us);
+/* Pending deliveries not yet delivered (queue depth). */
 enum store_rc store_deliveries_pending_count(struct store *st, size_t *n);
+/* The earliest due_time of a pending, claimable delivery; NOT_FOUND when
+ * none is pending. */
 enum store_rc store_deliveries_next_due(struct store *st, int64_t *due_us);
+
+/* The delivery log. list: deliveries of a webhook of project, newest
+ * first, with id < before_id (NULL/"" for the first page), state
+ * filter -1 for all. */
 enum store_rc store_deliveries_list(struct store *st, const char *project,
                                     const char *webhook_id, int state, const char *before_id,
                                     size_t limit, struct store_delivery *out, size_t *n,
                                     bool *more);
+/* One delivery of project and up to cap of its attempts, oldest first. */
 enum store_rc store_delivery_get(struct store *st, const char *project, const char *id,
                                  struct store_delivery *out, struct store_attempt_info *attempts,
                                  size_t cap, size_t *nattempts);
+/* Make a delivery of project pending and due at now_us (a manual retry).
+ * NOT_FOUND when it does not exist; CONFLICT when it is pending. */
 enum store_rc store_delivery_retry(struct store *st, const char *project, const char *id,
                                    int64_t now_us);
+/* Make every failed delivery of the webhook created at or after
+ * since_us pending and due at now_us; *n says how many. NOT_FOUND when
+ * the webhook does not exist in project. */
 enum store_rc store_webhook_recover(struct store *st, const char *project,
                                     const char *webhook_id, int64_t since_us, int64_t now_us,
                                     size_t *n);
+/* Clear the leases of pending deliveries whose lease_owner starts with
+ * owner_prefix (a restarted process releasing what its previous life
+ * held, so it is sent again now rather than when the leases expire);
+ * *n says how many. */
 enum store_rc store_deliveries_release(struct store *st, const char *owner_prefix, size_t *n);
 const char *store_delivery_state_name(enum store_delivery_state state);
 /* st->ops->listen, or STORE_OK doing nothing when the backend has none. */

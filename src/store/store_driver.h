@@ -48,14 +48,32 @@ struct store_arg {
 };
 
 /* Text; NULL binds SQL NULL. */
-#define STORE_TEXT(v) \
-    ((struct store_arg){.type = (v) ? STORE_ARG_TEXT : STORE_ARG_NULL, .text = (v)})
+static inline struct store_arg store_arg_text(const char *v)
+{
+    return (struct store_arg){.type = v ? STORE_ARG_TEXT : STORE_ARG_NULL, .text = v};
+}
+
 /* Text of a nullable column: NULL and "" both bind SQL NULL. */
-#define STORE_TEXT_OPT(v) \
-    ((struct store_arg){.type = (v) && *(v) ? STORE_ARG_TEXT : STORE_ARG_NULL, .text = (v)})
-#define STORE_INT(v) ((struct store_arg){.type = STORE_ARG_INT, .i = (int64_t)(v)})
+static inline struct store_arg store_arg_text_opt(const char *v)
+{
+    return (struct store_arg){.type = v && *v ? STORE_ARG_TEXT : STORE_ARG_NULL, .text = v};
+}
+
+static inline struct store_arg store_arg_int(int64_t v)
+{
+    return (struct store_arg){.type = STORE_ARG_INT, .i = v};
+}
+
 /* A blob of len bytes (len 0: an empty blob, not NULL). */
-#define STORE_BLOB(p, n) ((struct store_arg){.type = STORE_ARG_BLOB, .blob = (p), .len = (n)})
+static inline struct store_arg store_arg_blob(const void *p, size_t len)
+{
+    return (struct store_arg){.type = STORE_ARG_BLOB, .blob = p, .len = len};
+}
+
+#define STORE_TEXT(v) store_arg_text(v)
+#define STORE_TEXT_OPT(v) store_arg_text_opt(v)
+#define STORE_INT(v) store_arg_int((int64_t)(v))
+#define STORE_BLOB(p, n) store_arg_blob((p), (n))
 /* The argument list of store_run: STORE_ARGS(STORE_TEXT(a), STORE_INT(b)). */
 #define STORE_ARGS(...)                                                         \
     (const struct store_arg[]){__VA_ARGS__},                                    \
@@ -146,6 +164,9 @@ enum store_rc store_read_text(struct store *st, enum store_sql id, const struct 
  * STORE_NOT_FOUND without a row or with SQL NULL. */
 enum store_rc store_read_int(struct store *st, enum store_sql id, const struct store_arg *args,
                              size_t nargs, int64_t *out);
+
+/* Rows one list call returns at most (bound as an SQL integer). */
+#define STORE_ROWS_MAX ((size_t)INT32_MAX - 1)
 
 int64_t store_now_us(void);
 /* The name of statement id, for logs. */

@@ -459,7 +459,7 @@ static PGconn *store_pg_connect(const char *url, char *err, size_t errlen)
     return pg;
 }
 
-static enum store_rc conn_open(const char *url, struct store_pg_conn **out, char *err,
+static enum store_rc conn_open(struct store_pg *s, struct store_pg_conn **out, char *err,
                                size_t errlen)
 {
     struct store_pg_conn *c = calloc(1, sizeof *c);
@@ -469,11 +469,13 @@ static enum store_rc conn_open(const char *url, struct store_pg_conn **out, char
         snprintf(err, errlen, "out of memory");
         return STORE_ERROR;
     }
-    c->pg = store_pg_connect(url, err, errlen);
+    c->pg = store_pg_connect(s->url, err, errlen);
     if (!c->pg) {
         free(c);
         return STORE_UNAVAILABLE;
     }
+    c->base.driver = &store_pg_driver;
+    c->base.st = &s->base;
     *out = c;
     return STORE_OK;
 }
@@ -540,7 +542,7 @@ enum store_rc store_pg_conn_get(struct store_pg *s, struct store_pg_conn **out)
         break;
     }
 
-    ret = conn_open(s->url, &c, err, sizeof err);
+    ret = conn_open(s, &c, err, sizeof err);
     pthread_mutex_lock(&s->lock);
     if (ret != STORE_OK) {
         s->nconns--;
@@ -562,8 +564,6 @@ enum store_rc store_pg_conn_get(struct store_pg *s, struct store_pg_conn **out)
     } else {
         pthread_mutex_unlock(&s->lock);
     }
-    c->base.driver = &store_pg_driver;
-    c->base.st = &s->base;
     *out = c;
     return STORE_OK;
 }
@@ -806,7 +806,7 @@ static enum store_rc pg_open(const char *url, struct store **out, char *err, siz
         snprintf(err, errlen, "cannot create mutex");
         goto fail_wake_lock;
     }
-    ret = conn_open(s->url, &c, err, errlen);
+    ret = conn_open(s, &c, err, errlen);
     if (ret != STORE_OK)
         goto fail_conn;
     ret = store_pg_migrate(c, err, errlen);
@@ -1016,16 +1016,6 @@ const struct store_ops store_pg_ops = {
     .webhook_delete = store_pg_webhook_delete,
     .secret_rotate = store_pg_secret_rotate,
     .secrets_live = store_pg_secrets_live,
-    .messages_insert = store_pg_messages_insert,
-    .deliveries_claim = store_pg_deliveries_claim,
-    .attempts_record = store_pg_attempts_record,
-    .deliveries_pending_count = store_pg_deliveries_pending_count,
-    .deliveries_next_due = store_pg_deliveries_next_due,
-    .deliveries_list = store_pg_deliveries_list,
-    .delivery_get = store_pg_delivery_get,
-    .delivery_retry = store_pg_delivery_retry,
-    .webhook_recover = store_pg_webhook_recover,
-    .deliveries_release = store_pg_deliveries_release,
     .listen = pg_listen,
 };
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "store/store_deliver.h"
 #include "store/store_pg_int.h"
 
 /* Rows one list/due/stale call may return. */
@@ -245,7 +246,7 @@ static enum store_rc pg_op_transition(struct store *st, const struct store_op_tr
     }
     /* The event rides in this transaction: both commit or neither. */
     if (ret == STORE_OK && msg) {
-        ret = store_pg_message_insert(c, msg, 0);
+        ret = store_message_insert_in(&c->base, msg, 0);
         if (ret == STORE_OK && msg->rc != STORE_OK) {
             ret = msg->rc;
             goto out;

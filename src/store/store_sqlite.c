@@ -912,16 +912,6 @@ const struct store_ops store_sqlite_ops = {
     .webhook_delete = store_sqlite_webhook_delete,
     .secret_rotate = store_sqlite_secret_rotate,
     .secrets_live = store_sqlite_secrets_live,
-    .messages_insert = store_sqlite_messages_insert,
-    .deliveries_claim = store_sqlite_deliveries_claim,
-    .attempts_record = store_sqlite_attempts_record,
-    .deliveries_pending_count = store_sqlite_deliveries_pending_count,
-    .deliveries_next_due = store_sqlite_deliveries_next_due,
-    .deliveries_list = store_sqlite_deliveries_list,
-    .delivery_get = store_sqlite_delivery_get,
-    .delivery_retry = store_sqlite_delivery_retry,
-    .webhook_recover = store_sqlite_webhook_recover,
-    .deliveries_release = store_sqlite_deliveries_release,
 };
 
 /* ---- the driver (store_driver.h) ------------------------------------------ */

@@ -139,36 +139,6 @@ enum store_rc store_sqlite_secrets_live(struct store *st, const char *webhook_id
                                          int64_t now_us, struct store_secret *out, size_t cap,
                                          size_t *n);
 
-/* Messages and deliveries (store_sqlite_deliver.c). */
-int store_sqlite_message_insert(struct store_sqlite_conn *c, struct store_message *m,
-                                int64_t idem_since_us);
-enum store_rc store_sqlite_messages_insert(struct store *st, struct store_message *msgs,
-                                            size_t n, int64_t idem_since_us);
-enum store_rc store_sqlite_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
-                                             int64_t lease_until_us, size_t limit,
-                                             size_t per_target, const char *const *busy,
-                                             const size_t *inflight, size_t nbusy,
-                                             struct store_job *out, size_t *n);
-enum store_rc store_sqlite_attempts_record(struct store *st, const struct store_attempt *attempts,
-                                            size_t n, int64_t now_us, int64_t disable_after_us);
-enum store_rc store_sqlite_deliveries_pending_count(struct store *st, size_t *n);
-enum store_rc store_sqlite_deliveries_next_due(struct store *st, int64_t *due_us);
-enum store_rc store_sqlite_deliveries_list(struct store *st, const char *project,
-                                            const char *webhook_id, int state,
-                                            const char *before_id, size_t limit,
-                                            struct store_delivery *out, size_t *n, bool *more);
-enum store_rc store_sqlite_delivery_get(struct store *st, const char *project, const char *id,
-                                         struct store_delivery *out,
-                                         struct store_attempt_info *attempts, size_t cap,
-                                         size_t *nattempts);
-enum store_rc store_sqlite_delivery_retry(struct store *st, const char *project, const char *id,
-                                           int64_t now_us);
-enum store_rc store_sqlite_deliveries_release(struct store *st, const char *owner_prefix,
-                                              size_t *n);
-enum store_rc store_sqlite_webhook_recover(struct store *st, const char *project,
-                                            const char *webhook_id, int64_t since_us,
-                                            int64_t now_us, size_t *n);
-
 extern const struct store_driver store_sqlite_driver;
 
 /* The sub-tables of the other concepts. */

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
+#include "store/store_deliver.h"
 #include "store/store_sqlite_int.h"
 
 /* Rows one list/due/stale call may return; bound as an SQL integer. */
@@ -250,8 +251,10 @@ static enum store_rc sqlite_op_transition(struct store *st, const struct store_o
     }
     /* The event rides in this transaction: both commit or neither. */
     if (rc == SQLITE_OK && msg) {
-        rc = store_sqlite_message_insert(c, msg, 0);
-        if (rc == SQLITE_OK && msg->rc != STORE_OK) {
+        ret = store_message_insert_in(&c->base, msg, 0);
+        if (ret != STORE_OK)
+            goto out;
+        if (msg->rc != STORE_OK) {
             ret = msg->rc;
             goto out;
         }
