@@ -2,10 +2,10 @@
  * store.h - the storage interface.
  *
  * Everything above this header talks to storage only through the store_*
- * functions below; which backend runs (embedded SQLite now, PostgreSQL
- * later) is decided once, by store_open(), from the database URL. A backend
- * is a struct store_ops table plus a struct that begins with a
- * struct store member (see store_sqlite.c).
+ * functions below; which backend runs (embedded SQLite or PostgreSQL) is
+ * decided once, by store_open(), from the database URL. Each concept is
+ * written once, in SQL, over a thin driver that each backend implements
+ * (store_driver.h); a backend's handle begins with a struct store.
  *
  * Threading: a struct store may be used from any number of threads at once;
  * each backend brings its own connection handling.
@@ -177,94 +177,10 @@ struct store_attempt_info {
 };
 
 struct store;
-struct store_operations_ops;
-struct store_keys_ops;
-
-struct store_ops {
-    int version;                    /* STORE_OPS_VERSION */
-    const char *name;
-    /* Concepts with tables of their own (store_operations.h, store_keys.h),
-     * so each stays in its own header and backend file. */
-    const struct store_operations_ops *operations;
-    const struct store_keys_ops *keys;
-
-    enum store_rc (*open)(const char *url, struct store **out, char *err, size_t errlen);
-    void (*close)(struct store *st);
-
-    /* Small named values (e.g. the master-key check). get: NOT_FOUND when
-     * unset; the value is NUL-terminated and at most STORE_META_MAX-1 bytes. */
-    enum store_rc (*meta_get)(struct store *st, const char *key, char *val, size_t cap);
-    enum store_rc (*meta_put)(struct store *st, const char *key, const char *val);
-
-    /* Replace every STORE_KEY_CONFIG key with keys[0..n) (all of source
-     * STORE_KEY_CONFIG), in one transaction. */
-    enum store_rc (*apikeys_sync_config)(struct store *st, const struct store_apikey *keys, size_t n);
-    enum store_rc (*apikey_insert)(struct store *st, const struct store_apikey *key);
-    /* Number of keys of the given source. */
-    enum store_rc (*apikey_count)(struct store *st, enum store_key_source source, size_t *n);
-    /* The project of the key with this hash; NOT_FOUND when there is none. */
-    enum store_rc (*apikey_lookup)(struct store *st, const uint8_t *hash, char *project, size_t cap);
-
-    /* Insert wh and its first secret in one transaction. CONFLICT if the
-     * id exists. wh->nsecrets and wh->secrets are ignored. */
-    enum store_rc (*webhook_create)(struct store *st, const struct webhook *wh,
-                                    const struct store_secret *secret);
-    /* Fill out with the webhook and its secrets that are live at now_us
-     * (expire_time 0 or > now_us), newest first. NOT_FOUND when the id does
-     * not exist in project. */
-    enum store_rc (*webhook_get)(struct store *st, const char *project, const char *id,
-                                 int64_t now_us, struct webhook *out);
-    /* Up to limit webhooks of project with id > after_id (after_id NULL or
-     * "" for the first page), in id order, into out[0..*n). *more is set
-     * when further webhooks exist. */
-    enum store_rc (*webhook_list)(struct store *st, const char *project, const char *after_id,
-                                  size_t limit, int64_t now_us, struct webhook *out,
-                                  size_t *n, bool *more);
-    /* Write name, uri, events, state and update_time of wh (matched by
-     * wh->project and wh->id). Changing the state to ENABLED from another
-     * state also clears the failure record (failing_since), so a re-enabled
-     * webhook gets a fresh window. NOT_FOUND when it does not exist. */
-    enum store_rc (*webhook_update)(struct store *st, const struct webhook *wh);
-    /* Delete the webhook, its secrets, and its deliveries with their
-     * attempts. NOT_FOUND when it does not exist. */
-    enum store_rc (*webhook_delete)(struct store *st, const char *project, const char *id);
-
-    /* In one transaction: give every secret of the webhook that is live at
-     * now_us and expires later than prev_expire_us (or never) the expiry
-     * prev_expire_us; insert secret; then, if more than max_live secrets are
-     * live at now_us, expire the oldest of them at now_us. Also sets the
-     * webhook's update_time to now_us. NOT_FOUND when the webhook does not
-     * exist in project. */
-    enum store_rc (*secret_rotate)(struct store *st, const char *project, const char *webhook_id,
-                                   const struct store_secret *secret, int64_t prev_expire_us,
-                                   size_t max_live, int64_t now_us);
-    /* The secrets of a webhook live at now_us, newest first, into
-     * out[0..*n) (at most cap). */
-    enum store_rc (*secrets_live)(struct store *st, const char *webhook_id, int64_t now_us,
-                                  struct store_secret *out, size_t cap, size_t *n);
-
-    /* ---- several processes on one database (optional: NULL when one
-     * process has the database to itself, as with SQLite) ---- */
-
-    /* Call wake(arg), from a thread of the backend, whenever any process
-     * (this one included) has committed deliveries that are due now - new
-     * events, retries, recoveries, released leases - so that delivery
-     * threads everywhere claim at once instead of at their next poll. Also
-     * called after the backend lost and regained its listening connection,
-     * since wake-ups may have been missed meanwhile. Calling listen again
-     * replaces wake; wake NULL stops the calls (when it returns, wake is not
-     * running and will not be called again), so the caller may then free
-     * arg. The listener itself ends at close. */
-    enum store_rc (*listen)(struct store *st, void (*wake)(void *arg), void *arg);
-};
-
-#define STORE_OPS_VERSION 2
-
-/* Every backend's handle begins with this. */
 struct store_driver;
 
+/* Every backend's handle begins with this. */
 struct store {
-    const struct store_ops *ops;
     const struct store_driver *driver;  /* store_driver.h */
 };
 
@@ -276,25 +192,59 @@ struct store {
 enum store_rc store_open(const char *url, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* Thin wrappers over st->ops. */
+/* The backend's name ("sqlite", "postgresql"), for logs. */
+const char *store_backend_name(const struct store *st);
+
+/* Small named values (e.g. the master-key check). get: NOT_FOUND when unset;
+ * the value is NUL-terminated and at most STORE_META_MAX-1 bytes. */
 enum store_rc store_meta_get(struct store *st, const char *key, char *val, size_t cap);
 enum store_rc store_meta_put(struct store *st, const char *key, const char *val);
+/* ---- API keys (store_apikeys.c) ---- */
+
+/* Replace every STORE_KEY_CONFIG key with keys[0..n) (all of source
+ * STORE_KEY_CONFIG), in one transaction. */
 enum store_rc store_apikeys_sync_config(struct store *st, const struct store_apikey *keys, size_t n);
 enum store_rc store_apikey_insert(struct store *st, const struct store_apikey *key);
+/* Number of keys of the given source. */
 enum store_rc store_apikey_count(struct store *st, enum store_key_source source, size_t *n);
+/* The project of the key with this hash; NOT_FOUND when there is none. */
 enum store_rc store_apikey_lookup(struct store *st, const uint8_t *hash, char *project, size_t cap);
+/* ---- webhooks and secrets (store_webhooks.c) ---- */
+
+/* Insert wh and its first secret in one transaction. CONFLICT if the id
+ * exists. wh->nsecrets and wh->secrets are ignored. */
 enum store_rc store_webhook_create(struct store *st, const struct webhook *wh,
                                    const struct store_secret *secret);
+/* Fill out with the webhook and its secrets that are live at now_us
+ * (expire_time 0 or > now_us), newest first. NOT_FOUND when the id does not
+ * exist in project. */
 enum store_rc store_webhook_get(struct store *st, const char *project, const char *id,
                                 int64_t now_us, struct webhook *out);
+/* Up to limit webhooks of project with id > after_id (after_id NULL or ""
+ * for the first page), in id order, into out[0..*n). *more is set when
+ * further webhooks exist. */
 enum store_rc store_webhook_list(struct store *st, const char *project, const char *after_id,
                                  size_t limit, int64_t now_us, struct webhook *out,
                                  size_t *n, bool *more);
+/* Write name, uri, events, state and update_time of wh (matched by
+ * wh->project and wh->id). Changing the state to ENABLED from another state
+ * also clears the failure record (failing_since), so a re-enabled webhook
+ * gets a fresh window. NOT_FOUND when it does not exist. */
 enum store_rc store_webhook_update(struct store *st, const struct webhook *wh);
+/* Delete the webhook, its secrets, and its deliveries with their attempts.
+ * NOT_FOUND when it does not exist. */
 enum store_rc store_webhook_delete(struct store *st, const char *project, const char *id);
+/* In one transaction: give every secret of the webhook that is live at
+ * now_us and expires later than prev_expire_us (or never) the expiry
+ * prev_expire_us; insert secret; then, if more than max_live secrets are
+ * live at now_us, expire the oldest of them at now_us. Also sets the
+ * webhook's update_time to now_us. NOT_FOUND when the webhook does not exist
+ * in project. */
 enum store_rc store_secret_rotate(struct store *st, const char *project, const char *webhook_id,
                                   const struct store_secret *secret, int64_t prev_expire_us,
                                   size_t max_live, int64_t now_us);
+/* The secrets of a webhook live at now_us, newest first, into out[0..*n)
+ * (at most cap). */
 enum store_rc store_secrets_live(struct store *st, const char *webhook_id, int64_t now_us,
                                  struct store_secret *out, size_t cap, size_t *n);
 
@@ -361,12 +311,18 @@ enum store_rc store_webhook_recover(struct store *st, const char *project,
  * *n says how many. */
 enum store_rc store_deliveries_release(struct store *st, const char *owner_prefix, size_t *n);
 const char *store_delivery_state_name(enum store_delivery_state state);
-/* st->ops->listen, or STORE_OK doing nothing when the backend has none. */
+/*
+ * Several processes on one database. Call wake(arg), from a thread of the
+ * backend, whenever any process (this one included) has committed
+ * deliveries that are due now - new events, retries, recoveries, released
+ * leases - so that delivery threads everywhere claim at once instead of at
+ * their next poll. Also called after the backend lost and regained its
+ * listening connection, since wake-ups may have been missed meanwhile.
+ * Calling listen again replaces wake; wake NULL stops the calls (when it
+ * returns, wake is not running and will not be called again), so the caller
+ * may then free arg. The listener itself ends at close. STORE_OK doing
+ * nothing on a backend that one process has to itself (SQLite).
+ */
 enum store_rc store_listen(struct store *st, void (*wake)(void *arg), void *arg);
-
-/* The SQLite backend's table (store_sqlite.c). */
-extern const struct store_ops store_sqlite_ops;
-/* The PostgreSQL backend's table (store_pg.c). */
-extern const struct store_ops store_pg_ops;
 
 #endif

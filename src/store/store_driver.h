@@ -112,12 +112,21 @@ struct store_driver {
     /* Optional (NULL: none): make other processes' delivery threads claim
      * at this transaction's commit (PostgreSQL's NOTIFY). */
     enum store_rc (*notify)(struct store_conn *c);
+    /* Optional: see store_listen in store.h. */
+    enum store_rc (*listen)(struct store *st, void (*wake)(void *arg), void *arg);
+    /* Close st; no connection may be out. */
+    void (*close)(struct store *st);
     /* The claim statements (DELIVERY_CLAIM, OP_CLAIM) lock and lease the
      * rows they return themselves (SELECT ... FOR UPDATE SKIP LOCKED in one
      * statement); otherwise the caller leases them after choosing, under
      * the write transaction that keeps other claimers out. */
     bool claim_leases;
 };
+
+/* The backends: open the store at url (store_open picks one), creating and
+ * migrating the schema. On failure an error code and a message in err. */
+enum store_rc store_sqlite_open(const char *url, struct store **out, char *err, size_t errlen);
+enum store_rc store_pg_open(const char *url, struct store **out, char *err, size_t errlen);
 
 /* The driver calls, written for the concepts' use. */
 enum store_rc store_conn_get(struct store *st, struct store_conn **out);
