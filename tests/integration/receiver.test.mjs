@@ -30,6 +30,8 @@ import { startReceiver, waitFor } from './lib/receiver.mjs';
 const EXAMPLE = path.join(BIN_DIR, 'tests', 'receiver_example');
 const KEY = 'receiver-key-0123456789abcdefABC';
 const scratch = tempDir('kabar-receiver-');
+// A root-level hook: runs once every suite of this file has finished.
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 const T = { timeout: 60_000 };
 
 /** Run a program with stdin; resolves {code, signal, stdout, stderr}. */
