@@ -40,14 +40,26 @@ comment_for() {
     esac
 }
 
-missing=0
-for f in $(sources); do
-    head -n 5 "$f" | grep -q "SPDX-License-Identifier:" && continue
-    if [ "$check" = yes ]; then
-        echo "no SPDX line: $f"
-        missing=$((missing + 1))
-        continue
+# The source files whose first 5 lines lack the SPDX line (one awk pass).
+lacking() {
+    sources | tr '\n' '\0' | xargs -0 awk '
+        FNR == 1 { if (NR > 1 && !found) print prev; found = 0; prev = FILENAME }
+        FNR <= 5 && /SPDX-License-Identifier:/ { found = 1 }
+        END { if (NR > 0 && !found) print prev }'
+}
+
+if [ "$check" = yes ]; then
+    missing=$(lacking)
+    if [ -n "$missing" ]; then
+        echo "$missing" | sed 's/^/no SPDX line: /'
+        echo "$(echo "$missing" | wc -l) file(s) lack '$ID'; run scripts/spdx.sh"
+        exit 1
     fi
+    echo "spdx: every source file carries '$ID'"
+    exit 0
+fi
+
+for f in $(lacking); do
     line=$(comment_for "$f")
     tmp=$(mktemp)
     awk -v line="$line" 'NR == 1 && /^#!/ { print; print line; next }
@@ -57,7 +69,3 @@ for f in $(sources); do
     rm -f "$tmp"
     echo "added: $f"
 done
-if [ "$check" = yes ]; then
-    [ "$missing" -eq 0 ] || { echo "$missing file(s) lack '$ID'; run scripts/spdx.sh"; exit 1; }
-    echo "spdx: every source file carries '$ID'"
-fi
