@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The two commands of the README:
 #   make run    install what is missing, build, run kabard (data in ./data)
 #   make test   install what is missing, build, run every pass of tests

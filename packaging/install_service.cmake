@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Run at install time (cmake --install, CPack) for the "kabar" component:
 # write kabard.service with the paths of the prefix being installed to, and
 # the environment file it reads. Under the prefix /usr (the packages) the

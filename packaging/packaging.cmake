@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Manual pages (scdoc), shell completions, the systemd unit, per-package
 # documentation, and CPack's Debian packages (`make package`, in
 # BUILD/packages). Included by the top-level CMakeLists.txt.

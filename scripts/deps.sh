@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Install what kabar needs to build, run and test on Debian 12, only when
 # something is missing. Needs root (or sudo) the first time.
 set -eu

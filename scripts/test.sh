@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # scripts/test.sh [PASS...] - what `make test` runs.
 #
 # Checks the dependencies once, then runs every pass of the list below (or

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tmp_guard.sh DIR CMD [ARG...]
 #
 # Run one test with TMPDIR set to DIR, a directory of its own, and fail the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_completion.c - "kabar completion bash|zsh|fish": print a completion
  * script for that shell.

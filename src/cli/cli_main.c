@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_main.c - entry point of kabar, the command-line tool for kabard.
  *

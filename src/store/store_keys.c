@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_keys.c - the thin wrappers of store_keys.h over st->ops->keys, so
  * that callers never spell the table and there is one place to add tracing

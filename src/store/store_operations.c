@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_operations.c - the thin wrappers of store_operations.h over
  * st->ops->operations, and freeing what the store hands out.

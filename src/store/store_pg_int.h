@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_pg_int.h - what the files of the PostgreSQL backend share: the
  * connection pool, prepared statements, parameter and column helpers, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_pg_keys.c - the JWT signing keys (store_keys.h) in the PostgreSQL
  * backend: one table, signing_keys, read by keys_list and written by two

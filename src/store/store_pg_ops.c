@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_pg_ops.c - long-running operations in the PostgreSQL backend (see
  * store_operations.h; store_sqlite_ops.c is the same on SQLite): one row per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_pg_sql.h - the SQL of the PostgreSQL backend, one statement table
  * for every file of the backend: each file's statements are one X-macro list

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_pg_webhooks.c - webhooks and their signing secrets in the
  * PostgreSQL backend (see store.h for what each op promises, and

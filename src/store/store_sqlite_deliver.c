@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sqlite_deliver.c - messages, deliveries and attempts in the SQLite
  * backend: group commit of events, leased claims with per-target caps,

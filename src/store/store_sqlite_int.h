@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sqlite_int.h - what the files of the SQLite backend share: the
  * connection pool, the statement cache, the binding helpers and each file's

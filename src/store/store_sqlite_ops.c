@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sqlite_ops.c - long-running operations in the SQLite backend (see
  * store_operations.h): one row per operation in the operations table of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sqlite_sql.h - the SQL of the SQLite backend, one statement table
  * for every file of the backend: each file's statements are one X-macro

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sqlite_webhooks.c - webhooks and their signing secrets in the
  * SQLite backend (see store.h for what each op promises).

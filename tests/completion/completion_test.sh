@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # completion_test.sh KABAR
 #
 # Generate the bash, zsh and fish completion scripts with `kabar completion`

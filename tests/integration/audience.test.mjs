@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aud claim of dynamic webhooks' JWTs: the target URI by default, or
 // the audience a project configures with KABAR_JWT_AUDIENCES
 // ("project:audience,..."); a malformed setting stops kabard at start.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The receiver toolkit: libkabar through `kabar verify`, `kabar listen` and
 // the example program of docs/receiving.md, against what other libraries
 // make (interop) and what kabard sends (end to end).

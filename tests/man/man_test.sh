@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # man_test.sh KABAR SOURCE_DIR
 #
 # The manual pages stay true to the tools: kabar(1) names every command

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # package_test.sh BUILD_DIR SOURCE_DIR
 #
 # The Debian packages as an administrator meets them:
