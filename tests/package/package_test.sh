@@ -162,6 +162,8 @@ KABAR_DATA_DIR=$state /usr/bin/kabar --server "http://127.0.0.1:$port" webhooks 
     >"$work/cli.log" 2>&1 || { cat "$work/cli.log"; fail "the installed kabar cannot list webhooks"; }
 echo "ok: kabard (as nobody, the unit's environment) answers /healthz; kabar talks to it"
 # libkabar-dev as a receiver's build uses it: pkg-config, header, shared library.
+[ "$(pkg-config --variable=prefix kabar)" = /usr ] ||
+    fail "kabar.pc names the prefix $(pkg-config --variable=prefix kabar), not /usr"
 # shellcheck disable=SC2046
 cc -Wall -Werror -o "$work/receiver" "$src/tests/examples/receiver_example.c" \
     $(pkg-config --cflags --libs kabar) || fail "cannot build against libkabar-dev"
