@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - kabard: read the configuration, open the store, load the keys,
  * serve HTTP until SIGTERM or SIGINT, then shut down in reverse order.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store.c - backend selection and the few store.h calls that are the
  * backend's own (close, listen, name); every concept lives in a file of its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_apikeys.c - API keys (store.h), written once over the driver. Keys
  * are stored as their SHA-256 only and looked up by it; a key's project

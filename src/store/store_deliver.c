@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_deliver.c - messages, deliveries and attempts (store.h), written
  * once over the driver: group commit of events, leased claims with

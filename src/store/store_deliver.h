@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_deliver.h - what other concepts of the store use of
  * store_deliver.c: inserting an event inside their own transaction (an

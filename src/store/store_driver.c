@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_driver.c - the calls of store_driver.h that every concept uses: the
  * driver table's entries behind one name each, the column copies, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_driver.h - the thin SQL driver under the store's concepts.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_keys.c - the JWT signing keys (store_keys.h), written once over the
  * driver: one table, signing_keys, read by store_keys_list and written by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_keys.h - the JWT signing keys of dynamic webhooks in the store.
  *

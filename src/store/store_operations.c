@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_operations.c - long-running operations (store_operations.h),
  * written once over the driver: one row per operation, compare-and-set

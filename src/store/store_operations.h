@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_operations.h - long-running operations in the store (interactions,
  * batches, videos): the durable half of their state machine.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_pg.c - the PostgreSQL backend of store.h, for several kabard
  * processes (on several machines) sharing one database.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sql.h - every SQL statement of the store, in one list.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_webhooks.c - webhooks and their signing secrets (store.h), written
  * once over the driver. Secrets arrive sealed (common/secretbox.h); the
