@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Compile the web UI's files (src/ui) into one C source at build time, so that
 # kabard serves them with no files at run time.
 #

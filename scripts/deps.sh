@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Install what kabar needs to build, run and test on Debian 12, only when
 # something is missing. Needs root (or sudo) the first time.
 set -eu
@@ -6,7 +7,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
 libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev libjose-dev
 libcmocka-dev clang libclang-rt-14-dev postgresql postgresql-client nodejs npm
-chromium"
+scdoc lintian systemd fakeroot dpkg-dev file curl zsh fish chromium"
 
 missing=""
 for p in $PKGS; do

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_portal.c - portal links and tenant scoping (api_portal.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_portal.h - the customer portal: one-time links that open a web
  * session scoped to one tenant of a project, and the checks that keep such

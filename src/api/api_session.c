@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_session.c - the web UI's sessions (api_session.h):
  *

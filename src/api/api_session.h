@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_session.h - web UI sessions: sign-in with an API key, portal links,
  * the session cookie, CSRF tokens and the sign-in rate limit.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_stats.c - GET /v1/stats: what the web UI's overview charts, for the
  * key's project, from the store (so every kabard process on one database

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_ui.h - the web UI: its files (compiled in by cmake/embed_ui.cmake)
  * and its brand (title, accent colour, logo; set by the operator).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sessions.h - web UI sessions and portal links in the store.
  *
@@ -9,7 +10,7 @@
  * operator's session has tenant "". Rows end at expire_time; expired rows
  * are deleted whenever a new row is written.
  *
- * Like store_keys.h, the ops are a table of their own (st->ops->sessions).
+ * Written once over the driver (store_sessions.c).
  */
 #ifndef KABAR_STORE_SESSIONS_H
 #define KABAR_STORE_SESSIONS_H
@@ -19,7 +20,6 @@
 
 #include "store/store.h"
 
-#define STORE_SESSIONS_OPS_VERSION 1
 #define STORE_SESSION_HASH_LEN 32
 
 enum store_session_kind { STORE_SESSION_LINK = 0, STORE_SESSION_ACTIVE = 1 };
@@ -34,32 +34,20 @@ struct store_session {
     int64_t expire_time_us;
 };
 
-struct store_sessions_ops {
-    int version;                    /* STORE_SESSIONS_OPS_VERSION */
-    /* Delete the rows expired at now_us, then insert s. CONFLICT when the
-     * hash exists. */
-    enum store_rc (*insert)(struct store *st, const struct store_session *s, int64_t now_us);
-    /* The ACTIVE session with this hash not expired at now_us; NOT_FOUND
-     * otherwise. */
-    enum store_rc (*lookup)(struct store *st, const uint8_t *hash, int64_t now_us,
-                            struct store_session *out);
-    /* Turn the LINK with link_hash, unexpired at now_us, into an ACTIVE
-     * session with session_hash, in one statement, so that a link opens one
-     * session only. NOT_FOUND when there is no such link (used, expired,
-     * never made). */
-    enum store_rc (*exchange)(struct store *st, const uint8_t *link_hash,
-                              const uint8_t *session_hash, int64_t now_us);
-    /* Delete the row with this hash (sign-out); NOT_FOUND when none. */
-    enum store_rc (*remove)(struct store *st, const uint8_t *hash);
-};
-
-/* Thin wrappers over st->ops->sessions (store.c). */
+/* Delete the rows expired at now_us, then insert s, in one transaction.
+ * CONFLICT when the hash exists. */
 enum store_rc store_session_insert(struct store *st, const struct store_session *s,
                                    int64_t now_us);
+/* The ACTIVE session with this hash not expired at now_us into out;
+ * NOT_FOUND otherwise. */
 enum store_rc store_session_lookup(struct store *st, const uint8_t *hash, int64_t now_us,
                                    struct store_session *out);
+/* Turn the LINK with link_hash, unexpired at now_us, into an ACTIVE session
+ * with session_hash, in one statement, so that a link opens one session
+ * only. NOT_FOUND when there is no such link (used, expired, never made). */
 enum store_rc store_session_exchange(struct store *st, const uint8_t *link_hash,
                                      const uint8_t *session_hash, int64_t now_us);
+/* Delete the row with this hash (sign-out); NOT_FOUND when none. */
 enum store_rc store_session_remove(struct store *st, const uint8_t *hash);
 
 #endif

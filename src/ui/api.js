@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTTP API as the dashboard uses it: same origin, the session cookie,
 // and the session's CSRF token on every request that changes something.
 

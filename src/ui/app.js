@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The dashboard's shell: brand, sign-in, navigation and a small hash
 // router (#/webhooks, #/deliveries/ID, ...). The customer portal is the same
 // page at /portal, opened from a one-time link whose token is in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small SVG charts drawn with DOM calls (no library, no innerHTML): a line
 // chart of one or more series over the same x axis, and a bar list.
 

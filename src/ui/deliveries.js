@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Deliveries: the project-wide log with filters and paging
 // (GET /v1/deliveries), and one delivery with its attempts.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Building the page: every element is made with createElement and every
 // piece of data goes in as text (textContent / text nodes), never as HTML,
 // so whatever an event or a receiver's answer holds renders inert.

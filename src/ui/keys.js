@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Signing keys of dynamic webhooks: the published JWKS, and rotation.
 
 import { get, post } from './api.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Operations: the project's interactions, batches and videos and their states.
 
 import { get } from './api.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Overview: deliveries per second by outcome, attempt latency p50/p99,
 // queue depth and per-webhook success rate, from GET /v1/stats, redrawn
 // every few seconds while the page is open.

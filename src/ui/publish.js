@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publish a test event to every subscribed webhook (POST /v1/events).
 
 import { CATALOG, post } from './api.js';

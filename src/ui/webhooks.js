@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Webhooks: the list with a create form, and one webhook's page (edit,
 // enable/disable, rotate its secret, ping, recover, delete).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GET /v1/deliveries: the project-wide delivery log with its filters
 // (webhook, event_type, state, status_class, since, until) and paging,
 // against a real kabard delivering to a real receiver.

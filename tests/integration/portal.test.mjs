@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Web sessions and the customer portal by direct API calls: sign-in trades
 // an API key for a cookie (CSRF-checked, rate-limited, ended by sign-out);
 // a one-time portal link opens a session that sees and manages only its

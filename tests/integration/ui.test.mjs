@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The web UI in a real browser: Debian's chromium, headless, driven by
 // playwright-core, against a real kabard delivering to a real receiver.
 // Screenshots of the main pages (desktop 1280x800, phone 390x844) are
