@@ -66,10 +66,10 @@ async function signOut() {
   signInForm();
 }
 
-function ended(message) {
+function ended(message, title = 'Session ended') {
   mount(nav);
   mount(who);
-  mount(main, h('h1', { tabindex: -1 }, 'Session ended'), h('p', {}, message),
+  mount(main, h('h1', { tabindex: -1 }, title), h('p', { role: 'alert' }, message),
     h('p', { class: 'muted' }, 'Ask the service that sent you here for a new portal link.'));
   main.querySelector('h1').focus();
 }
@@ -148,14 +148,14 @@ async function boot() {
       try {
         return start(await post('/ui/portal/open', { token: m[1] }));
       } catch (err) {
-        return ended(err.message);
+        return ended(err.message, 'Link no longer valid');
       }
     }
   }
   let s = null;
   try { s = await get('/ui/session'); } catch { /* as not signed in */ }
   if (s?.signed_in) start(s);
-  else if (portal) ended('This portal link has expired or was already used.');
+  else if (portal) ended('This portal link has expired or was already used.', 'Link no longer valid');
   else signInForm();
 }
 

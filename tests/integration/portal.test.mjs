@@ -203,6 +203,39 @@ describe('customer portal', () => {
     assert.equal(still.json.signing_secrets.length, 1);
   });
 
+  it('an expired link opens nothing and an expired session is refused, each with a clear message', T, async (t) => {
+    const { k } = await setup(t);
+    const spare = await k.request('POST', '/v1/portalSessions', { key: KEY, body: { tenant: 'acme' } });
+    assert.equal(spare.status, 200, spare.text);
+    const token = new URLSearchParams(new URL(spare.json.url).hash.slice(1)).get('token');
+    const { s: portal } = await openPortal(k, { tenant: 'acme' });
+    const operator = session(await k.request('POST', '/ui/signin', { key: null, body: { api_key: KEY } }));
+    assert.equal((await as(k, portal, 'GET', '/v1/webhooks')).status, 200);
+    assert.equal((await as(k, operator, 'GET', '/v1/webhooks')).status, 200);
+
+    // Every link and session reaches its end: each ends when it began.
+    k.sql('UPDATE ui_sessions SET expire_time = create_time');
+
+    const open = await k.request('POST', '/ui/portal/open', { key: null, body: { token } });
+    assertError(open, 401, 'UNAUTHENTICATED');
+    assert.match(open.json.error.message, /portal link has expired or was already used/);
+    assert.equal(open.headers.get('set-cookie'), null);
+    for (const s of [portal, operator]) {
+      const r = await as(k, s, 'GET', '/v1/webhooks');
+      assertError(r, 401, 'UNAUTHENTICATED');
+      assert.match(r.json.error.message, /session has ended/);
+      assertError(await as(k, s, 'POST', '/v1/webhooks', {
+        body: { uri: 'https://example.com/x', subscribed_events: ['batch.succeeded'] } }), 401, 'UNAUTHENTICATED');
+      assert.deepEqual((await as(k, s, 'GET', '/ui/session')).json, { signed_in: false });
+    }
+    assert.equal((await k.listAll({ key: KEY })).length, 0, 'nothing was created');
+
+    // A new sign-in works, and its write clears the ended rows away.
+    const again = session(await k.request('POST', '/ui/signin', { key: null, body: { api_key: KEY } }));
+    assert.equal((await as(k, again, 'GET', '/v1/webhooks')).status, 200);
+    assert.equal(k.sql('SELECT count(*) FROM ui_sessions'), '1');
+  });
+
   it('refuses bad portal requests and unknown links', T, async (t) => {
     const { k } = await setup(t);
     for (const body of [{}, { tenant: '' }, { tenant: 'a b' }, { tenant: 'x'.repeat(65) },

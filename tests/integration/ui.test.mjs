@@ -301,8 +301,43 @@ describe('web UI', () => {
     // The link is spent: a second visit gets a clear page.
     const second = await newPage(DESKTOP);
     await second.page.goto(link.url);
-    await second.page.getByRole('heading', { name: 'Session ended' }).waitFor();
+    await second.page.getByRole('heading', { name: 'Link no longer valid' }).waitFor();
     assert.match(await second.page.locator('main').textContent(), /expired or was already used/);
     await second.context.close();
+  });
+
+  // Last: it ends every session of this server.
+  it('an expired portal link, portal session and operator session each end on a clear page', T, async () => {
+    const spare = await api('POST', '/v1/portalSessions', { tenant: 'acme', ttl: '900s' });
+    const live = await api('POST', '/v1/portalSessions', { tenant: 'acme', ttl: '900s' });
+    const portal = await newPage(PHONE);
+    await portal.page.goto(live.url);
+    await portal.page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    const operator = await newPage(DESKTOP);
+    await signIn(operator.page);
+
+    // Every link and session reaches its end: each ends when it began.
+    k.sql('UPDATE ui_sessions SET expire_time = create_time');
+
+    const link = await newPage(DESKTOP);
+    await link.page.goto(spare.url);
+    await link.page.getByRole('heading', { name: 'Link no longer valid', level: 1 }).waitFor();
+    assert.match(await link.page.getByRole('alert').textContent(), /portal link has expired or was already used/);
+    assert.equal(await link.page.getByRole('navigation', { name: 'Main' }).getByRole('link').count(), 0);
+
+    await nav(portal.page, 'Deliveries').click();
+    await portal.page.getByRole('heading', { name: 'Session ended', level: 1 }).waitFor();
+    assert.match(await portal.page.getByRole('alert').textContent(), /portal session has expired/);
+    assert.equal(await portal.page.getByRole('navigation', { name: 'Main' }).getByRole('link').count(), 0);
+
+    await nav(operator.page, 'Webhooks').click();
+    await operator.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    assert.match(await operator.page.getByRole('alert').textContent(), /session has ended; sign in again/);
+    await shot(link.page, 'portal-link-expired');
+
+    for (const p of [link, portal, operator]) {
+      assert.deepEqual(p.page.problems.filter((m) => !/401/.test(m)), [], 'no page errors');
+      await p.context.close();
+    }
   });
 });

@@ -24,6 +24,7 @@
 
 #include "core/events.h"
 #include "store/store.h"
+#include "store/store_sessions.h"
 #include "store_testdb.h"
 
 #define NOW INT64_C(1700000000000000)
@@ -717,6 +718,73 @@ static void test_secrets_live(void **state)
     assert_int_equal(n, 0);
 }
 
+static void make_session(struct store_session *s, uint8_t seed, enum store_session_kind kind,
+                         const char *tenant, int64_t expire_us)
+{
+    memset(s, 0, sizeof *s);
+    for (size_t i = 0; i < STORE_SESSION_HASH_LEN; i++)
+        s->hash[i] = (uint8_t)(seed + i);
+    s->kind = kind;
+    snprintf(s->project, sizeof s->project, "p1");
+    snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
+    s->events = 0x5;
+    s->create_time_us = NOW;
+    s->expire_time_us = expire_us;
+}
+
+/* Sessions and portal links end at their expire_time to the microsecond,
+ * whatever "now" the caller passes: the same clock decides for a link and
+ * for the session it opens. A link opens one session only. */
+static void test_sessions_expire(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session link, link2, op, got;
+    uint8_t session_hash[STORE_SESSION_HASH_LEN];
+    const int64_t end = NOW + 60 * INT64_C(1000000);
+
+    make_session(&link, 10, STORE_SESSION_LINK, "acme", end);
+    make_session(&link2, 80, STORE_SESSION_LINK, "acme", end);
+    make_session(&op, 150, STORE_SESSION_ACTIVE, "", end);
+    memset(session_hash, 0xab, sizeof session_hash);
+    assert_int_equal(store_session_insert(f->st, &link, NOW), STORE_OK);
+    assert_int_equal(store_session_insert(f->st, &link2, NOW), STORE_OK);
+    assert_int_equal(store_session_insert(f->st, &op, NOW), STORE_OK);
+    assert_int_equal(store_session_insert(f->st, &op, NOW), STORE_CONFLICT);
+
+    /* A link is no session. */
+    assert_int_equal(store_session_lookup(f->st, link.hash, NOW, &got), STORE_NOT_FOUND);
+
+    /* An expired link opens nothing; one a microsecond short of its end
+     * opens a session once. */
+    assert_int_equal(store_session_exchange(f->st, link2.hash, session_hash, end),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_session_exchange(f->st, link.hash, session_hash, end - 1), STORE_OK);
+    assert_int_equal(store_session_exchange(f->st, link.hash, session_hash, end - 1),
+                     STORE_NOT_FOUND);
+
+    /* The session keeps the link's tenant, events and end. */
+    assert_int_equal(store_session_lookup(f->st, session_hash, end - 1, &got), STORE_OK);
+    assert_int_equal(got.kind, STORE_SESSION_ACTIVE);
+    assert_string_equal(got.project, "p1");
+    assert_string_equal(got.tenant, "acme");
+    assert_int_equal(got.events, 0x5);
+    assert_int_equal(got.expire_time_us, end);
+    assert_int_equal(store_session_lookup(f->st, session_hash, end, &got), STORE_NOT_FOUND);
+    assert_int_equal(store_session_lookup(f->st, op.hash, end - 1, &got), STORE_OK);
+    assert_string_equal(got.tenant, "");
+    assert_int_equal(store_session_lookup(f->st, op.hash, end, &got), STORE_NOT_FOUND);
+
+    /* A row written after the end purges the expired ones. */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM ui_sessions"), 3);
+    make_session(&link, 220, STORE_SESSION_LINK, "", end + 60 * INT64_C(1000000));
+    assert_int_equal(store_session_insert(f->st, &link, end), STORE_OK);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM ui_sessions"), 1);
+
+    /* Sign-out removes a row once. */
+    assert_int_equal(store_session_remove(f->st, link.hash), STORE_OK);
+    assert_int_equal(store_session_remove(f->st, link.hash), STORE_NOT_FOUND);
+}
+
 static void test_persistence(void **state)
 {
     struct fixture *f = *state;
@@ -874,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_rotate_max_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_rotate_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_unavailable, setup, teardown),
