@@ -148,7 +148,8 @@ async function boot() {
       try {
         return start(await post('/ui/portal/open', { token: m[1] }));
       } catch (err) {
-        return ended(err.message, 'Link no longer valid');
+        return ended(err.status === 401 ? 'This portal link has expired or was already used.'
+          : err.message, 'Link no longer valid');
       }
     }
   }

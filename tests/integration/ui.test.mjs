@@ -280,6 +280,9 @@ describe('web UI', () => {
     assert.deepEqual(await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents(),
       ['Webhooks', 'Deliveries']);
     await shot(page, 'portal-phone');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth
+      && [...document.querySelectorAll('.table-wrap')].every((e) => e.scrollWidth <= e.clientWidth)),
+      'nothing scrolls sideways at 390 px');
 
     // The same session by direct calls from the page (cookie + CSRF token).
     const calls = await page.evaluate(async ([mine, theirs]) => {
