@@ -389,10 +389,23 @@ static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode res
     default: mo = METRICS_OUTCOME_FAILED; break;
     }
     metrics_attempt(mo, r->latency_us);
-    if (r->outcome != STORE_OUTCOME_SUCCEEDED)
+    if (r->outcome != STORE_OUTCOME_SUCCEEDED) {
+        /* Every failure says why in words: the transport's error, or, when
+         * the endpoint did answer, its status (the record keeps error ""
+         * then, the status being in a column of its own). */
+        char why[STORE_ERROR_MAX + 32];
+
+        if (r->error[0])
+            snprintf(why, sizeof(why), "%s", r->error);
+        else if (status == 410)
+            snprintf(why, sizeof(why), "endpoint answered HTTP 410 Gone%s",
+                     t->job.webhook_id[0] ? "; the webhook is disabled" : "");
+        else
+            snprintf(why, sizeof(why), "endpoint answered HTTP %ld", status);
         log_info("delivery attempt failed", "delivery=%s webhook=%s attempt=%d status=%ld "
                  "outcome=%s error=\"%s\"", t->job.id, t->job.webhook_id[0] ? t->job.webhook_id : "-",
-                 t->job.attempts + 1, status, metrics_outcome_name(mo), r->error);
+                 t->job.attempts + 1, status, metrics_outcome_name(mo), why);
+    }
     dispatch_release_transfer(d, t);
 }
 

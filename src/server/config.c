@@ -29,6 +29,8 @@ static void config_usage(FILE *f)
           "                             (KABAR_ALLOW_PRIVATE_TARGETS=1; local development only)\n"
           "  --threads N                HTTP worker threads (KABAR_THREADS, default 32)\n"
           "  --log-level LEVEL          debug, info, warn, error (KABAR_LOG_LEVEL, default info)\n"
+          "  --log-format FORMAT        logfmt or json: one JSON object per line, same fields\n"
+          "                             (KABAR_LOG_FORMAT, default logfmt)\n"
           "  --role ROLE                all, api (HTTP API only) or worker (delivery only;\n"
           "                             HTTP for /healthz and /metrics) (KABAR_ROLE,\n"
           "                             default all)\n"
@@ -284,7 +286,7 @@ static int config_ops(struct config *cfg, char *err, size_t errlen)
 enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     enum { OPT_LISTEN = 256, OPT_DATA_DIR, OPT_DATABASE, OPT_PUBLIC_URL, OPT_ALLOW_PRIVATE,
-           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION, OPT_ROLE };
+           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION, OPT_ROLE, OPT_LOG_FORMAT };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -293,6 +295,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         {"allow-private-targets", no_argument, NULL, OPT_ALLOW_PRIVATE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"role", required_argument, NULL, OPT_ROLE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -304,6 +307,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     const char *public_url = config_env("KABAR_PUBLIC_URL");
     const char *threads = config_env("KABAR_THREADS");
     const char *level = config_env("KABAR_LOG_LEVEL");
+    const char *format = config_env("KABAR_LOG_FORMAT");
     const char *role = config_env("KABAR_ROLE");
     int c;
 
@@ -323,6 +327,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         case OPT_ALLOW_PRIVATE: cfg->allow_private = true; break;
         case OPT_THREADS: threads = optarg; break;
         case OPT_LOG_LEVEL: level = optarg; break;
+        case OPT_LOG_FORMAT: format = optarg; break;
         case OPT_ROLE: role = optarg; break;
         case 'h':
             config_usage(stdout);
@@ -410,6 +415,11 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     cfg->log_level = LOG_INFO;
     if (level && config_log_level(level, &cfg->log_level) != 0) {
         snprintf(err, errlen, "--log-level must be debug, info, warn or error");
+        return CONFIG_ERROR;
+    }
+    cfg->log_format = LOG_FORMAT_LOGFMT;
+    if (format && log_format_parse(format, &cfg->log_format) != 0) {
+        snprintf(err, errlen, "--log-format must be logfmt or json");
         return CONFIG_ERROR;
     }
     return CONFIG_OK;

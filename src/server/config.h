@@ -41,6 +41,7 @@ struct config {
     bool allow_private;
     unsigned threads;
     enum log_level log_level;
+    enum log_format log_format;
     const char *api_key;                /* KABAR_API_KEY, from the environment */
     const char *api_keys;               /* KABAR_API_KEYS */
     const char *master_key;             /* KABAR_MASTER_KEY */

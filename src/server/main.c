@@ -74,6 +74,7 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
