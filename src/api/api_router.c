@@ -18,6 +18,7 @@ struct api_route {
 
 static const struct api_route api_routes[] = {
     {"GET", "/healthz", api_health_get, false, false},
+    {"GET", "/readyz", api_ready_get, false, false},
     {"GET", "webhooks", api_webhooks_list, true, true},
     {"POST", "webhooks", api_webhooks_create, true, true},
     {"GET", "webhooks/*", api_webhooks_get, true, true},

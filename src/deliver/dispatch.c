@@ -78,6 +78,7 @@ struct dispatch {
     CURLM *multi;
     atomic_bool stopping;
     atomic_bool woken;
+    atomic_bool running;            /* started, loop not ended (/readyz) */
     struct transfer **active;       /* cfg.max_in_flight slots */
     size_t nactive;
     struct store_attempt *records;
@@ -664,6 +665,7 @@ static void *dispatch_main(void *arg)
             timeout_ms = RECORD_DELAY_US / 1000;
         curl_multi_poll(d->multi, NULL, 0, timeout_ms, NULL);
     }
+    atomic_store(&d->running, false);
     return NULL;
 }
 
@@ -708,6 +710,10 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
             goto fail_free;
     }
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_in_flight);
+    /* Set before the thread starts, so a probe right after start-up does
+     * not see a delivery thread that is merely not scheduled yet; the
+     * thread clears it when its loop ends. */
+    atomic_store(&d->running, true);
     if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
         goto fail_free;
     return d;
@@ -728,6 +734,11 @@ void dispatch_wake(struct dispatch *d)
 {
     atomic_store(&d->woken, true);
     curl_multi_wakeup(d->multi);
+}
+
+bool dispatch_running(struct dispatch *d)
+{
+    return atomic_load(&d->running) && !atomic_load(&d->stopping);
 }
 
 void dispatch_stop(struct dispatch *d)
