@@ -12,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { checkResponse } from './openapi.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Directory holding the kabard and kabar binaries. */
@@ -286,6 +288,8 @@ export async function request(baseUrl, method, urlPath, opts = {}) {
   const text = await res.text();
   let json;
   try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
+  // Every response a test sees is also held to the OpenAPI description.
+  checkResponse(method, url.pathname, res.status, res.headers.get('content-type'), text);
   return { status: res.status, headers: res.headers, text, json };
 }
 
@@ -311,6 +315,9 @@ export function rawRequest(baseUrl, method, urlPath, { headers = {}, body, chunk
         settled = true;
         let json;
         try { json = JSON.parse(text); } catch { json = undefined; }
+        try {
+          checkResponse(method, url.pathname, res.statusCode, res.headers['content-type'], text);
+        } catch (e) { reject(e); return; }
         resolve({ status: res.statusCode, headers: res.headers, text, json });
       });
       res.on('error', (e) => { if (!settled) { settled = true; reject(e); } });
