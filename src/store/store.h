@@ -255,7 +255,7 @@ struct store_ops {
                                      int64_t idem_since_us);
     /* Lease up to limit due deliveries (state pending, due_time <= now_us,
      * lease_expire_time <= now_us, and for static ones a webhook that still
-     * exists and is enabled) to owner until lease_until_us, oldest due
+     * exists and is enabled - or, for a ping, exists in any state) to owner until lease_until_us, oldest due
      * first, into out[0..*n). Per target_uri at most per_target minus the
      * number already in flight there: busy[i] has inflight[i] in flight
      * (i < nbusy), so a target at its cap is skipped entirely and cannot

@@ -13,7 +13,12 @@
 #define PG_SECRET_LIVE(now) "(expire_time = 0 OR expire_time > " now ")"
 
 #define PG_DELIVERIES_WEBHOOKS "deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
-#define PG_CLAIMABLE "(d.webhook_id IS NULL OR w.state = 0)"
+/* Claimable: dynamic, or the webhook exists and is enabled, or a ping (to
+ * a webhook in any state: an operator checking a repaired endpoint). */
+#define PG_CLAIMABLE                                                        \
+    "(d.webhook_id IS NULL OR w.state = 0 OR (w.id IS NOT NULL AND EXISTS"  \
+    " (SELECT 1 FROM messages pm WHERE pm.id = d.message_id"                \
+    " AND pm.type = 'webhook.ping')))"
 #define PG_TARGET_URI "coalesce(w.uri, d.target_uri)"
 
 /* See FAILING_SINCE and WEBHOOK_DISABLE in store_sqlite_sql.h. */

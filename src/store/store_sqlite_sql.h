@@ -13,9 +13,13 @@
  * (none for a dynamic target, which has no webhook_id). */
 #define DELIVERIES_WEBHOOKS "deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
 
-/* A delivery of DELIVERIES_WEBHOOKS that may be sent: a dynamic one, or one
- * whose webhook still exists and is enabled. */
-#define CLAIMABLE "(d.webhook_id IS NULL OR w.state = 0)"
+/* A delivery of DELIVERIES_WEBHOOKS that may be sent: a dynamic one, one
+ * whose webhook still exists and is enabled, or a ping to a webhook in any
+ * state (how an operator checks a repaired endpoint before enabling it). */
+#define CLAIMABLE                                                           \
+    "(d.webhook_id IS NULL OR w.state = 0 OR (w.id IS NOT NULL AND EXISTS"  \
+    " (SELECT 1 FROM messages pm WHERE pm.id = d.message_id"                \
+    " AND pm.type = 'webhook.ping')))"
 
 /* Where a delivery of DELIVERIES_WEBHOOKS goes: its webhook's uri as it is
  * now (an edited uri applies to pending retries too), or the dynamic
