@@ -22,6 +22,7 @@
 #include "core/pagetoken.h"
 #include "core/webhook.h"
 #include "core/whsec.h"
+#include "deliver/dispatch.h"
 #include "store/store.h"
 
 #define API_WEBHOOKS_PAGE_DEFAULT 50
@@ -438,6 +439,11 @@ void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
             api_error_store(resp, rc);
             goto done;
         }
+        /* Enabled again: its pending deliveries, and the
+         * kabar.webhook.enabled event committed with the update, are due. */
+        if (next->state == WEBHOOK_STATE_ENABLED && wh->state != WEBHOOK_STATE_ENABLED &&
+            ctx->dispatch != NULL)
+            dispatch_wake(ctx->dispatch);
     }
     api_reply(resp, api_webhook_json(next));
 done:

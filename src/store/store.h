@@ -223,7 +223,9 @@ struct store_ops {
     /* Write name, uri, events, state and update_time of wh (matched by
      * wh->project and wh->id). Changing the state to ENABLED from another
      * state also clears the failure record (failing_since), so a re-enabled
-     * webhook gets a fresh window. NOT_FOUND when it does not exist. */
+     * webhook gets a fresh window; and it emits kabar.webhook.enabled in
+     * the same transaction (store_opevents.h). NOT_FOUND when it does not
+     * exist. */
     enum store_rc (*webhook_update)(struct store *st, const struct webhook *wh);
     /* Delete the webhook, its secrets, and its deliveries with their
      * attempts. NOT_FOUND when it does not exist. */
@@ -270,7 +272,9 @@ struct store_ops {
      * sets last_success_time and clears failing_since; a failure sets
      * failing_since if unset, and a webhook whose failing_since is at least
      * disable_after_us old becomes DISABLED_DUE_TO_FAILED_DELIVERIES; GONE
-     * disables it at once. */
+     * disables it at once. In the same transaction, operator events
+     * (store_opevents.h): kabar.webhook.disabled for each webhook disabled,
+     * kabar.delivery.exhausted for each FAILED outcome. */
     enum store_rc (*attempts_record)(struct store *st, const struct store_attempt *attempts,
                                      size_t n, int64_t now_us, int64_t disable_after_us);
     /* Pending deliveries not yet delivered (queue depth). */

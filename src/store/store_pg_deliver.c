@@ -20,6 +20,7 @@
 #include "common/b64.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "store/store_opevents.h"
 #include "store/store_pg_int.h"
 
 #define NOTIFY_SQL "NOTIFY " STORE_PG_CHANNEL
@@ -442,18 +443,125 @@ fail:
 
 /* The webhook part of one attempt record: its health. No row changes when
  * the webhook is gone. */
-static enum store_rc attempt_health(struct store_pg_conn *c, const struct store_attempt *a,
-                                    int64_t now_us, int64_t disable_after_us)
+/* Insert an operator event filled by store_opevents_*() in the current
+ * transaction and release its payload; *emitted is set when it has
+ * deliveries (the caller then notifies). A message that cannot be made or
+ * inserted fails the transaction: never a state change without its event. */
+static enum store_rc opevent_insert(struct store_pg_conn *c, struct store_message *msg, int made,
+                                    bool *emitted)
+{
+    enum store_rc ret;
+
+    if (made != 0) {
+        log_error("cannot make an operator event", "type=%s", msg->type);
+        return STORE_ERROR;
+    }
+    ret = store_pg_message_insert(c, msg, 0);
+    if (ret == STORE_OK)
+        ret = msg->rc;
+    if (ret == STORE_OK && msg->ndeliveries > 0)
+        *emitted = true;
+    store_opevents_done(msg);
+    return ret;
+}
+
+/* A failed attempt to a webhook: disable it if this failure does (a 410,
+ * or failing for disable_after_us) and emit kabar.webhook.disabled with
+ * it; otherwise note the failure. */
+static enum store_rc attempt_failed(struct store_pg_conn *c, const struct store_attempt *a,
+                                    int64_t now_us, int64_t disable_after_us, bool *emitted)
 {
     struct store_pg_params p = {0};
+    struct store_opevent_disabled ev = {0};
+    struct store_message msg = {0};
+    char project[WEBHOOK_PROJECT_MAX + 1], uri[WEBHOOK_URI_MAX + 1];
+    PGresult *r = NULL;
+    enum store_rc ret;
 
     store_pg_text(&p, a->webhook_id);
     store_pg_int(&p, now_us);
-    if (a->outcome == STORE_OUTCOME_SUCCEEDED)
-        return store_pg_run(c, PGSQL_WEBHOOK_SUCCEEDED, &p, NULL, NULL, "attempt_health");
     store_pg_int(&p, disable_after_us);
     store_pg_int(&p, a->outcome == STORE_OUTCOME_GONE);
-    return store_pg_run(c, PGSQL_WEBHOOK_FAILED, &p, NULL, NULL, "attempt_health");
+    ret = store_pg_run(c, PGSQL_WEBHOOK_DISABLE_NOW, &p, &r, NULL, "attempt_failed");
+    if (ret != STORE_OK)
+        return ret;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        /* Not disabled by this failure: only the failure record changes. */
+        return store_pg_run(c, PGSQL_WEBHOOK_FAILED, &p, NULL, NULL, "attempt_failed");
+    }
+    if (store_pg_col_text(r, 0, 0, project, sizeof project) != 0 ||
+        store_pg_col_text(r, 0, 1, uri, sizeof uri) != 0) {
+        PQclear(r);
+        return store_pg_row_error("attempt_failed", "webhook");
+    }
+    ev.failing_since_us = store_pg_col_int(r, 0, 2);
+    PQclear(r);
+    ev.project = project;
+    ev.webhook_id = a->webhook_id;
+    ev.uri = uri;
+    ev.gone = a->outcome == STORE_OUTCOME_GONE;
+    ev.time_us = now_us;
+    ev.last_status = a->response_status;
+    ev.last_error = a->error;
+    return opevent_insert(c, &msg, store_opevents_webhook_disabled(&ev, &msg), emitted);
+}
+
+/* A delivery out of retries: emit kabar.delivery.exhausted (unless it
+ * delivered an operator event or a ping). */
+static enum store_rc attempt_exhausted(struct store_pg_conn *c, const struct store_attempt *a,
+                                       int64_t now_us, bool *emitted)
+{
+    struct store_pg_params p = {0};
+    struct store_opevent_exhausted ev = {0};
+    struct store_message msg = {0};
+    char project[WEBHOOK_PROJECT_MAX + 1], message_id[IDS_MAX], type[STORE_TYPE_MAX];
+    char webhook_id[IDS_MAX], uri[WEBHOOK_URI_MAX + 1];
+    PGresult *r = NULL;
+    enum store_rc ret;
+
+    store_pg_text(&p, a->delivery_id);
+    ret = store_pg_run(c, PGSQL_DELIVERY_EXHAUSTED, &p, &r, NULL, "attempt_exhausted");
+    if (ret != STORE_OK)
+        return ret;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return STORE_OK;
+    }
+    if (store_pg_col_text(r, 0, 0, project, sizeof project) != 0 ||
+        store_pg_col_text(r, 0, 1, message_id, sizeof message_id) != 0 ||
+        store_pg_col_text(r, 0, 2, type, sizeof type) != 0 ||
+        store_pg_col_text(r, 0, 3, webhook_id, sizeof webhook_id) != 0 ||
+        store_pg_col_text(r, 0, 4, uri, sizeof uri) != 0) {
+        PQclear(r);
+        return store_pg_row_error("attempt_exhausted", "delivery");
+    }
+    ev.attempts = (int)store_pg_col_int(r, 0, 5);
+    PQclear(r);
+    if (!store_opevents_reports_exhaustion(type))
+        return STORE_OK;
+    ev.project = project;
+    ev.delivery_id = a->delivery_id;
+    ev.event_id = message_id;
+    ev.event_type = type;
+    ev.webhook_id = webhook_id;
+    ev.target_uri = uri;
+    ev.time_us = now_us;
+    ev.last_status = a->response_status;
+    ev.last_error = a->error;
+    return opevent_insert(c, &msg, store_opevents_delivery_exhausted(&ev, &msg), emitted);
+}
+
+static enum store_rc attempt_health(struct store_pg_conn *c, const struct store_attempt *a,
+                                    int64_t now_us, int64_t disable_after_us, bool *emitted)
+{
+    struct store_pg_params p = {0};
+
+    if (a->outcome != STORE_OUTCOME_SUCCEEDED)
+        return attempt_failed(c, a, now_us, disable_after_us, emitted);
+    store_pg_text(&p, a->webhook_id);
+    store_pg_int(&p, now_us);
+    return store_pg_run(c, PGSQL_WEBHOOK_SUCCEEDED, &p, NULL, NULL, "attempt_health");
 }
 
 /* Order of the webhook updates: by webhook id, then by position in the
@@ -519,6 +627,7 @@ enum store_rc store_pg_attempts_record(struct store *st, const struct store_atte
     PGresult *r = NULL;
     size_t nrefs = 0;
     enum store_rc ret = STORE_ERROR;
+    bool emitted = false;
 
     refs = malloc((n ? n : 1) * sizeof *refs);
     if (!refs || !rows || !released || !hooks || !recorded) {
@@ -572,7 +681,13 @@ enum store_rc store_pg_attempts_record(struct store *st, const struct store_atte
             health_kind(a->outcome) == health_kind(refs[i - 1].a->outcome) &&
             json_object_get(recorded, refs[i - 1].a->delivery_id))
             continue;
-        ret = attempt_health(c, a, now_us, disable_after_us);
+        ret = attempt_health(c, a, now_us, disable_after_us, &emitted);
+    }
+    /* Deliveries out of retries, each reported in this transaction. */
+    for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+        if (attempts[i].outcome == STORE_OUTCOME_FAILED &&
+            json_object_get(recorded, attempts[i].delivery_id))
+            ret = attempt_exhausted(c, &attempts[i], now_us, &emitted);
     }
     if (ret == STORE_OK) {
         for (size_t i = 0; i < n; i++) {
@@ -582,8 +697,9 @@ enum store_rc store_pg_attempts_record(struct store *st, const struct store_atte
                          attempts[i].delivery_id);
         }
     }
-    /* Released deliveries are due again at once: any process may take them. */
-    if (ret == STORE_OK && json_array_size(released) > 0)
+    /* Released deliveries and operator events are due at once: any process
+     * may take them. */
+    if (ret == STORE_OK && (json_array_size(released) > 0 || emitted))
         ret = store_pg_exec(c, NOTIFY_SQL, __func__);
     if (ret == STORE_OK)
         ret = store_pg_commit(c, __func__);

@@ -192,6 +192,19 @@
                       " update_time = CASE WHEN " PG_WEBHOOK_DISABLE              \
                       " THEN $2::bigint ELSE update_time END,"                    \
                       " failing_since = " PG_FAILING_SINCE " WHERE id = $1")      \
+    /* Operator events (store_opevents.h), as on SQLite.                  */ \
+    X(WEBHOOK_DISABLE_NOW, "UPDATE webhooks SET state = 2,"                       \
+                           " update_time = $2::bigint,"                           \
+                           " failing_since = " PG_FAILING_SINCE                   \
+                           " WHERE id = $1 AND " PG_WEBHOOK_DISABLE               \
+                           " RETURNING project, uri, failing_since")              \
+    X(DELIVERY_EXHAUSTED, "SELECT d.project, d.message_id, m.type,"              \
+                          " coalesce(d.webhook_id, ''), " PG_TARGET_URI ","       \
+                          " d.attempts::bigint FROM " PG_DELIVERIES_WEBHOOKS      \
+                          " JOIN messages m ON m.id = d.message_id"               \
+                          " WHERE d.id = $1")                                     \
+    X(WEBHOOK_STATE_URI, "SELECT state::bigint, uri FROM webhooks"               \
+                         " WHERE project = $1 AND id = $2 FOR UPDATE")            \
     X(DELIVERY_PENDING_COUNT, "SELECT count(*) FROM deliveries WHERE state = 0")  \
     X(DELIVERY_NEXT_DUE, "SELECT min(greatest(d.due_time, d.lease_expire_time))"  \
                          " FROM " PG_DELIVERIES_WEBHOOKS                          \

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "store/store_opevents.h"
 #include "store/store_pg_int.h"
 
 /* Fill wh (all but its secrets) from row i of a WEBHOOK_GET or WEBHOOK_LIST
@@ -200,7 +201,9 @@ enum store_rc store_pg_webhook_update(struct store *st, const struct webhook *wh
     struct store_pg *s = (struct store_pg *)st;
     struct store_pg_params p = {0};
     struct store_pg_conn *c;
+    PGresult *r = NULL;
     size_t changed = 0;
+    int previous = WEBHOOK_STATE_ENABLED;
     enum store_rc ret;
 
     ret = store_pg_conn_get(s, &c);
@@ -214,10 +217,39 @@ enum store_rc store_pg_webhook_update(struct store *st, const struct webhook *wh
     store_pg_int(&p, wh->state);
     store_pg_int(&p, wh->update_time_us);
     ret = store_pg_begin(c, __func__);
+    /* The state before (the row locked), to know whether this update
+     * enables the webhook: kabar.webhook.enabled commits with it. */
+    if (ret == STORE_OK) {
+        struct store_pg_params k = {0};
+
+        store_pg_text(&k, wh->project);
+        store_pg_text(&k, wh->id);
+        ret = store_pg_run(c, PGSQL_WEBHOOK_STATE_URI, &k, &r, NULL, __func__);
+        if (ret == STORE_OK && PQntuples(r) == 0)
+            ret = STORE_NOT_FOUND;
+        if (ret == STORE_OK)
+            previous = (int)store_pg_col_int(r, 0, 0);
+        PQclear(r);
+    }
     if (ret == STORE_OK)
         ret = store_pg_run(c, PGSQL_WEBHOOK_UPDATE, &p, NULL, &changed, __func__);
     if (ret == STORE_OK && changed == 0)
         ret = STORE_NOT_FOUND;
+    if (ret == STORE_OK && wh->state == WEBHOOK_STATE_ENABLED &&
+        previous != WEBHOOK_STATE_ENABLED) {
+        struct store_message msg = {0};
+
+        if (store_opevents_webhook_enabled(wh->project, wh->id, wh->uri,
+                                           (enum webhook_state)previous, wh->update_time_us,
+                                           &msg) != 0) {
+            ret = STORE_ERROR;
+        } else {
+            ret = store_pg_message_insert(c, &msg, 0);
+            if (ret == STORE_OK)
+                ret = msg.rc;
+            store_opevents_done(&msg);
+        }
+    }
     /* A webhook enabled again may have pending deliveries that are due:
      * tell the delivery threads of every process. */
     if (ret == STORE_OK && wh->state == WEBHOOK_STATE_ENABLED)

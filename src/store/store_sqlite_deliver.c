@@ -16,6 +16,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "store/store_opevents.h"
 #include "store/store_sqlite_int.h"
 
 /* ---- messages and deliveries -------------------------------------------- */
@@ -433,6 +434,118 @@ out_json:
     return ret;
 }
 
+/* Insert an operator event filled by store_opevents_*() in the current
+ * transaction and release its payload. Returns an SQLite result code; a
+ * message that cannot be made or inserted fails the transaction, so that
+ * the state change is never committed without its event. */
+static int opevent_insert(struct store_conn *c, struct store_message *msg, int made)
+{
+    int rc;
+
+    if (made != 0) {
+        log_error("cannot make an operator event", "type=%s", msg->type);
+        return SQLITE_NOMEM;
+    }
+    rc = store_sqlite_message_insert(c, msg, 0);
+    if (rc == SQLITE_OK && msg->rc != STORE_OK)
+        rc = SQLITE_ERROR;
+    store_opevents_done(msg);
+    return rc;
+}
+
+/* A failed attempt of a delivery to a webhook: disable the webhook if this
+ * failure does it (a 410, or failing for disable_after_us) and emit
+ * kabar.webhook.disabled with it; otherwise note the failure. */
+static int attempt_failed(struct store_conn *c, const struct store_attempt *a, int64_t now_us,
+                          int64_t disable_after_us)
+{
+    struct store_opevent_disabled ev = {0};
+    struct store_message msg = {0};
+    char project[WEBHOOK_PROJECT_MAX + 1], uri[WEBHOOK_URI_MAX + 1];
+    sqlite3_stmt *q = NULL;
+    int rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_DISABLE_NOW, &q);
+
+    store_sqlite_bind_text(q, 1, a->webhook_id, &rc);
+    store_sqlite_bind_int64(q, 2, now_us, &rc);
+    store_sqlite_bind_int64(q, 3, disable_after_us, &rc);
+    store_sqlite_bind_int64(q, 4, a->outcome == STORE_OUTCOME_GONE, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        if (store_sqlite_col_text(q, 0, project, sizeof project) != 0 ||
+            store_sqlite_col_text(q, 1, uri, sizeof uri) != 0) {
+            sqlite3_reset(q);
+            return SQLITE_CORRUPT;
+        }
+        ev.failing_since_us = sqlite3_column_int64(q, 2);
+        rc = store_sqlite_stmt_done(q);
+        if (rc != SQLITE_OK)
+            return rc;
+        ev.project = project;
+        ev.webhook_id = a->webhook_id;
+        ev.uri = uri;
+        ev.gone = a->outcome == STORE_OUTCOME_GONE;
+        ev.time_us = now_us;
+        ev.last_status = a->response_status;
+        ev.last_error = a->error;
+        return opevent_insert(c, &msg, store_opevents_webhook_disabled(&ev, &msg));
+    }
+    if (rc != SQLITE_DONE)
+        return rc;
+    sqlite3_reset(q);
+    /* Not disabled by this failure: only the failure record changes. */
+    rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_FAILED, &q);
+    store_sqlite_bind_text(q, 1, a->webhook_id, &rc);
+    store_sqlite_bind_int64(q, 2, now_us, &rc);
+    store_sqlite_bind_int64(q, 3, disable_after_us, &rc);
+    store_sqlite_bind_int64(q, 4, a->outcome == STORE_OUTCOME_GONE, &rc);
+    return rc == SQLITE_OK ? store_sqlite_stmt_done(q) : rc;
+}
+
+/* A delivery out of retries: emit kabar.delivery.exhausted (unless it
+ * delivered an operator event or a ping). */
+static int attempt_exhausted(struct store_conn *c, const struct store_attempt *a, int64_t now_us)
+{
+    struct store_opevent_exhausted ev = {0};
+    struct store_message msg = {0};
+    char project[WEBHOOK_PROJECT_MAX + 1], message_id[IDS_MAX], type[STORE_TYPE_MAX];
+    char webhook_id[IDS_MAX], uri[WEBHOOK_URI_MAX + 1];
+    sqlite3_stmt *q = NULL;
+    int rc = store_sqlite_stmt_get(c, SQL_DELIVERY_EXHAUSTED, &q);
+
+    store_sqlite_bind_text(q, 1, a->delivery_id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(q);
+        return SQLITE_OK;
+    }
+    if (rc != SQLITE_ROW)
+        return rc;
+    if (store_sqlite_col_text(q, 0, project, sizeof project) != 0 ||
+        store_sqlite_col_text(q, 1, message_id, sizeof message_id) != 0 ||
+        store_sqlite_col_text(q, 2, type, sizeof type) != 0 ||
+        store_sqlite_col_text(q, 3, webhook_id, sizeof webhook_id) != 0 ||
+        store_sqlite_col_text(q, 4, uri, sizeof uri) != 0) {
+        sqlite3_reset(q);
+        return SQLITE_CORRUPT;
+    }
+    ev.attempts = sqlite3_column_int(q, 5);
+    sqlite3_reset(q);
+    if (!store_opevents_reports_exhaustion(type))
+        return SQLITE_OK;
+    ev.project = project;
+    ev.delivery_id = a->delivery_id;
+    ev.event_id = message_id;
+    ev.event_type = type;
+    ev.webhook_id = webhook_id;
+    ev.target_uri = uri;
+    ev.time_us = now_us;
+    ev.last_status = a->response_status;
+    ev.last_error = a->error;
+    return opevent_insert(c, &msg, store_opevents_delivery_exhausted(&ev, &msg));
+}
+
 /* Record one attempt: see attempts_record in store.h. */
 static int attempt_record(struct store_conn *c, const struct store_attempt *a, int64_t now_us,
                           int64_t disable_after_us)
@@ -492,21 +605,17 @@ static int attempt_record(struct store_conn *c, const struct store_attempt *a, i
     store_sqlite_bind_blob(q, 7, excerpt_len > 0 ? a->excerpt : NULL, excerpt_len, &rc);
     if (rc == SQLITE_OK)
         rc = store_sqlite_stmt_done(q);
+    if (rc == SQLITE_OK && a->outcome == STORE_OUTCOME_FAILED)
+        rc = attempt_exhausted(c, a, now_us);
     if (rc != SQLITE_OK || a->webhook_id[0] == '\0')
         return rc;
 
     /* The webhook's health. No row changes when the webhook is gone. */
-    if (a->outcome == STORE_OUTCOME_SUCCEEDED) {
-        rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_SUCCEEDED, &q);
-        store_sqlite_bind_text(q, 1, a->webhook_id, &rc);
-        store_sqlite_bind_int64(q, 2, now_us, &rc);
-    } else {
-        rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_FAILED, &q);
-        store_sqlite_bind_text(q, 1, a->webhook_id, &rc);
-        store_sqlite_bind_int64(q, 2, now_us, &rc);
-        store_sqlite_bind_int64(q, 3, disable_after_us, &rc);
-        store_sqlite_bind_int64(q, 4, a->outcome == STORE_OUTCOME_GONE, &rc);
-    }
+    if (a->outcome != STORE_OUTCOME_SUCCEEDED)
+        return attempt_failed(c, a, now_us, disable_after_us);
+    rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_SUCCEEDED, &q);
+    store_sqlite_bind_text(q, 1, a->webhook_id, &rc);
+    store_sqlite_bind_int64(q, 2, now_us, &rc);
     return rc == SQLITE_OK ? store_sqlite_stmt_done(q) : rc;
 }
 

@@ -156,6 +156,20 @@
                       " update_time = CASE WHEN " WEBHOOK_DISABLE " THEN ?2"      \
                       " ELSE update_time END,"                                    \
                       " failing_since = " FAILING_SINCE " WHERE id = ?1")         \
+    /* Operator events (store_opevents.h): disable a webhook whose failure */ \
+    /* at ?2 disables it, returning what kabar.webhook.disabled reports;   */ \
+    /* what kabar.delivery.exhausted reports of a delivery.                */ \
+    X(WEBHOOK_DISABLE_NOW, "UPDATE webhooks SET state = 2, update_time = ?2,"     \
+                           " failing_since = " FAILING_SINCE                      \
+                           " WHERE id = ?1 AND " WEBHOOK_DISABLE                  \
+                           " RETURNING project, uri, failing_since")              \
+    X(DELIVERY_EXHAUSTED, "SELECT d.project, d.message_id, m.type,"              \
+                          " coalesce(d.webhook_id, ''), " TARGET_URI ","          \
+                          " d.attempts FROM " DELIVERIES_WEBHOOKS                 \
+                          " JOIN messages m ON m.id = d.message_id"               \
+                          " WHERE d.id = ?1")                                     \
+    X(WEBHOOK_STATE_URI, "SELECT state, uri FROM webhooks"                       \
+                         " WHERE project = ?1 AND id = ?2")                       \
     X(DELIVERY_PENDING_COUNT, "SELECT count(*) FROM deliveries WHERE state = 0")  \
     X(DELIVERY_NEXT_DUE, "SELECT min(max(d.due_time, d.lease_expire_time))"       \
                          " FROM " DELIVERIES_WEBHOOKS                             \

@@ -15,6 +15,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "store/store_opevents.h"
 #include "store/store_sqlite_int.h"
 
 /* ---- webhooks ----------------------------------------------------------- */
@@ -224,21 +225,66 @@ out:
 
 enum store_rc store_sqlite_webhook_update(struct store *st, const struct webhook *wh)
 {
-    const struct store_sqlite_arg args[] = {
-        STORE_SQLITE_TEXT(wh->project),
-        STORE_SQLITE_TEXT(wh->id),
-        STORE_SQLITE_TEXT(wh->name),
-        STORE_SQLITE_TEXT(wh->uri),
-        STORE_SQLITE_INT64(wh->events),
-        STORE_SQLITE_INT64(wh->state),
-        STORE_SQLITE_INT64(wh->update_time_us),
-    };
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    struct store_message msg = {0};
+    struct store_conn *c;
+    sqlite3_stmt *q = NULL;
+    enum store_rc ret;
+    int previous, rc;
 
-    /* SQLite counts a row matched by the WHERE clause as changed even when
-     * every value is the same, so zero means the webhook is not there. */
-    return store_sqlite_write((struct store_sqlite *)st, SQL_WEBHOOK_UPDATE, args,
-                              sizeof args / sizeof args[0], STORE_SQLITE_NONE_NOT_FOUND, NULL,
-                              __func__);
+    ret = store_sqlite_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    /* The state before, to know whether this update enables the webhook
+     * (kabar.webhook.enabled, committed with the update). */
+    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_STATE_URI, &q);
+    store_sqlite_bind_text(q, 1, wh->project, &rc);
+    store_sqlite_bind_text(q, 2, wh->id, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        ret = STORE_NOT_FOUND;
+        goto out;
+    }
+    if (rc != SQLITE_ROW)
+        goto fail;
+    previous = sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+
+    rc = store_sqlite_stmt_get(c, SQL_WEBHOOK_UPDATE, &q);
+    store_sqlite_bind_text(q, 1, wh->project, &rc);
+    store_sqlite_bind_text(q, 2, wh->id, &rc);
+    store_sqlite_bind_text(q, 3, wh->name, &rc);
+    store_sqlite_bind_text(q, 4, wh->uri, &rc);
+    store_sqlite_bind_int64(q, 5, wh->events, &rc);
+    store_sqlite_bind_int64(q, 6, wh->state, &rc);
+    store_sqlite_bind_int64(q, 7, wh->update_time_us, &rc);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_done(q);
+    if (rc == SQLITE_OK && wh->state == WEBHOOK_STATE_ENABLED &&
+        previous != WEBHOOK_STATE_ENABLED) {
+        if (store_opevents_webhook_enabled(wh->project, wh->id, wh->uri,
+                                           (enum webhook_state)previous, wh->update_time_us,
+                                           &msg) != 0) {
+            ret = STORE_ERROR;
+            goto out;
+        }
+        rc = store_sqlite_message_insert(c, &msg, 0);
+        if (rc == SQLITE_OK && msg.rc != STORE_OK)
+            rc = SQLITE_ERROR;
+        store_opevents_done(&msg);
+    }
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
+    if (rc == SQLITE_OK)
+        goto out;
+fail:
+    ret = store_sqlite_sql_error(c, rc, __func__);
+out:
+    store_sqlite_conn_put(s, c);            /* rolls back when not committed */
+    return ret;
 }
 
 enum store_rc store_sqlite_webhook_delete(struct store *st, const char *project, const char *id)
