@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "server/config.h"
+#include "store/store_retention.h"
 
 static void config_usage(FILE *f)
 {
@@ -55,7 +56,13 @@ static void config_usage(FILE *f)
           "                             webhook JWTs (default: the target URI)\n"
           "  KABAR_EXECUTOR             who runs operations: sim or external (default sim)\n"
           "  KABAR_SIM_DELAY_MS         how long a simulated operation runs (default 2000)\n"
-          "  KABAR_BATCH_EXPIRY_S       a batch not finished by then expires (default 86400)\n",
+          "  KABAR_BATCH_EXPIRY_S       a batch not finished by then expires (default 86400)\n"
+          "  KABAR_RETENTION_DAYS       events, deliveries, attempts and finished operations\n"
+          "                             older than this are pruned (default 30; 0: never)\n"
+          "  KABAR_RETENTION_S          the same window in seconds (wins when set)\n"
+          "  KABAR_PRUNE_INTERVAL_MS    between pruning passes (default 60000)\n"
+          "  KABAR_PRUNE_BATCH          rows per pruning transaction (default 500, max 1000)\n"
+          "  KABAR_PRUNE_PAUSE_MS       pause between pruning batches (default 10)\n",
           f);
 }
 
@@ -258,6 +265,40 @@ static int config_delivery(struct dispatch_config *dc, char *err, size_t errlen)
     return 0;
 }
 
+/* Retention: KABAR_RETENTION_DAYS (0 keeps everything), or, to the
+ * second, KABAR_RETENTION_S (which wins; tests and short-lived setups), and
+ * the pruning job's pace. Returns 0, or -1 with a message in err. */
+static int config_retention(struct config *cfg, char *err, size_t errlen)
+{
+    struct retention_config *rc = &cfg->retention;
+    long long v;
+
+    memset(rc, 0, sizeof *rc);
+    rc->data_dir = cfg->data_dir;
+    if (config_env_int("KABAR_RETENTION_DAYS", RETENTION_DEFAULT_DAYS, 0, 36500, &v,
+                       err, errlen) != 0)
+        return -1;
+    rc->window_us = v * 86400 * 1000000;
+    if (config_env("KABAR_RETENTION_S")) {
+        if (config_env_int("KABAR_RETENTION_S", 0, 0, 36500LL * 86400, &v, err, errlen) != 0)
+            return -1;
+        rc->window_us = v * 1000000;
+    }
+    if (config_env_int("KABAR_PRUNE_INTERVAL_MS", RETENTION_DEFAULT_INTERVAL_S * 1000, 10,
+                       86400000, &v, err, errlen) != 0)
+        return -1;
+    rc->interval_us = v * 1000;
+    if (config_env_int("KABAR_PRUNE_BATCH", RETENTION_DEFAULT_BATCH, 1, STORE_PRUNE_BATCH_MAX,
+                       &v, err, errlen) != 0)
+        return -1;
+    rc->batch = (size_t)v;
+    if (config_env_int("KABAR_PRUNE_PAUSE_MS", RETENTION_DEFAULT_PAUSE_MS, 0, 60000, &v,
+                       err, errlen) != 0)
+        return -1;
+    rc->pause_us = v * 1000;
+    return 0;
+}
+
 /* The operations engine's settings; data_dir and public_url point into
  * cfg. Returns 0, or -1 with a message in err. */
 static int config_ops(struct config *cfg, char *err, size_t errlen)
@@ -383,6 +424,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     if (config_ops(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     if (config_delivery(&cfg->delivery, err, errlen) != 0)
+        return CONFIG_ERROR;
+    if (config_retention(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     cfg->delivery.allow_private = cfg->allow_private;
     {

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "deliver/dispatch.h"
+#include "server/retention.h"
 #include "ops/ops_engine.h"
 
 #define CONFIG_URL_MAX 1024
@@ -47,6 +48,7 @@ struct config {
     const char *master_key;             /* KABAR_MASTER_KEY */
     struct dispatch_config delivery;    /* KABAR_RETRY_SCHEDULE, KABAR_TIMEOUT_MS, ... */
     struct ops_config ops;              /* KABAR_EXECUTOR, KABAR_SIM_DELAY_MS, ... */
+    struct retention_config retention;  /* KABAR_RETENTION_DAYS, KABAR_PRUNE_* */
     enum config_role role;              /* --role, KABAR_ROLE */
 };
 

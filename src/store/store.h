@@ -179,6 +179,7 @@ struct store_attempt_info {
 struct store;
 struct store_operations_ops;
 struct store_keys_ops;
+struct store_retention_ops;
 
 struct store_ops {
     int version;                    /* STORE_OPS_VERSION */
@@ -187,6 +188,7 @@ struct store_ops {
      * so each stays in its own header and backend file. */
     const struct store_operations_ops *operations;
     const struct store_keys_ops *keys;
+    const struct store_retention_ops *retention;   /* store_retention.h */
 
     enum store_rc (*open)(const char *url, struct store **out, char *err, size_t errlen);
     void (*close)(struct store *st);

@@ -176,6 +176,7 @@ const char *const store_pg_sql_text[PGSQL_COUNT] = {
     STORE_PG_SQL_MAP(X)
     STORE_PG_SQL_OPERATIONS_MAP(X)
     STORE_PG_SQL_KEYS_MAP(X)
+    STORE_PG_SQL_RETENTION_MAP(X)
 #undef X
 };
 
@@ -994,6 +995,7 @@ const struct store_ops store_pg_ops = {
     .name = "postgres",
     .operations = &store_pg_operations_ops,
     .keys = &store_pg_keys_ops,
+    .retention = &store_pg_retention_ops,
     .open = pg_open,
     .close = pg_close,
     .meta_get = pg_meta_get,

@@ -53,6 +53,7 @@ enum store_pg_sql {
     STORE_PG_SQL_MAP(X)
     STORE_PG_SQL_OPERATIONS_MAP(X)
     STORE_PG_SQL_KEYS_MAP(X)
+    STORE_PG_SQL_RETENTION_MAP(X)
 #undef X
     PGSQL_COUNT
 };
@@ -175,5 +176,6 @@ enum store_rc store_pg_deliveries_release(struct store *st, const char *owner_pr
 /* The sub-tables of the other concepts. */
 extern const struct store_operations_ops store_pg_operations_ops;
 extern const struct store_keys_ops store_pg_keys_ops;
+extern const struct store_retention_ops store_pg_retention_ops;
 
 #endif

@@ -302,4 +302,31 @@
                   " create_time, activate_time, retire_time)"                     \
                   " VALUES ($1, $2, $3, $4, $5, $6)")
 
+/* Statements of store_pg_retention.c: one batch of messages with their
+ * deliveries and attempts in one statement (the deletes of a statement see
+ * one snapshot; children are deleted explicitly so that each is counted),
+ * and one batch of final operations. SKIP LOCKED: several processes prune
+ * side by side without waiting on each other. $1 is the smallest message id
+ * of the cutoff's millisecond, so the pick walks the primary key from the
+ * oldest message and stops at the cutoff. */
+#define STORE_PG_SQL_RETENTION_MAP(X)                                             \
+    X(PRUNE_MESSAGES, "WITH picked AS (SELECT m.id FROM messages m"               \
+                      " WHERE m.id < $1 AND m.create_time < $2::bigint"           \
+                      " AND NOT EXISTS (SELECT 1 FROM deliveries p"               \
+                      " WHERE p.message_id = m.id AND p.state = 0)"               \
+                      " ORDER BY m.id LIMIT $3::bigint FOR UPDATE SKIP LOCKED),"  \
+                      " da AS (DELETE FROM attempts a USING deliveries d, picked" \
+                      " WHERE a.delivery_id = d.id AND d.message_id = picked.id"  \
+                      " RETURNING 1),"                                            \
+                      " dd AS (DELETE FROM deliveries d USING picked"             \
+                      " WHERE d.message_id = picked.id RETURNING 1),"             \
+                      " dm AS (DELETE FROM messages m USING picked"               \
+                      " WHERE m.id = picked.id RETURNING 1)"                      \
+                      " SELECT (SELECT count(*) FROM dm), (SELECT count(*) FROM dd)," \
+                      " (SELECT count(*) FROM da)")                               \
+    X(PRUNE_OPERATIONS, "DELETE FROM operations WHERE id IN (SELECT id"           \
+                        " FROM operations WHERE state IN (2, 3, 4, 5)"            \
+                        " AND update_time < $1::bigint ORDER BY id"               \
+                        " LIMIT $2::bigint FOR UPDATE SKIP LOCKED) RETURNING id")
+
 #endif

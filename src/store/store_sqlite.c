@@ -161,6 +161,7 @@ const char *const store_sqlite_sql_text[SQL_COUNT] = {
     STORE_SQL_MAP(X)
     STORE_SQL_OPERATIONS_MAP(X)
     STORE_SQL_KEYS_MAP(X)
+    STORE_SQL_RETENTION_MAP(X)
 #undef X
 };
 
@@ -667,6 +668,16 @@ static enum store_rc sqlite_open(const char *url, struct store **out, char *err,
     ret = conn_open(s->path, &c, err, errlen);
     if (ret != STORE_OK)
         goto fail_conn;
+    /* Pages freed by pruning go back to the file system in small steps
+     * (store_sqlite_retention.c). The mode only takes on a file without
+     * tables, so a new database gets it; one made before keeps reusing
+     * its free pages without shrinking (docs/running.md says how to
+     * convert it once, offline). */
+    if (sqlite3_exec(c->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set auto_vacuum: %s", sqlite3_errmsg(c->db));
+        ret = STORE_ERROR;
+        goto fail_setup;
+    }
     ret = store_set_wal(c, err, errlen);
     if (ret != STORE_OK)
         goto fail_setup;
@@ -884,6 +895,7 @@ const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .operations = &store_sqlite_operations_ops,
     .keys = &store_sqlite_keys_ops,
+    .retention = &store_sqlite_retention_ops,
     .open = sqlite_open,
     .close = sqlite_close,
     .meta_get = sqlite_meta_get,

@@ -40,6 +40,7 @@ enum store_sql {
     STORE_SQL_MAP(X)
     STORE_SQL_OPERATIONS_MAP(X)
     STORE_SQL_KEYS_MAP(X)
+    STORE_SQL_RETENTION_MAP(X)
 #undef X
     SQL_COUNT
 };
@@ -167,5 +168,6 @@ enum store_rc store_sqlite_webhook_recover(struct store *st, const char *project
 /* The sub-tables of the other concepts. */
 extern const struct store_operations_ops store_sqlite_operations_ops;
 extern const struct store_keys_ops store_sqlite_keys_ops;
+extern const struct store_retention_ops store_sqlite_retention_ops;
 
 #endif

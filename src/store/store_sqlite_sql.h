@@ -259,4 +259,28 @@
                   " create_time, activate_time, retire_time)"                     \
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
 
+/* Statements of store_sqlite_retention.c. A batch's messages are picked
+ * into the connection's temp table prune_pick (made by the file before
+ * use), then their attempts, deliveries and the messages go, each counted.
+ * ?1 is the smallest message id of the cutoff's millisecond (ids sort by
+ * creation), so the pick walks the primary key from the oldest message and
+ * stops at the cutoff instead of scanning every message. */
+#define STORE_SQL_RETENTION_MAP(X)                                                \
+    X(PRUNE_PICK, "INSERT INTO temp.prune_pick (id) SELECT m.id FROM messages m"  \
+                  " WHERE m.id < ?1 AND m.create_time < ?2 AND NOT EXISTS"        \
+                  " (SELECT 1 FROM deliveries p WHERE p.message_id = m.id"        \
+                  " AND p.state = 0) ORDER BY m.id LIMIT ?3")                     \
+    X(PRUNE_ATTEMPTS, "DELETE FROM attempts WHERE delivery_id IN"                 \
+                      " (SELECT d.id FROM deliveries d WHERE d.message_id IN"     \
+                      " (SELECT id FROM temp.prune_pick))")                       \
+    X(PRUNE_DELIVERIES, "DELETE FROM deliveries WHERE message_id IN"              \
+                        " (SELECT id FROM temp.prune_pick)")                      \
+    X(PRUNE_MESSAGES, "DELETE FROM messages WHERE id IN"                          \
+                      " (SELECT id FROM temp.prune_pick)")                        \
+    X(PRUNE_CLEAR, "DELETE FROM temp.prune_pick")                                 \
+    X(PRUNE_OPS_PICK, "SELECT id FROM operations WHERE state IN (2, 3, 4, 5)"     \
+                      " AND update_time < ?1 ORDER BY id LIMIT ?2")               \
+    X(PRUNE_OP, "DELETE FROM operations WHERE id = ?1")                           \
+    X(FREELIST_COUNT, "PRAGMA freelist_count")
+
 #endif
