@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # cmake -DIN=file -DOUT=file.c -DNAME=symbol -P embed.cmake
 #
 # Write a C file that holds IN's bytes as `const char NAME[]` (NUL-terminated)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_health.c - the probes. Neither needs a key, so that load balancers,
  * orchestrators and systemd units can call them:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_openapi.c - GET /openapi.json: the OpenAPI 3.1 description of every
  * route, kept as src/api/openapi.json and compiled in (cmake/embed.cmake).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.c - structured records on stderr, as logfmt or as JSON lines.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * retention.c - the pruning thread (see retention.h and store_retention.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * retention.h - the background job that prunes what is older than the
  * retention window (KABAR_RETENTION_DAYS), in small batches that never

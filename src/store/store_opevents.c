@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_opevents.c - the messages of kabar's operator events (see
- * store_opevents.h): their data and envelope, for every backend alike.
+ * store_opevents.h): their data and envelope, and their insert in the
+ * transaction of the state change they report.
  */
 #include "store/store_opevents.h"
 
@@ -10,9 +12,11 @@
 #include <jansson.h>
 
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/timeutil.h"
 #include "core/envelope.h"
 #include "core/events.h"
+#include "store/store_deliver.h"
 
 /* Set "key": time as RFC 3339, when time is set. */
 static void opevents_time(json_t *obj, const char *key, int64_t time_us)
@@ -108,4 +112,22 @@ void store_opevents_done(struct store_message *msg)
 {
     free((void *)msg->payload);
     msg->payload = NULL;
+}
+
+enum store_rc store_opevents_insert(struct store_conn *c, struct store_message *msg, int made,
+                                    bool *emitted)
+{
+    enum store_rc ret;
+
+    if (made != 0) {
+        log_error("cannot make an operator event", "type=%s", msg->type);
+        return STORE_ERROR;
+    }
+    ret = store_message_insert_in(c, msg, 0);
+    if (ret == STORE_OK && msg->rc != STORE_OK)
+        ret = msg->rc;
+    if (ret == STORE_OK && msg->ndeliveries > 0)
+        *emitted = true;
+    store_opevents_done(msg);
+    return ret;
 }

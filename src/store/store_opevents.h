@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_opevents.h - kabar's operator events, as the store emits them.
  *
@@ -7,8 +8,8 @@
  * retries). Each is inserted as a message, fanned out to the project's
  * webhooks subscribed to its type, in the SAME transaction as the state
  * change: a crash either keeps both or neither, so an operator can never
- * miss one. The backends collect the facts; this file turns them into a
- * message with its envelope, the same for every backend.
+ * miss one. store_deliver.c and store_webhooks.c collect the facts; this
+ * file turns them into a message with its envelope and inserts it.
  */
 #ifndef KABAR_STORE_OPEVENTS_H
 #define KABAR_STORE_OPEVENTS_H
@@ -62,5 +63,15 @@ bool store_opevents_reports_exhaustion(const char *event_type);
 
 /* Free the payload of a message filled by the functions above. */
 void store_opevents_done(struct store_message *msg);
+
+struct store_conn;
+
+/* Insert msg, filled by one of the functions above (made: what it
+ * returned), inside c's open write transaction and release its payload.
+ * *emitted is set when it has deliveries (the caller then notifies). A
+ * message that cannot be made or inserted fails the transaction: never a
+ * state change without its event. */
+enum store_rc store_opevents_insert(struct store_conn *c, struct store_message *msg, int made,
+                                    bool *emitted);
 
 #endif

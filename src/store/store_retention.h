@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_retention.h - pruning what is older than the retention window
  * (server/retention.c runs it in the background).
@@ -22,7 +23,6 @@
 #include "common/ids.h"
 #include "store/store.h"
 
-#define STORE_RETENTION_OPS_VERSION 1
 #define STORE_PRUNE_BATCH_MAX 1000
 
 /* What one batch removed. */
@@ -34,22 +34,14 @@ struct store_prune {
     char op_ids[STORE_PRUNE_BATCH_MAX][IDS_MAX];    /* operations[i]'s id */
 };
 
-struct store_retention_ops {
-    int version;                    /* STORE_RETENTION_OPS_VERSION */
-    /* One batch (see above), at most limit (<= STORE_PRUNE_BATCH_MAX)
-     * messages and limit operations, in one transaction; *out says what
-     * went. Nothing left to prune when every count is 0. */
-    enum store_rc (*prune)(struct store *st, int64_t cutoff_us, size_t limit,
-                           struct store_prune *out);
-    /* Give up to max_pages free pages back to the file system (SQLite's
-     * incremental vacuum); *pages says how many. A backend whose space is
-     * reclaimed otherwise (PostgreSQL's autovacuum) answers 0. */
-    enum store_rc (*compact)(struct store *st, size_t max_pages, size_t *pages);
-};
-
-/* Thin wrappers over st->ops->retention (store_retention.c). */
+/* One batch (see above), at most limit (capped at STORE_PRUNE_BATCH_MAX)
+ * messages and limit operations, in one transaction; *out says what went.
+ * Nothing left to prune when every count is 0. */
 enum store_rc store_prune(struct store *st, int64_t cutoff_us, size_t limit,
                           struct store_prune *out);
+/* Give up to max_pages free pages back to the file system (SQLite's
+ * incremental vacuum); *pages says how many. A backend whose space is
+ * reclaimed otherwise (PostgreSQL's autovacuum) answers 0. */
 enum store_rc store_compact(struct store *st, size_t max_pages, size_t *pages);
 
 #endif

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Structured logs: --log-format json writes one JSON object per line with
 // the fields the logfmt lines carry, and every failed delivery attempt is
 // logged with an error text - also when the endpoint answered (an HTTP 400

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The OpenAPI 3.1 description (src/api/openapi.json): it is a valid
 // document, kabard serves exactly it at /openapi.json, and the probes it
 // documents answer as it says. Every other integration test checks its

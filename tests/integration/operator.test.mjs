@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kabar's operator events: kabar.webhook.disabled (by failures or a 410,
 // saying why), kabar.webhook.enabled and kabar.delivery.exhausted, delivered
 // to the webhooks subscribed to them like any event and signed the same

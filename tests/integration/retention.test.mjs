@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Retention: the background job prunes events (with their deliveries and
 // attempts) older than the window, counts them in /metrics, and leaves
 // newer ones and pending ones alone. The exact rule is tested at the store

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_openapi.c - the OpenAPI description compiled into kabard against the
  * router's own table: every route the router serves is in the document with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_store_retention.c - pruning (store_retention.h) on the backend of the
  * run (SQLite, or PostgreSQL in make test's second pass): a batch removes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The OpenAPI description (src/api/openapi.json) as a checker of real
 // responses: request() in kabard.mjs passes every response it receives
 // through checkResponse(), so each integration test also asserts that what
