@@ -60,6 +60,16 @@ static bool retention_wait(struct retention *r, int64_t us)
     return stopping;
 }
 
+/* The pause after a batch or step that began at start_us: see retention.h.
+ * Returns true when stopping. */
+static bool retention_yield(struct retention *r, int64_t start_us)
+{
+    int64_t took = timeutil_mono_us() - start_us;
+
+    return retention_wait(r, took * RETENTION_YIELD > r->cfg.pause_us ? took * RETENTION_YIELD
+                                                                      : r->cfg.pause_us);
+}
+
 static void retention_remove_files(struct retention *r, const struct store_prune *b)
 {
     char name[IDS_MAX];
@@ -76,9 +86,11 @@ static void retention_pass(struct retention *r)
     int64_t cutoff = timeutil_now_us() - r->cfg.window_us;
     struct store_prune *b = r->batch;
     size_t total[4] = {0}, pages = 0, freed;
+    int64_t start;
     enum store_rc rc;
 
     for (;;) {
+        start = timeutil_mono_us();
         rc = store_prune(r->st, cutoff, r->cfg.batch, b);
         if (rc != STORE_OK) {
             log_warn("pruning failed; retrying at the next pass", "error=\"%s\"",
@@ -96,14 +108,17 @@ static void retention_pass(struct retention *r)
         retention_remove_files(r, b);
         if (b->messages == 0 && b->operations == 0)
             break;
-        if (retention_wait(r, r->cfg.pause_us))
+        if (retention_yield(r, start))
             return;
     }
     /* Give the freed pages back in small steps, each a short write. */
-    while (store_compact(r->st, RETENTION_COMPACT_PAGES, &freed) == STORE_OK && freed > 0) {
+    for (;;) {
+        start = timeutil_mono_us();
+        if (store_compact(r->st, RETENTION_COMPACT_PAGES, &freed) != STORE_OK || freed == 0)
+            break;
         pages += freed;
         atomic_fetch_add(&metrics.pruned_pages, freed);
-        if (retention_wait(r, r->cfg.pause_us))
+        if (retention_yield(r, start))
             return;
     }
     if (total[0] + total[3] + pages > 0)

@@ -3,7 +3,10 @@
  * retention.h - the background job that prunes what is older than the
  * retention window (KABAR_RETENTION_DAYS), in small batches that never
  * stall delivery or the API: each batch is one short transaction, and the
- * job pauses between batches so that other writers go first.
+ * job pauses between batches so that other writers go first - at least
+ * pause_us, and at least RETENTION_YIELD times as long as the batch took,
+ * so that pruning holds the database (and a core) for at most a fifth of
+ * the time however slow the batches are on this machine.
  */
 #ifndef KABAR_RETENTION_H
 #define KABAR_RETENTION_H
@@ -26,6 +29,7 @@ struct retention_config {
 #define RETENTION_DEFAULT_BATCH 500
 #define RETENTION_DEFAULT_PAUSE_MS 10
 #define RETENTION_COMPACT_PAGES 256     /* pages given back per step */
+#define RETENTION_YIELD 4               /* pause >= 4 x the batch's time */
 
 struct retention;
 
