@@ -108,16 +108,17 @@ int ids_new(const char *prefix, char *out, size_t cap)
     return 0;
 }
 
-int ids_time_bound(const char *prefix, int64_t time_us, char *out, size_t cap)
+int ids_floor(const char *prefix, int64_t ms, char *out, size_t cap)
 {
     uint8_t raw[IDS_RAW_LEN] = {0};
-    uint64_t ms = time_us > 0 ? (uint64_t)time_us / 1000 : 0;
     size_t plen = strlen(prefix);
 
     if (cap < plen + IDS_BODY_LEN + 1)
         return -1;
-    for (int i = 5; i >= 0; i--, ms >>= 8)
-        raw[i] = (uint8_t)(ms & 0xff);
+    if (ms < 0)
+        ms = 0;
+    for (int i = 0; i < 6; i++)
+        raw[i] = (uint8_t)((uint64_t)ms >> (8 * (5 - i)));
     memcpy(out, prefix, plen);
     ids_encode(raw, out + plen);
     out[plen + IDS_BODY_LEN] = '\0';

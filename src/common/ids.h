@@ -11,8 +11,8 @@
 #define KABAR_IDS_H
 
 #include <stdbool.h>
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define IDS_BODY_LEN 26
 #define IDS_MAX 48          /* room for any prefix we use plus the body */
@@ -21,11 +21,9 @@
  * or the system random source failed. */
 int ids_new(const char *prefix, char *out, size_t cap);
 
-/* Write into out the smallest id of prefix made at time_us (microseconds
- * since the epoch, cut to milliseconds): every id made earlier sorts below
- * it, so "id < bound" is a range of the primary key. Returns 0, or -1 if
- * out is too small. */
-int ids_time_bound(const char *prefix, int64_t time_us, char *out, size_t cap);
+/* Write prefix + the smallest id of millisecond ms into out: every id made
+ * at or after ms sorts at or above it. Returns 0, or -1 if out is too small. */
+int ids_floor(const char *prefix, int64_t ms, char *out, size_t cap);
 
 /* True when id is prefix followed by exactly IDS_BODY_LEN valid characters. */
 bool ids_valid(const char *prefix, const char *id);

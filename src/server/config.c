@@ -63,7 +63,8 @@ static void config_usage(FILE *f)
           "  KABAR_RETENTION_S          the same window in seconds (wins when set)\n"
           "  KABAR_PRUNE_INTERVAL_MS    between pruning passes (default 60000)\n"
           "  KABAR_PRUNE_BATCH          rows per pruning transaction (default 500, max 1000)\n"
-          "  KABAR_PRUNE_PAUSE_MS       pause between pruning batches (default 10)\n",
+          "  KABAR_PRUNE_PAUSE_MS       least pause between pruning batches (default 10;\n"
+          "                             at least 4x the batch's own time)\n",
           f);
 }
 

@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "api/api.h"
+#include "api/api_ui.h"
 #include "api/http.h"
 #include "common/log.h"
 #include "common/secretbox.h"
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     struct api_ctx ctx;
+    struct api_ui_brand brand;
     struct store *st = NULL;
     struct secretbox *box = NULL;
     struct http_server *srv = NULL;
@@ -78,6 +80,11 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     log_set_format(cfg.log_format);
+    memset(&ctx, 0, sizeof(ctx));
+    if (api_ui_brand_load(&brand, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kabard: %s\n", err);
+        return 2;
+    }
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -135,6 +142,8 @@ int main(int argc, char **argv)
     ctx.keyring = kr;
     ctx.ops = ops;
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
+    ctx.public_url = cfg.public_url;
+    ctx.brand = &brand;
     srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
     if (srv == NULL) {
         char msg[600];
@@ -171,6 +180,7 @@ fail:
     if (rc != 0)
         fprintf(stderr, "kabard: %s\n", err);
     curl_global_cleanup();
+    api_ui_brand_free(&brand);
     if (rc == 0)
         log_info("stopped", NULL);
     return rc;

@@ -98,7 +98,7 @@ enum store_rc store_prune(struct store *st, int64_t cutoff_us, size_t limit,
         limit = STORE_PRUNE_BATCH_MAX;
     if (limit == 0)
         return STORE_OK;
-    if (ids_time_bound("msg_", cutoff_us, bound, sizeof bound) != 0) {
+    if (ids_floor("msg_", cutoff_us / 1000, bound, sizeof bound) != 0) {
         log_error("cannot make the prune bound", NULL);
         return STORE_ERROR;
     }
