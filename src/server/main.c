@@ -25,6 +25,7 @@
 #include "server/apikeys.h"
 #include "server/config.h"
 #include "server/masterkey.h"
+#include "server/retention.h"
 #include "sign/keyring.h"
 #include "store/store.h"
 
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
     struct keyring *kr = NULL;
     struct publish *pub = NULL;
     struct ops_engine *ops = NULL;
+    struct retention *ret = NULL;
     char err[512];
     sigset_t sigs;
     int sig = 0, rc = 1;
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     memset(&ctx, 0, sizeof(ctx));
     if (api_ui_brand_load(&brand, err, sizeof(err)) != 0) {
         fprintf(stderr, "kabard: %s\n", err);
@@ -123,6 +126,13 @@ int main(int argc, char **argv)
     ops = ops_engine_start(st, disp, &cfg.ops, err, sizeof(err));
     if (ops == NULL)
         goto fail_publish;
+    /* Pruning runs where deliveries run (an api-only process leaves it to
+     * the workers); with PostgreSQL several workers prune side by side. */
+    if (cfg.role != CONFIG_ROLE_API) {
+        ret = retention_start(st, &cfg.retention, err, sizeof(err));
+        if (ret == NULL && err[0] != '\0')
+            goto fail_ops;
+    }
 
     ctx.store = st;
     ctx.box = box;
@@ -154,6 +164,7 @@ int main(int argc, char **argv)
     http_stop(srv);
     rc = 0;
 fail_ops:
+    retention_stop(ret);                /* NULL when not started */
     ops_engine_stop(ops);               /* its transitions wake the dispatcher */
 fail_publish:
     publish_stop(pub);

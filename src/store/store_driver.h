@@ -115,6 +115,11 @@ struct store_driver {
     enum store_rc (*notify)(struct store_conn *c);
     /* Optional: see store_listen in store.h. */
     enum store_rc (*listen)(struct store *st, void (*wake)(void *arg), void *arg);
+    /* Optional (NULL: space is reclaimed otherwise, PostgreSQL's
+     * autovacuum): give up to max_pages free pages of the database file
+     * back to the file system, in a write transaction of its own (SQLite's
+     * incremental vacuum); *pages says how many. */
+    enum store_rc (*compact)(struct store_conn *c, size_t max_pages, size_t *pages);
     /* Close st; no connection may be out. */
     void (*close)(struct store *st);
     /* The claim statements (DELIVERY_CLAIM, OP_CLAIM) lock and lease the

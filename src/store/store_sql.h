@@ -24,9 +24,13 @@
  * (none for a dynamic target, which has no webhook_id). */
 #define DELIVERY_WEBHOOK_JOIN "deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
 
-/* A delivery of DELIVERY_WEBHOOK_JOIN that may be sent: a dynamic one, or
- * one whose webhook still exists and is enabled. */
-#define DELIVERY_CLAIMABLE "(d.webhook_id IS NULL OR w.state = 0)"
+/* A delivery of DELIVERY_WEBHOOK_JOIN that may be sent: a dynamic one, one
+ * whose webhook still exists and is enabled, or a ping to a webhook in any
+ * state (how an operator checks a repaired endpoint before enabling it). */
+#define DELIVERY_CLAIMABLE                                                  \
+    "(d.webhook_id IS NULL OR w.state = 0 OR (w.id IS NOT NULL AND EXISTS"  \
+    " (SELECT 1 FROM messages pm WHERE pm.id = d.message_id"                \
+    " AND pm.type = 'webhook.ping')))"
 
 /* Where a delivery goes: its webhook's uri as it is now (an edited uri
  * applies to pending retries too), or the dynamic target's. The per-target
@@ -81,6 +85,27 @@
     " ORDER BY d.due_time LIMIT ?4),"                                         \
     " ranked AS (SELECT *, row_number() OVER"                                 \
     " (PARTITION BY uri ORDER BY due_time, id) AS rn FROM candidate)"
+
+/* Retention: the messages of one prune batch, ?1 a JSON array of their
+ * ids, as a subquery of each dialect. */
+#define PRUNE_PICKED_SQLITE "(SELECT value FROM json_each(?1))"
+#define PRUNE_PICKED_PG "(SELECT json_array_elements_text(CAST(?1 AS json)))"
+
+/* Retention: messages created before the cutoff (?2) none of whose
+ * deliveries is still pending, oldest first, at most ?3. ?1 is the
+ * smallest message id of the cutoff's millisecond (ids sort by creation),
+ * so the pick walks the primary key from the oldest message and stops at
+ * the cutoff instead of scanning every message. */
+#define PRUNE_PICK_SQL                                                      \
+    "SELECT m.id FROM messages m WHERE m.id < ?1 AND m.create_time < ?2"    \
+    " AND NOT EXISTS (SELECT 1 FROM deliveries p"                           \
+    " WHERE p.message_id = m.id AND p.state = 0) ORDER BY m.id LIMIT ?3"
+
+/* Retention: operations in a final state (succeeded, failed, cancelled,
+ * expired) last updated before ?1, at most ?2. */
+#define PRUNE_OPERATIONS_SQL                                                \
+    "DELETE FROM operations WHERE id IN (SELECT id FROM operations"         \
+    " WHERE state IN (2, 3, 4, 5) AND update_time < ?1 ORDER BY id LIMIT ?2"
 
 #define DELIVERY_WITHIN_CAP \
     " r.rn <= ?3 - coalesce((SELECT n FROM busy WHERE busy.uri = r.uri), 0)"
@@ -245,6 +270,23 @@
                       " update_time = CASE WHEN " WEBHOOK_DISABLES                \
                       " THEN CAST(?2 AS BIGINT) ELSE update_time END,"            \
                       " failing_since = " WEBHOOK_FAILING_SINCE " WHERE id = ?1") \
+    /* ---- operator events (store_opevents.h) ---- */                        \
+    /* Disable the webhook when its failure at ?2 does it, returning what    \
+     * kabar.webhook.disabled reports. */                                    \
+    S(WEBHOOK_DISABLE_NOW, "UPDATE webhooks SET state = 2,"                       \
+                           " update_time = CAST(?2 AS BIGINT),"                   \
+                           " failing_since = " WEBHOOK_FAILING_SINCE              \
+                           " WHERE id = ?1 AND " WEBHOOK_DISABLES                 \
+                           " RETURNING project, uri, failing_since")              \
+    /* What kabar.delivery.exhausted reports of a delivery. */               \
+    S(DELIVERY_EXHAUSTED, "SELECT d.project, d.message_id, m.type,"              \
+                          " d.webhook_id, " DELIVERY_TARGET_URI ", d.attempts"    \
+                          " FROM " DELIVERY_WEBHOOK_JOIN                          \
+                          " JOIN messages m ON m.id = d.message_id"               \
+                          " WHERE d.id = ?1")                                     \
+    /* The state before an update, the row locked until the commit. */       \
+    D(WEBHOOK_STATE, "SELECT state FROM webhooks WHERE project = ?1 AND id = ?2", \
+      "SELECT state FROM webhooks WHERE project = ?1 AND id = ?2 FOR UPDATE")     \
     S(DELIVERY_PENDING_COUNT, "SELECT count(*) FROM deliveries WHERE state = 0")  \
     /* The earliest time a pending delivery may be claimed, without visiting \
      * every pending row: only rows due no later than the first unleased    \
@@ -397,7 +439,27 @@
                       " AND expire_time > ?2")                                    \
     S(SESSION_EXCHANGE, "UPDATE ui_sessions SET hash = ?2, kind = 1"              \
                         " WHERE hash = ?1 AND kind = 0 AND expire_time > ?3")     \
-    S(SESSION_DELETE, "DELETE FROM ui_sessions WHERE hash = ?1")
+    S(SESSION_DELETE, "DELETE FROM ui_sessions WHERE hash = ?1")                  \
+    /* ---- retention (store_retention.c) ---- */                            \
+    /* One batch's messages are picked, then their attempts, deliveries and  \
+     * the messages go, children first so that each statement counts its    \
+     * own rows. PostgreSQL: FOR UPDATE SKIP LOCKED, so that several        \
+     * processes prune side by side without waiting on each other. */       \
+    D(PRUNE_PICK, PRUNE_PICK_SQL, PRUNE_PICK_SQL " FOR UPDATE SKIP LOCKED")       \
+    D(PRUNE_ATTEMPTS, "DELETE FROM attempts WHERE delivery_id IN"                 \
+                      " (SELECT id FROM deliveries WHERE message_id IN "          \
+                      PRUNE_PICKED_SQLITE ")",                                    \
+      "DELETE FROM attempts WHERE delivery_id IN"                                 \
+      " (SELECT id FROM deliveries WHERE message_id IN " PRUNE_PICKED_PG ")")     \
+    D(PRUNE_DELIVERIES, "DELETE FROM deliveries WHERE message_id IN "             \
+                        PRUNE_PICKED_SQLITE,                                      \
+      "DELETE FROM deliveries WHERE message_id IN " PRUNE_PICKED_PG)              \
+    D(PRUNE_MESSAGES, "DELETE FROM messages WHERE id IN " PRUNE_PICKED_SQLITE,    \
+      "DELETE FROM messages WHERE id IN " PRUNE_PICKED_PG)                        \
+    /* Returns the ids: the caller removes the operations' result files. */  \
+    D(PRUNE_OPERATIONS, PRUNE_OPERATIONS_SQL ") RETURNING id",                    \
+      PRUNE_OPERATIONS_SQL " FOR UPDATE SKIP LOCKED) RETURNING id")
+
 
 enum store_sql {
 #define S(name, text) STORE_SQL_##name,

@@ -575,6 +575,16 @@ enum store_rc store_sqlite_open(const char *url, struct store **out, char *err, 
     ret = conn_open(s->path, &c, err, errlen);
     if (ret != STORE_OK)
         goto fail_conn;
+    /* Pages freed by pruning go back to the file system in small steps
+     * (drv_compact). The mode only takes on a file without tables, so a new
+     * database gets it; one made before keeps reusing its free pages
+     * without shrinking (docs/running.md says how to convert it once,
+     * offline). */
+    if (sqlite3_exec(c->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set auto_vacuum: %s", sqlite3_errmsg(c->db));
+        ret = STORE_ERROR;
+        goto fail_setup;
+    }
     ret = store_set_wal(c, err, errlen);
     if (ret != STORE_OK)
         goto fail_setup;
@@ -762,6 +772,45 @@ static const void *drv_col_blob(struct store_conn *c, int col, size_t *len)
     return b;
 }
 
+/* The free pages of the file, or -1. */
+static int64_t freelist_count(struct store_sqlite_conn *c)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t n = -1;
+
+    if (sqlite3_prepare_v2(c->db, "PRAGMA freelist_count", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return n;
+}
+
+/* A few pages at a time, under the write lock like every write: the vacuum
+ * moves pages at the end of the file into free ones and cuts the file; a
+ * file without auto_vacuum = INCREMENTAL does nothing. */
+static enum store_rc drv_compact(struct store_conn *base, size_t max_pages, size_t *pages)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    char sql[64];
+    int64_t before, after;
+    int rc;
+
+    *pages = 0;
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%zu)", max_pages);
+    rc = txn_exec(c, TXN_BEGIN_WRITE);
+    before = freelist_count(c);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    after = freelist_count(c);
+    if (rc == SQLITE_OK)
+        rc = txn_exec(c, TXN_COMMIT);
+    if (rc != SQLITE_OK)
+        return sql_error(c, rc, "compact");
+    if (before > after && after >= 0)
+        *pages = (size_t)(before - after);
+    return STORE_OK;
+}
+
 static const struct store_driver store_sqlite_driver = {
     .name = "sqlite",
     .conn_get = drv_conn_get,
@@ -776,5 +825,6 @@ static const struct store_driver store_sqlite_driver = {
     .col_blob = drv_col_blob,
     .close = store_sqlite_close,
     .notify = NULL,
+    .compact = drv_compact,
     .claim_leases = false,
 };

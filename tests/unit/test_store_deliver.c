@@ -264,8 +264,8 @@ static void test_insert_fan_out(void **state)
     create_webhook(f, &wh[3], "p1", 3, BIT(EVENT_BATCH_SUCCEEDED), WEBHOOK_STATE_DISABLED);
     create_webhook(f, &wh[4], "p1", 4, BIT(EVENT_BATCH_SUCCEEDED),
                    WEBHOOK_STATE_DISABLED_DUE_TO_FAILED_DELIVERIES);
-    create_webhook(f, &wh[5], "p1", 5, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &wh[6], "p2", 6, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh[5], "p1", 5, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh[6], "p2", 6, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
 
     for (unsigned i = 0; i < 4; i++)
         make_payload(&p[i], i);
@@ -371,9 +371,9 @@ static void test_insert_ping(void **state)
     struct payload p;
     struct store_message m[4];
 
-    create_webhook(f, &wh1, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh1, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     create_webhook(f, &wh2, "p1", 2, 0, WEBHOOK_STATE_DISABLED);
-    create_webhook(f, &wh9, "p2", 9, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh9, "p2", 9, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
 
     /* A ping goes to its webhook whatever its state and subscriptions. */
@@ -425,7 +425,7 @@ static void test_idempotency(void **state)
     struct store_message a, b, batch[3];
     char first_id[IDS_MAX];
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
 
     make_message(&a, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
@@ -563,7 +563,7 @@ static void test_claim_job(void **state)
     const char *uris[1] = { "https://dyn.example/a" };
     size_t n;
 
-    create_webhook(f, &wh, "p7", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p7", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p1, 1);
     make_payload(&p2, 2);
     make_message(&m, &p1, "p7", 1, EVENT_VIDEO_GENERATED, NOW);
@@ -694,8 +694,8 @@ static void test_claim_webhook_state(void **state)
     struct payload p;
     struct store_message m;
 
-    create_webhook(f, &wh1, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &wh2, "p1", 2, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh1, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh2, "p1", 2, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     make_message(&m, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
     insert_one(f, &m, 2);
@@ -729,7 +729,7 @@ static void test_claim_uses_current_uri(void **state)
     struct store_job jobs[2];
     size_t n;
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     make_message(&m, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
     insert_one(f, &m, 1);
@@ -957,7 +957,7 @@ static void test_attempts_deleted_delivery(void **state)
     struct store_attempt a[2];
     char dlv[IDS_MAX], other[IDS_MAX];
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     make_message(&m, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
     insert_one(f, &m, 1);
@@ -1135,7 +1135,7 @@ static void test_pending_and_next_due(void **state)
     assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_NOT_FOUND);
 
     /* A disabled webhook's deliveries are pending but not claimable. */
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 3);
     make_message(&m, &p, "p1", 3, EVENT_BATCH_SUCCEEDED, NOW + 50);
     insert_one(f, &m, 1);
@@ -1165,8 +1165,8 @@ static void test_list_and_get(void **state)
     size_t n;
     bool more;
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &whp2, "p2", 9, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &whp2, "p2", 9, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     for (unsigned i = 0; i < 6; i++) {
         make_message(&m, &p, "p1", i + 1, i % 2 ? EVENT_BATCH_FAILED : EVENT_BATCH_SUCCEEDED,
@@ -1318,8 +1318,8 @@ static void test_recover(void **state)
     char dlv[5][IDS_MAX];
     size_t n;
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &other, "p1", 2, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &other, "p1", 2, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     for (unsigned i = 0; i < 5; i++) {
         make_message(&m, &p, "p1", i + 1, EVENT_BATCH_SUCCEEDED, NOW + i * SEC);
