@@ -27,7 +27,7 @@
 #define CLI_API_KEY_MAX 512
 
 /* Room in struct cmd_args; an entry with more is rejected by an assert. */
-#define CMD_MAX_OPTS 8
+#define CMD_MAX_OPTS 10
 #define CMD_MAX_ARGS 2
 
 struct cli_client;
@@ -96,8 +96,10 @@ int cli_usage_error(const struct cmd_entry *entry, const char *fmt, ...)
  * and make ctx->client. Returns 0, or an exit code after printing why. */
 int cli_connect(struct cli_ctx *ctx);
 
-/* Write s to f with control characters shown as '?': strings from the
- * server go to a terminal, and must not be able to drive it. */
+/* Write s to f with control characters shown visibly, as C escapes ("\n",
+ * "\r", "\t", "\x1b", "\u0085" for a C1 control) and a backslash as "\\":
+ * strings from the server go to a terminal and must not be able to drive
+ * it, and what was sent should still be readable. */
 void cli_fputs_safe(const char *s, FILE *f);
 
 #endif

@@ -71,11 +71,19 @@ cli_fputs_safe(const char *s, FILE *f)
     const unsigned char *p;
 
     for (p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            fputc('?', f);
+        if (*p == '\n') {
+            fputs("\\n", f);
+        } else if (*p == '\r') {
+            fputs("\\r", f);
+        } else if (*p == '\t') {
+            fputs("\\t", f);
+        } else if (*p == '\\') {
+            fputs("\\\\", f);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\x%02x", *p);
         } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
             /* U+0080..U+009F, the C1 controls some terminals obey. */
-            fputc('?', f);
+            fprintf(f, "\\u%04x", p[1]);
             p++;
         } else {
             fputc(*p, f);

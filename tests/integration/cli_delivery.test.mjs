@@ -317,7 +317,7 @@ describe('kabar events and deliveries', () => {
     assertUsage(await kabar([...g, 'deliveries', 'get']), /kabar: deliveries get: missing ID/);
   });
 
-  it('deliveries get: a long, multi-line excerpt is one short line without control characters', async () => {
+  it('deliveries get: a long, multi-line excerpt is one short line, its control characters shown as escapes', async () => {
     const body = 'line one\nline two\x1b[31m red ' + 'é'.repeat(60) + '\x07 the end';
     rcv.script('/ok', { status: 200, body, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     const j = await publish('batch.succeeded', { id: 'batch_excerpt' });
@@ -326,11 +326,20 @@ describe('kabar events and deliveries', () => {
     const line = r.stdout.split('\n').find((l) => l.includes('HTTP 200'));
     assert.ok(line, r.stdout);
     const excerpt = line.replace(/^.*HTTP 200 {2}/, '');
-    assert.ok(excerpt.startsWith('line one?line two?[31m red é'), `excerpt: ${JSON.stringify(excerpt)}`);
+    assert.ok(excerpt.startsWith('line one\\nline two\\x1b[31m red é'), `excerpt: ${JSON.stringify(excerpt)}`);
     assert.ok(excerpt.endsWith('...'), `shortened: ${JSON.stringify(excerpt)}`);
-    assert.ok(Buffer.byteLength(excerpt) <= 83, `at most 80 bytes and "...": ${Buffer.byteLength(excerpt)}`);
+    // 80 bytes of the excerpt, "\n" and "\x1b" written out, and "...".
+    assert.ok(Buffer.byteLength(excerpt) <= 87, `at most 80 bytes and "...": ${Buffer.byteLength(excerpt)}`);
     assert.doesNotMatch(r.stdout, /[\x00-\x09\x0b-\x1f\x7f]/, 'no control characters but newlines');
     assert.doesNotMatch(excerpt, /\uFFFD/, 'no broken UTF-8');
+  });
+
+  it('deliveries get: an excerpt ending in a newline shows it as \\n', async () => {
+    rcv.script('/ok', { status: 200, body: 'ok\n', headers: { 'content-type': 'text/plain' } });
+    const j = await publish('batch.succeeded', { id: 'batch_newline' });
+    const d = await waitForState(whOk, j.id, 'succeeded');
+    const r = ok(await kabar([...g, 'deliveries', 'get', d.id]), 'get');
+    assert.match(r.stdout, /HTTP 200 {2}ok\\n$/m);
   });
 
   let failed; // the failed delivery to whFail

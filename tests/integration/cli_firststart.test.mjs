@@ -1,6 +1,7 @@
-// kabard's first start on an address it cannot bind: it fails naming that
-// address, and creates nothing (no data directory, database, master key,
-// API key or banner), so that the next start is still the first.
+// kabard's first start on an address it cannot bind fails naming that
+// address and creates nothing (no data directory, database, master key, API
+// key or banner), so that the next start is still the first; and kabar,
+// with no server to reach, says how to start one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -37,3 +38,17 @@ function envWithout(...names) {
         delete env[n];
     return env;
 }
+
+test('kabar, when no server answers, says how to start one', async () => {
+    // A port that was free a moment ago: nothing listens on it.
+    const s = createServer();
+    await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const port = s.address().port;
+    await new Promise((resolve) => s.close(resolve));
+    const r = spawnSync(path.join(path.dirname(KABARD), 'kabar'),
+                        ['--server', `http://127.0.0.1:${port}`, '--api-key', 'k', 'webhooks', 'list'],
+                        { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}`));
+    assert.match(r.stderr, /Is kabard running there\? Start it with 'make run'.*--server URL or KABAR_SERVER/);
+});
