@@ -2,7 +2,7 @@
  * cli_deliveries.c - the "kabar deliveries" command group, and "kabar
  * webhooks recover", over the delivery log of docs/delivery.md.
  *
- *   deliveries list --webhook WH   GET  /v1/webhooks/WH/deliveries
+ *   deliveries list [--webhook WH] GET  /v1/deliveries?webhook=WH&...
  *   deliveries get ID              GET  /v1/deliveries/ID
  *   deliveries retry ID            POST /v1/deliveries/ID:retry
  *   webhooks recover ID --since T  POST /v1/webhooks/ID:recover
@@ -99,11 +99,16 @@ deliveries_empty_body(void)
 
 /* --- list --------------------------------------------------------------- */
 
-enum { LIST_WEBHOOK, LIST_STATE, LIST_PAGE_SIZE, LIST_PAGE_TOKEN, LIST_ALL };
+enum { LIST_WEBHOOK, LIST_STATE, LIST_EVENT_TYPE, LIST_STATUS_CLASS, LIST_SINCE, LIST_UNTIL,
+       LIST_PAGE_SIZE, LIST_PAGE_TOKEN, LIST_ALL };
 
 static const struct cmd_opt deliveries_list_opts[] = {
     [LIST_WEBHOOK] = {"webhook", true},
     [LIST_STATE] = {"state", true},
+    [LIST_EVENT_TYPE] = {"event-type", true},
+    [LIST_STATUS_CLASS] = {"status-class", true},
+    [LIST_SINCE] = {"since", true},
+    [LIST_UNTIL] = {"until", true},
     [LIST_PAGE_SIZE] = {"page-size", true},
     [LIST_PAGE_TOKEN] = {"page-token", true},
     [LIST_ALL] = {"all", false},
@@ -115,6 +120,10 @@ struct deliveries_query {
     const struct cmd_entry *entry;  /* for usage errors */
     const char *webhook;
     const char *state;
+    const char *event_type;
+    const char *status_class;
+    const char *since;
+    const char *until;
     const char *page_size;
 };
 
@@ -128,12 +137,23 @@ deliveries_list_path(const void *arg, const char *token, char *out,
     const struct deliveries_query *q = arg;
     int rc;
 
-    if ((rc = deliveries_path(q->entry, "/v1/webhooks/", q->webhook,
-                              "--webhook", "/deliveries", out, cap)) != 0)
-        return rc;
+    /* The project-wide log takes every filter, the webhook among them;
+     * the server checks their values. */
+    if ((size_t)snprintf(out, cap, "/v1/deliveries") >= cap)
+        return cli_usage_error(q->entry, "the URL is too long");
     rc = 0;
-    if (q->state != NULL)
+    if (q->webhook != NULL)
+        rc = deliveries_query_add(out, cap, "webhook", q->webhook);
+    if (rc == 0 && q->state != NULL)
         rc = deliveries_query_add(out, cap, "state", q->state);
+    if (rc == 0 && q->event_type != NULL)
+        rc = deliveries_query_add(out, cap, "event_type", q->event_type);
+    if (rc == 0 && q->status_class != NULL)
+        rc = deliveries_query_add(out, cap, "status_class", q->status_class);
+    if (rc == 0 && q->since != NULL)
+        rc = deliveries_query_add(out, cap, "since", q->since);
+    if (rc == 0 && q->until != NULL)
+        rc = deliveries_query_add(out, cap, "until", q->until);
     if (rc == 0 && q->page_size != NULL)
         rc = deliveries_query_add(out, cap, "page_size", q->page_size);
     if (rc == 0 && token != NULL)
@@ -207,11 +227,17 @@ deliveries_print_table(const json_t *list)
 static void
 deliveries_print_next_hint(const struct deliveries_query *q, const char *next)
 {
-    printf("\nMore deliveries: kabar deliveries list --webhook ");
-    cli_fputs_safe(q->webhook, stdout);
-    if (q->state != NULL) {
-        printf(" --state ");
-        cli_fputs_safe(q->state, stdout);
+    const struct { const char *opt, *value; } f[] = {
+        {"--webhook", q->webhook}, {"--state", q->state}, {"--event-type", q->event_type},
+        {"--status-class", q->status_class}, {"--since", q->since}, {"--until", q->until},
+    };
+
+    printf("\nMore deliveries: kabar deliveries list");
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (f[i].value == NULL)
+            continue;
+        printf(" %s ", f[i].opt);
+        cli_fputs_safe(f[i].value, stdout);
     }
     if (q->page_size != NULL)
         printf(" --page-size %s", q->page_size);
@@ -238,6 +264,10 @@ deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
         .entry = entry,
         .webhook = args->opt[LIST_WEBHOOK],
         .state = args->opt[LIST_STATE],
+        .event_type = args->opt[LIST_EVENT_TYPE],
+        .status_class = args->opt[LIST_STATUS_CLASS],
+        .since = args->opt[LIST_SINCE],
+        .until = args->opt[LIST_UNTIL],
         .page_size = args->opt[LIST_PAGE_SIZE],
     };
     const struct cli_output_list list = {
@@ -248,8 +278,8 @@ deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
     };
     int rc;
 
-    if (q.webhook == NULL)
-        return cli_usage_error(entry, "missing --webhook");
+    if (q.webhook != NULL && q.webhook[0] == '\0')
+        return cli_usage_error(entry, "--webhook is empty");
     if ((rc = cli_output_page_size_check(entry, q.page_size)) != 0)
         return rc;
     if (q.state != NULL && q.state[0] == '\0')
@@ -261,10 +291,11 @@ deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
 const struct cmd_entry cmd_deliveries_list_entry = {
     .group = "deliveries",
     .name = "list",
-    .usage = "--webhook ID [--state pending|succeeded|failed] "
-             "[--page-size N] [--page-token TOKEN] [--all]",
-    .help = "List the deliveries of a webhook, newest first; --all follows "
-            "every page.",
+    .usage = "[--webhook ID|dynamic] [--state pending|succeeded|failed] "
+             "[--event-type TYPE] [--status-class 2xx|3xx|4xx|5xx|none] [--since TIME] "
+             "[--until TIME] [--page-size N] [--page-token TOKEN] [--all]",
+    .help = "List the project's deliveries, newest first, filtered (--webhook dynamic: "
+            "those to jobs' own URIs); --all follows every page.",
     .opts = deliveries_list_opts,
     .arg_name = "",
     .min_args = 0,

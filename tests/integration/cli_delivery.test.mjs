@@ -284,13 +284,34 @@ describe('kabar events and deliveries', () => {
   });
 
   it('deliveries list errors', async () => {
-    assertUsage(await kabar([...g, 'deliveries', 'list']), /kabar: deliveries list: missing --webhook/);
+    assertUsage(await kabar([...g, 'deliveries', 'list', '--webhook', '']), /kabar: deliveries list: --webhook is empty/);
+    assertCliError(await kabar([...g, 'deliveries', 'list', '--status-class', '6xx']),
+      'INVALID_ARGUMENT', 'status_class must be 2xx, 3xx, 4xx, 5xx or none');
     assertUsage(await kabar([...g, 'deliveries', 'list', '--webhook', whOk, '--page-size', 'ten']),
       /--page-size must be a number from 1 to 1000/);
     assertCliError(await kabar([...g, 'deliveries', 'list', '--webhook', whOk, '--state', 'lost']),
       'INVALID_ARGUMENT', 'state must be pending, succeeded or failed');
-    assertCliError(await kabar([...g, 'deliveries', 'list', '--webhook', MISSING_WH]),
-      'NOT_FOUND', `webhook ${MISSING_WH} not found`);
+    // The project-wide log keeps a deleted webhook's history: an unknown
+    // id is an empty list, not an error.
+    const r = ok(await kabar([...g, 'deliveries', 'list', '--webhook', MISSING_WH]), 'unknown webhook');
+    assert.equal(r.stdout, 'No deliveries.\n');
+  });
+
+  it('deliveries list without --webhook: the whole project, filtered on the server', async () => {
+    let r = ok(await kabar([...g, '--json', 'deliveries', 'list', '--all']), 'project-wide');
+    const all = parseJson(r, 'project-wide').deliveries;
+    const hooks = new Set(all.map((d) => d.webhook_id));
+    assert.ok(hooks.has(whOk), `deliveries to ${whOk} listed: ${[...hooks]}`);
+    r = ok(await kabar([...g, '--json', 'deliveries', 'list', '--all', '--event-type', 'batch.succeeded',
+      '--status-class', '2xx']), 'filtered');
+    const some = parseJson(r, 'filtered').deliveries;
+    assert.ok(some.length > 0 && some.length <= all.length);
+    for (const d of some) {
+      assert.equal(d.event_type, 'batch.succeeded');
+      assert.equal(d.last_response_status, 200);
+    }
+    r = ok(await kabar([...g, 'deliveries', 'list', '--page-size', '1', '--event-type', 'batch.succeeded']), 'hint');
+    assert.match(r.stdout, /\nMore deliveries: kabar deliveries list --event-type batch\.succeeded --page-size 1 --page-token \S+\n$/);
   });
 
   it('deliveries get: the delivery and one line per attempt', async () => {
