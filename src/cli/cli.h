@@ -86,6 +86,7 @@ extern const struct cmd_entry cmd_webhooks_recover_entry;
 extern const struct cmd_entry cmd_keys_rotate_entry;
 extern const struct cmd_entry cmd_verify_entry;       /* single word: name NULL */
 extern const struct cmd_entry cmd_listen_entry;
+extern const struct cmd_entry cmd_help_entry;         /* single word */
 
 /* Print "kabar: group name: message" and the entry's usage line to stderr.
  * Returns CLI_EXIT_USAGE so that a command can "return cli_usage_error()". */

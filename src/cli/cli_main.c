@@ -45,6 +45,7 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_keys_rotate_entry,
     &cmd_verify_entry,
     &cmd_listen_entry,
+    &cmd_help_entry,
 };
 #define CMD_TABLE_LEN (sizeof(cmd_table) / sizeof(cmd_table[0]))
 
@@ -567,6 +568,46 @@ cli_take_api_key(struct cli_ctx *ctx, char *arg)
     ctx->api_key_opt = rc == 0;
     return rc;
 }
+
+/* "kabar help [GROUP [COMMAND]]": what --help prints, as a command, since
+ * that is where people look first. */
+static int
+cli_help_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
+              const struct cmd_args *args)
+{
+    const struct cmd_entry *e;
+
+    (void)ctx;
+    if (args->nargs == 0) {
+        cli_print_help(NULL);
+        return CLI_EXIT_OK;
+    }
+    if (!cli_group_exists(args->arg[0]))
+        return cli_usage_error(entry, "unknown command '%s'", args->arg[0]);
+    if (args->nargs == 1) {
+        /* A single-word command ("verify") has its own help. */
+        if ((e = cli_find_entry(args->arg[0], NULL)) != NULL)
+            cli_print_entry_help(e);
+        else
+            cli_print_help(args->arg[0]);
+        return CLI_EXIT_OK;
+    }
+    if ((e = cli_find_entry(args->arg[0], args->arg[1])) == NULL)
+        return cli_usage_error(entry, "unknown command '%s %s'", args->arg[0], args->arg[1]);
+    cli_print_entry_help(e);
+    return CLI_EXIT_OK;
+}
+
+const struct cmd_entry cmd_help_entry = {
+    .group = "help",
+    .name = NULL,
+    .usage = "[COMMAND [SUBCOMMAND]]",
+    .help = "Show the commands, or what one command or group takes.",
+    .arg_name = "",
+    .min_args = 0,
+    .max_args = 2,
+    .exec = cli_help_exec,
+};
 
 int
 main(int argc, char **argv)
