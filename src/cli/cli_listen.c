@@ -44,13 +44,15 @@
 #define LISTEN_DEDUP_TTL (25 * 3600)        /* kabard retries for 24 hours */
 #define LISTEN_FORWARD_TIMEOUT_MS 30000L
 
-enum { OPT_PORT, OPT_SECRET, OPT_JWKS, OPT_AUDIENCE, OPT_ISSUER, OPT_FORWARD_TO, OPT_VERBOSE };
+enum { OPT_PORT, OPT_SECRET, OPT_JWKS, OPT_AUDIENCE, OPT_ANY_AUDIENCE, OPT_ISSUER, OPT_FORWARD_TO,
+       OPT_VERBOSE };
 
 static const struct cmd_opt listen_opts[] = {
     [OPT_PORT] = {"port", true},
     [OPT_SECRET] = {"secret", true},
     [OPT_JWKS] = {"jwks", true},
     [OPT_AUDIENCE] = {"audience", true},
+    [OPT_ANY_AUDIENCE] = {"any-audience", false},
     [OPT_ISSUER] = {"issuer", true},
     [OPT_FORWARD_TO] = {"forward-to", true},
     [OPT_VERBOSE] = {"verbose", false},
@@ -397,9 +399,6 @@ static int listen_make_verifier(const struct cmd_entry *entry, const struct cmd_
         fprintf(stderr, "kabar listen: %s\n", kabar_strerror(rc));
         return CLI_EXIT_FAIL;
     }
-    if (args->opt[OPT_AUDIENCE] == NULL)
-        fprintf(stderr, "kabar listen: no --audience: tokens meant for any receiver are "
-                        "accepted\n");
     return 0;
 }
 
@@ -432,8 +431,15 @@ static int listen_check_args(const struct cmd_entry *entry, const struct cmd_arg
     if (!secret && !jwks)
         return cli_usage_error(entry, "give --secret (the webhook's whsec_... from kabar "
                                       "webhooks create) or --jwks");
-    if (!jwks && (args->opt[OPT_AUDIENCE] != NULL || args->opt[OPT_ISSUER] != NULL))
-        return cli_usage_error(entry, "--audience and --issuer go with --jwks");
+    if (!jwks && (args->opt[OPT_AUDIENCE] != NULL || args->opt[OPT_ANY_AUDIENCE] != NULL ||
+                  args->opt[OPT_ISSUER] != NULL))
+        return cli_usage_error(entry, "--audience, --any-audience and --issuer go with --jwks");
+    /* As for kabar verify: a token's aud says which receiver it is for, so
+     * accepting any audience must be asked for, not fallen into. */
+    if (jwks && (args->opt[OPT_AUDIENCE] == NULL) == (args->opt[OPT_ANY_AUDIENCE] == NULL))
+        return cli_usage_error(entry, "with --jwks give --audience (the URI this listener "
+                               "receives at, or the project's audience) or, to accept tokens "
+                               "meant for any receiver, --any-audience");
     if (fwd != NULL && strncmp(fwd, "http://", 7) != 0 && strncmp(fwd, "https://", 8) != 0)
         return cli_usage_error(entry, "--forward-to must be an http:// or https:// URL");
     return 0;
@@ -527,7 +533,8 @@ out:
 const struct cmd_entry cmd_listen_entry = {
     .group = "listen",
     .name = NULL,
-    .usage = "--port P (--secret S | --jwks URL|FILE [--audience A] [--issuer I]) "
+    .usage = "--port P (--secret S | --jwks URL|FILE (--audience A | --any-audience) "
+             "[--issuer I]) "
              "[--forward-to URL] [--verbose]",
     .help = "Receive webhooks on 127.0.0.1:P (0: any free port): verify each request "
             "(400 and the reason when it does not verify), de-duplicate on webhook-id, print "

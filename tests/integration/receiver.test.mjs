@@ -456,6 +456,34 @@ describe('kabar listen', () => {
     assert.match(r.stderr, /unknown option --print-secret/);
     r = await kabar(['listen', '--port', '0', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '--forward-to', 'ftp://x']);
     assert.equal(r.code, 2);
+    // As verify: with --jwks the audience is given, or any audience is asked for.
+    r = await kabar(['listen', '--port', '0', '--jwks', 'jwks.json']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /with --jwks give --audience .* --any-audience/);
+    r = await kabar(['listen', '--port', '0', '--jwks', 'jwks.json', '--audience', AUD, '--any-audience']);
+    assert.equal(r.code, 2);
+    r = await kabar(['listen', '--port', '0', '--secret', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', '--any-audience']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /go with --jwks/);
+  });
+
+  it('dynamic: --any-audience accepts a token meant for another receiver, --audience does not', T, async (t) => {
+    const key = await makeKey();
+    const server = await serveJwks({ keys: [key.jwk] });
+    const any = await startListen(['--port', '0', '--jwks', server.url, '--any-audience']);
+    const mine = await startListen(['--port', '0', '--jwks', server.url, '--audience', 'https://me.example/hook']);
+    t.after(async () => { await any.stop(); await mine.stop(); await server.close(); });
+    const body = '{"type":"interaction.completed","data":{"id":"i1"}}';
+    const ts = Math.floor(Date.now() / 1000);
+    const token = await signToken(key, claimsFor({ id: 'msg_a', ts, body, over: { type: 'interaction.completed' } }));
+    const post = (l) => rawRequest(l.url, 'POST', '/hook', {
+      headers: { 'webhook-id': 'msg_a', 'webhook-timestamp': String(ts), 'webhook-signature': token }, body,
+    });
+    let r = await post(any);
+    assert.equal(r.status, 200, r.text);
+    r = await post(mine);
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.text, /aud/);
   });
 
   it('dynamic: verifies jose-signed tokens against a JWKS URL', T, async (t) => {
