@@ -16,10 +16,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Exit codes: success, a failed request, a command line we cannot run. */
+/* Exit codes: success, a failed request, a command line we cannot run, and
+ * for "wait", a job still running when the time ran out. */
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
+#define CLI_EXIT_TIMEOUT 3
 
 #define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
 
@@ -83,6 +85,18 @@ extern const struct cmd_entry cmd_deliveries_list_entry;
 extern const struct cmd_entry cmd_deliveries_get_entry;
 extern const struct cmd_entry cmd_deliveries_retry_entry;
 extern const struct cmd_entry cmd_webhooks_recover_entry;
+extern const struct cmd_entry cmd_interactions_list_entry;
+extern const struct cmd_entry cmd_interactions_get_entry;
+extern const struct cmd_entry cmd_interactions_cancel_entry;
+extern const struct cmd_entry cmd_interactions_wait_entry;
+extern const struct cmd_entry cmd_batches_list_entry;
+extern const struct cmd_entry cmd_batches_get_entry;
+extern const struct cmd_entry cmd_batches_cancel_entry;
+extern const struct cmd_entry cmd_batches_wait_entry;
+extern const struct cmd_entry cmd_operations_list_entry;
+extern const struct cmd_entry cmd_operations_get_entry;
+extern const struct cmd_entry cmd_operations_cancel_entry;
+extern const struct cmd_entry cmd_operations_wait_entry;
 extern const struct cmd_entry cmd_keys_rotate_entry;
 extern const struct cmd_entry cmd_verify_entry;       /* single word: name NULL */
 extern const struct cmd_entry cmd_listen_entry;

@@ -56,27 +56,6 @@ deliveries_path(const struct cmd_entry *entry, const char *prefix,
     return 0;
 }
 
-/*
- * Append "?key=value" (or "&key=value" after the first) to the path in out,
- * the value percent-encoded. Returns 0, -1 when out of memory, -2 when the
- * path would not fit in cap.
- */
-static int
-deliveries_query_add(char *out, size_t cap, const char *key,
-                     const char *value)
-{
-    size_t len = strlen(out);
-    char *escaped = cli_client_escape(value);
-    int n;
-
-    if (escaped == NULL)
-        return -1;
-    n = snprintf(out + len, cap - len, "%c%s=%s",
-                 strchr(out, '?') != NULL ? '&' : '?', key, escaped);
-    free(escaped);
-    return n < 0 || (size_t)n >= cap - len ? -2 : 0;
-}
-
 /* The command's resource id (its one argument) as a delivery path. */
 static int
 deliveries_id_path(const struct cmd_entry *entry, const struct cmd_args *args,
@@ -143,21 +122,21 @@ deliveries_list_path(const void *arg, const char *token, char *out,
         return cli_usage_error(q->entry, "the URL is too long");
     rc = 0;
     if (q->webhook != NULL)
-        rc = deliveries_query_add(out, cap, "webhook", q->webhook);
+        rc = cli_output_query_add(out, cap, "webhook", q->webhook);
     if (rc == 0 && q->state != NULL)
-        rc = deliveries_query_add(out, cap, "state", q->state);
+        rc = cli_output_query_add(out, cap, "state", q->state);
     if (rc == 0 && q->event_type != NULL)
-        rc = deliveries_query_add(out, cap, "event_type", q->event_type);
+        rc = cli_output_query_add(out, cap, "event_type", q->event_type);
     if (rc == 0 && q->status_class != NULL)
-        rc = deliveries_query_add(out, cap, "status_class", q->status_class);
+        rc = cli_output_query_add(out, cap, "status_class", q->status_class);
     if (rc == 0 && q->since != NULL)
-        rc = deliveries_query_add(out, cap, "since", q->since);
+        rc = cli_output_query_add(out, cap, "since", q->since);
     if (rc == 0 && q->until != NULL)
-        rc = deliveries_query_add(out, cap, "until", q->until);
+        rc = cli_output_query_add(out, cap, "until", q->until);
     if (rc == 0 && q->page_size != NULL)
-        rc = deliveries_query_add(out, cap, "page_size", q->page_size);
+        rc = cli_output_query_add(out, cap, "page_size", q->page_size);
     if (rc == 0 && token != NULL)
-        rc = deliveries_query_add(out, cap, "page_token", token);
+        rc = cli_output_query_add(out, cap, "page_token", token);
     if (rc == -1) {
         fprintf(stderr, "kabar: out of memory\n");
         return CLI_EXIT_FAIL;
@@ -305,31 +284,6 @@ const struct cmd_entry cmd_deliveries_list_entry = {
 
 /* --- get ---------------------------------------------------------------- */
 
-/*
- * Print at most DELIVERIES_EXCERPT_SHOWN bytes of a response excerpt, on
- * one line: the cut is moved back to the start of a UTF-8 character, so
- * that no half character reaches the terminal, and "..." marks it.
- */
-static void
-deliveries_print_excerpt(const char *excerpt)
-{
-    char shown[DELIVERIES_EXCERPT_SHOWN + 1];
-    size_t len = strlen(excerpt);
-
-    if (len <= DELIVERIES_EXCERPT_SHOWN) {
-        cli_fputs_safe(excerpt, stdout);
-        return;
-    }
-    len = DELIVERIES_EXCERPT_SHOWN;
-    /* 10xxxxxx is the continuation of the character before it. */
-    while (len > 0 && ((unsigned char)excerpt[len] & 0xc0) == 0x80)
-        len--;
-    memcpy(shown, excerpt, len);
-    shown[len] = '\0';
-    cli_fputs_safe(shown, stdout);
-    fputs("...", stdout);
-}
-
 /* One attempt: time, latency, the status or the error, the response. */
 static void
 deliveries_print_attempt(const json_t *a)
@@ -351,7 +305,7 @@ deliveries_print_attempt(const json_t *a)
     }
     if (excerpt[0] != '\0') {
         fputs("  ", stdout);
-        deliveries_print_excerpt(excerpt);
+        cli_output_excerpt(excerpt, DELIVERIES_EXCERPT_SHOWN);
     } else if (json_object_get(a, "response_excerpt_base64") != NULL) {
         fputs("  (binary response)", stdout);
     }

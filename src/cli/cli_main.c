@@ -5,7 +5,8 @@
  * --server and --json may appear before, between or after the command
  * words), finds the server and the API key, and runs one command. Exit
  * codes: 0 success, 1 the request failed (or the server said no), 2 the
- * command line or the configuration cannot be used.
+ * command line or the configuration cannot be used; and for the "wait"
+ * commands, 3 the job was still running when the time ran out.
  *
  * The server and the key are only looked for when a command first sends a
  * request (cli_connect()), so that --help and usage errors need neither.
@@ -42,6 +43,18 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_deliveries_get_entry,
     &cmd_deliveries_retry_entry,
     &cmd_webhooks_recover_entry,
+    &cmd_interactions_list_entry,
+    &cmd_interactions_get_entry,
+    &cmd_interactions_cancel_entry,
+    &cmd_interactions_wait_entry,
+    &cmd_batches_list_entry,
+    &cmd_batches_get_entry,
+    &cmd_batches_cancel_entry,
+    &cmd_batches_wait_entry,
+    &cmd_operations_list_entry,
+    &cmd_operations_get_entry,
+    &cmd_operations_cancel_entry,
+    &cmd_operations_wait_entry,
     &cmd_keys_rotate_entry,
     &cmd_verify_entry,
     &cmd_listen_entry,
@@ -136,7 +149,9 @@ cli_print_help(const char *group)
            "  --json         print the server's JSON response, for scripts\n"
            "  -h, --help     show this help\n"
            "  --version      show kabar's version\n"
-           "\nExit status: 0 success, 1 request failed, 2 usage error.\n");
+           "\nExit status: 0 success, 1 request failed, 2 usage error; the wait\n"
+           "commands: 0 the job succeeded, 1 it ended otherwise, 3 it was still\n"
+           "running at --timeout.\n");
 }
 
 static void
