@@ -264,6 +264,20 @@ describe('kabar interactions, batches and operations', () => {
       assertCliError(r, 'NOT_FOUND', a.id);
     });
 
+    it('wait: durations with and without a unit; on an ended job it answers at once', async () => {
+      const done = await interaction('m', { background: false });
+      for (const d of ['90', '0', '1.5h', '2m', '0.25s', '250ms', '720h', '0.0001']) {
+        const r = ok(await kabar([...g, 'interactions', 'wait', done.id, '--timeout', d]), `--timeout ${d}`);
+        assert.equal(field(r.stdout, 'status'), 'completed');
+      }
+      for (const d of ['10ms', '0.01', '1h', '60m', '2s']) {
+        ok(await kabar([...g, 'interactions', 'wait', done.id, '--interval', d]), `--interval ${d}`);
+      }
+      for (const d of ['721h', '1.', '.5', '5x', '-1', '1e3', '1 s', '', 's']) {
+        assertUsage(await kabar([...g, 'interactions', 'wait', done.id, '--timeout', d]), /--timeout must be a duration/);
+      }
+    });
+
     it('refuses what it cannot use: exit 2 before any request, 1 for what the server refuses', async () => {
       assertUsage(await kabar([...g, 'interactions', 'wait']), /missing ID/);
       assertUsage(await kabar([...g, 'interactions', 'wait', MISSING_INT, '--timeout', 'soon']), /--timeout must be a duration/);
