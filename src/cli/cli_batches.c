@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_batches.c - the "kabar batches" command group, over the Batch API of
  * docs/operations.md:

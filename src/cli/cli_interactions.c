@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_interactions.c - the "kabar interactions" command group, over the
  * Interactions API of docs/operations.md:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_operations.c - the "kabar operations" command group: every job of
  * the project, whatever its kind, as the generic operation record of

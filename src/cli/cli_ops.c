@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_ops.c - the list, get and wait shared by the job command groups
  * (see cli_ops.h): the path of a job, the table of GET /v1/operations, the

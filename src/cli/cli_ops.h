@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_ops.h - what the job command groups of kabar share: "interactions",
  * "batches" and "operations" (cli_interactions.c, cli_batches.c,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kabard's first start on an address it cannot bind fails naming that
 // address and creates nothing (no data directory, database, master key, API
 // key or banner), so that the next start is still the first; and kabar,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // "kabar help", "kabar help GROUP" and "kabar help GROUP COMMAND" print what
 // --help prints, without a server or a key; an unknown name is a usage error.
 import { test } from 'node:test';

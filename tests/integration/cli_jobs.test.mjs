@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kabar CLI's job commands against a real kabard (simulated executor)
 // over real HTTP.
 //
