@@ -262,6 +262,9 @@ cli_ops_duration(const char *s, int64_t max_ms, int64_t *ms)
     if (unit < 0 || whole > max_ms)
         return -1;
     total = whole * unit + frac * unit / scale;
+    /* "0.0001" is not "0", which means no limit for --timeout. */
+    if (total == 0 && (whole != 0 || frac != 0))
+        total = 1;
     if (total > max_ms)
         return -1;
     *ms = total;

@@ -109,8 +109,8 @@ extern const struct cmd_opt cli_ops_wait_opts[];
 /*
  * Parse a duration: digits, an optional fraction, and an optional unit
  * ("ms", "s", "m", "h"; seconds without one), into *ms, rounded down to
- * whole milliseconds. Returns 0, or -1 when s is not such a duration or it
- * exceeds max_ms.
+ * whole milliseconds but never from more than zero to zero. Returns 0, or
+ * -1 when s is not such a duration or it exceeds max_ms.
  */
 int cli_ops_duration(const char *s, int64_t max_ms, int64_t *ms);
 

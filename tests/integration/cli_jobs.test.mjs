@@ -274,6 +274,12 @@ describe('kabar interactions, batches and operations', () => {
       for (const d of ['10ms', '0.01', '1h', '60m', '2s']) {
         ok(await kabar([...g, 'interactions', 'wait', done.id, '--interval', d]), `--interval ${d}`);
       }
+      // Less than a millisecond is a millisecond, not "0" (no limit).
+      const never = await interaction('kabar-sim-never');
+      const r = await kabar([...g, 'interactions', 'wait', never.id, '--timeout', '0.0001']);
+      assert.equal(r.code, 3, show(r));
+      assert.match(r.stderr, /is still in_progress after 1ms$/m);
+      ok(await kabar([...g, 'interactions', 'cancel', never.id]), 'cancel');
       for (const d of ['721h', '1.', '.5', '5x', '-1', '1e3', '1 s', '', 's']) {
         assertUsage(await kabar([...g, 'interactions', 'wait', done.id, '--timeout', d]), /--timeout must be a duration/);
       }
