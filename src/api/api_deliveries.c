@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_deliveries.c - the delivery log (beyond the Gemini API): what kabard
  * sent, when, and what came back; manual redelivery; and "recover
@@ -17,6 +18,7 @@
 #include "api/api.h"
 #include "api/api_error.h"
 #include "api/api_json.h"
+#include "api/api_portal.h"
 #include "common/b64.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -75,6 +77,18 @@ static json_t *api_attempt_json(const struct store_attempt_info *a)
         }
     }
     return obj;
+}
+
+/* The headers an attempt was sent with, but for the signature, which is
+ * made per attempt and not kept. */
+static json_t *api_request_headers(const struct store_delivery *dl,
+                                   const struct store_attempt_info *a)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:s}", "content-type", "application/json",
+                     "user-agent", "kabar/" KABAR_VERSION, "webhook-id", dl->message_id,
+                     "webhook-timestamp", (json_int_t)(a->time_us / TIMEUTIL_US_PER_S),
+                     "webhook-signature", dl->webhook_id[0] ? "v1,… (not stored)"
+                                                            : "RS256 JWT (not stored)");
 }
 
 /* The {id} capture if it is a valid id of kind prefix, else NULL after
@@ -158,7 +172,8 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
         return;
     }
-    if (api_webhook_exists(ctx, req, id, resp) != 0)
+    if (api_webhook_exists(ctx, req, id, resp) != 0 ||
+        api_portal_check_webhook(ctx, req, id, resp) != 0)
         return;
     page = calloc((size_t)limit, sizeof(*page));
     if (page == NULL) {
@@ -223,7 +238,8 @@ void api_deliveries_search(const struct api_ctx *ctx, struct api_request *req,
     const char *webhook = api_query(req, "webhook");
     const char *type = api_query_field(req, &(const struct api_field){"event_type", "eventType"});
     const char *token = api_query_field(req, &API_F_PAGE_TOKEN);
-    struct store_delivery_filter f = {.project = req->project};
+    struct store_delivery_filter f = {.project = req->project,
+                                      .tenant = req->tenant[0] ? req->tenant : NULL};
     char before[IDS_MAX] = "";
     struct store_delivery *page = NULL;
     size_t n = 0;
@@ -292,7 +308,7 @@ void api_deliveries_get(const struct api_ctx *ctx, struct api_request *req,
     enum store_rc rc;
     json_t *out, *arr;
 
-    if (id == NULL)
+    if (id == NULL || api_portal_check_delivery(ctx, req, id, resp) != 0)
         return;
     attempts = calloc(API_ATTEMPTS_MAX, sizeof(*attempts));
     if (attempts == NULL) {
@@ -310,10 +326,18 @@ void api_deliveries_get(const struct api_ctx *ctx, struct api_request *req,
     }
     out = api_delivery_json(&dl);
     arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, api_attempt_json(&attempts[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = api_attempt_json(&attempts[i]);
+        json_object_set_new(a, "request_headers", api_request_headers(&dl, &attempts[i]));
+        json_array_append_new(arr, a);
+    }
     json_object_set_new(out, "attempts", arr);
+    /* The exact bytes that were signed and sent (an envelope is JSON text). */
+    if (dl.payload)
+        json_object_set_new(out, "payload", json_stringn((const char *)dl.payload,
+                                                         dl.payload_len));
     api_reply(resp, out);
+    free(dl.payload);
 done:
     free(attempts);
 }
@@ -333,6 +357,8 @@ void api_deliveries_retry(const struct api_ctx *ctx, struct api_request *req,
         return;
     }
     json_decref(body);
+    if (api_portal_check_delivery(ctx, req, id, resp) != 0)
+        return;
     rc = store_delivery_retry(ctx->store, req->project, id, timeutil_now_us());
     if (rc == STORE_NOT_FOUND) {
         api_error(resp, API_NOT_FOUND, "delivery %s not found", id);
@@ -361,7 +387,7 @@ void api_deliveries_recover(const struct api_ctx *ctx, struct api_request *req,
     size_t n = 0;
     enum store_rc rc;
 
-    if (id == NULL)
+    if (id == NULL || api_portal_check_webhook(ctx, req, id, resp) != 0)
         return;
     body = api_json_body(req, resp, true);
     if (body == NULL)

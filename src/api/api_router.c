@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_router.c - the route table and its matcher.
  *
@@ -14,50 +15,66 @@ struct api_route {
     api_handler handler;
     bool versioned;             /* lives under /v1/ and /v1beta/ */
     bool needs_auth;
+    /* Open to a customer portal session (api_portal.c): the routes of a
+     * tenant's own webhooks and their deliveries, and nothing else. */
+    bool portal;
 };
 
 static const struct api_route api_routes[] = {
-    {"GET", "/healthz", api_health_get, false, false},
-    {"GET", "webhooks", api_webhooks_list, true, true},
-    {"POST", "webhooks", api_webhooks_create, true, true},
-    {"GET", "webhooks/*", api_webhooks_get, true, true},
-    {"PATCH", "webhooks/*", api_webhooks_update, true, true},
-    {"DELETE", "webhooks/*", api_webhooks_delete, true, true},
-    {"POST", "webhooks/*:rotateSigningSecret", api_webhooks_rotate, true, true},
-    {"POST", "webhooks/*/rotate_secret", api_webhooks_rotate, true, true},
-    {"POST", "webhooks/*:ping", api_webhooks_ping, true, true},
-    {"POST", "webhooks/*:recover", api_deliveries_recover, true, true},
-    {"GET", "webhooks/*/deliveries", api_deliveries_list, true, true},
-    {"GET", "deliveries", api_deliveries_search, true, true},
-    {"GET", "deliveries/*", api_deliveries_get, true, true},
-    {"POST", "deliveries/*:retry", api_deliveries_retry, true, true},
-    {"POST", "events", api_events_publish, true, true},
-    {"GET", "/metrics", api_metrics_get, false, false},
-    {"GET", "/.well-known/jwks.json", api_jwks_get, false, false},
-    {"POST", "signingKeys:rotate", api_signing_keys_rotate, true, true},
-    {"POST", "interactions", api_interactions_create, true, true},
-    {"GET", "interactions/*", api_interactions_get, true, true},
-    {"DELETE", "interactions/*", api_interactions_delete, true, true},
-    {"POST", "interactions/*/cancel", api_interactions_cancel, true, true},
-    {"POST", "models/*:batchGenerateContent", api_batches_create, true, true},
-    {"GET", "batches", api_batches_list, true, true},
-    {"GET", "batches/*", api_batches_get, true, true},
-    {"DELETE", "batches/*", api_batches_delete, true, true},
-    {"POST", "batches/*:cancel", api_batches_cancel, true, true},
-    {"POST", "models/*:predictLongRunning", api_videos_create, true, true},
-    {"POST", "publishers/*/models/*:predictLongRunning", api_videos_create, true, true},
-    {"GET", "models/*/operations/*", api_videos_get, true, true},
-    {"POST", "models/*:fetchPredictOperation", api_videos_fetch, true, true},
-    {"POST", "publishers/*/models/*:fetchPredictOperation", api_videos_fetch, true, true},
-    {"GET", "operations", api_operations_list, true, true},
-    {"POST", "operations:claim", api_operations_claim, true, true},
-    {"GET", "operations/*", api_operations_get, true, true},
-    {"POST", "operations/*:heartbeat", api_operations_heartbeat, true, true},
-    {"POST", "operations/*:complete", api_operations_complete, true, true},
-    {"POST", "operations/*:fail", api_operations_fail, true, true},
-    {"POST", "operations/*:requireAction", api_operations_require_action, true, true},
-    {"GET", "files/*", api_files_get, true, true},
-    {"GET", "files/*:download", api_files_download, true, true},
+    {"GET", "/healthz", api_health_get, false, false, false},
+    {"GET", "webhooks", api_webhooks_list, true, true, true},
+    {"POST", "webhooks", api_webhooks_create, true, true, true},
+    {"GET", "webhooks/*", api_webhooks_get, true, true, true},
+    {"PATCH", "webhooks/*", api_webhooks_update, true, true, true},
+    {"DELETE", "webhooks/*", api_webhooks_delete, true, true, true},
+    {"POST", "webhooks/*:rotateSigningSecret", api_webhooks_rotate, true, true, true},
+    {"POST", "webhooks/*/rotate_secret", api_webhooks_rotate, true, true, true},
+    {"POST", "webhooks/*:ping", api_webhooks_ping, true, true, true},
+    {"POST", "webhooks/*:recover", api_deliveries_recover, true, true, true},
+    {"GET", "webhooks/*/deliveries", api_deliveries_list, true, true, true},
+    {"GET", "deliveries", api_deliveries_search, true, true, true},
+    {"GET", "deliveries/*", api_deliveries_get, true, true, true},
+    {"POST", "deliveries/*:retry", api_deliveries_retry, true, true, true},
+    {"POST", "events", api_events_publish, true, true, false},
+    {"POST", "portalSessions", api_portal_sessions_create, true, true, false},
+    {"GET", "stats", api_stats_get, true, true, false},
+    /* The web UI: its page, its assets (content-hashed names), its brand,
+     * and its sessions (api_ui.c, api_session.c). */
+    {"GET", "/", api_ui_index, false, false, false},
+    {"GET", "/portal", api_ui_index, false, false, false},
+    {"GET", "/assets/*/*", api_ui_asset, false, false, false},
+    {"GET", "/ui/config", api_ui_config, false, false, false},
+    {"GET", "/ui/logo", api_ui_logo, false, false, false},
+    {"POST", "/ui/signin", api_session_signin, false, false, false},
+    {"POST", "/ui/portal/open", api_session_open_portal, false, false, false},
+    {"GET", "/ui/session", api_session_get, false, false, true},
+    {"POST", "/ui/signout", api_session_signout, false, true, true},
+    {"GET", "/metrics", api_metrics_get, false, false, false},
+    {"GET", "/.well-known/jwks.json", api_jwks_get, false, false, false},
+    {"POST", "signingKeys:rotate", api_signing_keys_rotate, true, true, false},
+    {"POST", "interactions", api_interactions_create, true, true, false},
+    {"GET", "interactions/*", api_interactions_get, true, true, false},
+    {"DELETE", "interactions/*", api_interactions_delete, true, true, false},
+    {"POST", "interactions/*/cancel", api_interactions_cancel, true, true, false},
+    {"POST", "models/*:batchGenerateContent", api_batches_create, true, true, false},
+    {"GET", "batches", api_batches_list, true, true, false},
+    {"GET", "batches/*", api_batches_get, true, true, false},
+    {"DELETE", "batches/*", api_batches_delete, true, true, false},
+    {"POST", "batches/*:cancel", api_batches_cancel, true, true, false},
+    {"POST", "models/*:predictLongRunning", api_videos_create, true, true, false},
+    {"POST", "publishers/*/models/*:predictLongRunning", api_videos_create, true, true, false},
+    {"GET", "models/*/operations/*", api_videos_get, true, true, false},
+    {"POST", "models/*:fetchPredictOperation", api_videos_fetch, true, true, false},
+    {"POST", "publishers/*/models/*:fetchPredictOperation", api_videos_fetch, true, true, false},
+    {"GET", "operations", api_operations_list, true, true, false},
+    {"POST", "operations:claim", api_operations_claim, true, true, false},
+    {"GET", "operations/*", api_operations_get, true, true, false},
+    {"POST", "operations/*:heartbeat", api_operations_heartbeat, true, true, false},
+    {"POST", "operations/*:complete", api_operations_complete, true, true, false},
+    {"POST", "operations/*:fail", api_operations_fail, true, true, false},
+    {"POST", "operations/*:requireAction", api_operations_require_action, true, true, false},
+    {"GET", "files/*", api_files_get, true, true, false},
+    {"GET", "files/*:download", api_files_download, true, true, false},
 };
 
 static const char *const api_versions[] = {"/v1/", "/v1beta/"};
@@ -156,6 +173,7 @@ enum api_route_result api_router_match(const char *method, const char *path,
              * from here on. */
             out->handler = r->handler;
             out->needs_auth = r->needs_auth;
+            out->portal = r->portal;
             return API_ROUTE_FOUND;
         }
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - kabard: read the configuration, bind the listening socket, open
  * the store, load the keys, serve HTTP until SIGTERM or SIGINT, then shut
@@ -22,6 +23,7 @@
 #include <curl/curl.h>
 
 #include "api/api.h"
+#include "api/api_ui.h"
 #include "api/http.h"
 #include "common/log.h"
 #include "common/secretbox.h"
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     struct api_ctx ctx;
+    struct api_ui_brand brand;
     struct store *st = NULL;
     struct secretbox *box = NULL;
     struct http_server *srv = NULL;
@@ -81,6 +84,11 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(cfg.log_level);
+    memset(&ctx, 0, sizeof(ctx));
+    if (api_ui_brand_load(&brand, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kabard: %s\n", err);
+        return 2;
+    }
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -133,6 +141,8 @@ int main(int argc, char **argv)
     ctx.keyring = kr;
     ctx.ops = ops;
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
+    ctx.public_url = cfg.public_url;
+    ctx.brand = &brand;
     srv = http_start(&ctx, fd, cfg.threads, err, sizeof(err));
     fd = -1;                            /* the server's now, or in doubt */
     if (srv == NULL)
@@ -140,7 +150,7 @@ int main(int argc, char **argv)
     log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
              "allow_private_targets=%d threads=%u role=%s store=%s",
              KABAR_VERSION, cfg.listen, cfg.public_url, cfg.data_dir, cfg.allow_private,
-             cfg.threads, config_role_name(cfg.role), st->ops->name);
+             cfg.threads, config_role_name(cfg.role), store_backend_name(st));
 
     while (sigwait(&sigs, &sig) != 0)
         ;
@@ -167,6 +177,7 @@ fail:
     if (rc != 0)
         fprintf(stderr, "kabard: %s\n", err);
     curl_global_cleanup();
+    api_ui_brand_free(&brand);
     if (rc == 0)
         log_info("stopped", NULL);
     return rc;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GET /v1/deliveries: the project-wide delivery log with its filters
 // (webhook, event_type, state, status_class, since, until) and paging,
 // against a real kabard delivering to a real receiver.
@@ -18,7 +19,7 @@ async function setup(t) {
   const k = await startKabard({
     apiKeys: `alpha:${KEY_A},beta:${KEY_B}`,
     // One attempt, then the delivery is failed: its state settles at once.
-    env: { KABAR_RETRY_SCHEDULE: '0', KABAR_RETRY_WINDOW_S: '1' },
+    env: { KABAR_RETRY_SCHEDULE: '0,60', KABAR_RETRY_WINDOW_S: '1' },
   });
   t.after(async () => { await rcv.close(); await k.cleanup(); });
   return { k, rcv };

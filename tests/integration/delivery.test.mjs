@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests of event publishing and webhook delivery against
 // docs/delivery.md: a real kabard delivers to a real HTTP receiver
 // (lib/receiver.mjs) on 127.0.0.1 (--allow-private-targets), with a retry
@@ -30,7 +31,8 @@ const ATT_RE = /^att_[0-9a-z]{26}$/;
 const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const DELIVERY_KEYS = ['attempt_count', 'create_time', 'event_type', 'id', 'message_id', 'state',
   'uri', 'webhook_id'];
-const OPTIONAL_DELIVERY_KEYS = ['attempts', 'last_attempt_time', 'last_response_status', 'next_attempt_time'];
+const OPTIONAL_DELIVERY_KEYS = ['attempts', 'last_attempt_time', 'last_response_status', 'next_attempt_time',
+  'payload'];
 
 // ---------------------------------------------------------------- helpers
 
@@ -176,7 +178,7 @@ function assertDelivery(d, { withAttempts = false } = {}) {
       assert.ok(a.response_status !== undefined || a.error !== undefined,
         `an attempt has a response_status or an error: ${JSON.stringify(a)}`);
       for (const key of Object.keys(a)) {
-        assert.ok(['id', 'time', 'latency_ms', 'response_status', 'response_excerpt',
+        assert.ok(['id', 'time', 'latency_ms', 'response_status', 'response_excerpt', 'request_headers',
           'response_excerpt_base64', 'error'].includes(key), `unexpected attempt member ${key}`);
       }
     }
