@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c - kabard: read the configuration, open the store, load the keys,
- * serve HTTP until SIGTERM or SIGINT, then shut down in reverse order.
+ * main.c - kabard: read the configuration, bind the listening socket, open
+ * the store, load the keys, serve HTTP until SIGTERM or SIGINT, then shut
+ * down in reverse order.
+ *
+ * The socket is bound first: a start that cannot listen (the port is taken)
+ * must fail before it creates anything - the data directory, the database,
+ * the master key, an API key and its one-time banner, a signing key - so
+ * that the next start, the one that works, is the first start.
  *
  * Signals are blocked before any thread starts and taken with sigwait() on
  * the main thread, so no handler ever runs inside a worker.
@@ -12,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -67,7 +74,7 @@ int main(int argc, char **argv)
     struct retention *ret = NULL;
     char err[512];
     sigset_t sigs;
-    int sig = 0, rc = 1;
+    int sig = 0, rc = 1, fd = -1;
 
     switch (config_load(&cfg, argc, argv, err, sizeof(err))) {
     case CONFIG_EXIT:
@@ -93,6 +100,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
+    if ((fd = http_listen((const struct sockaddr *)&cfg.addr, err, sizeof(err))) < 0)
+        goto fail;
     if (main_make_data_dir(cfg.data_dir, err, sizeof(err)) != 0)
         goto fail;
     if (store_open(cfg.database, &st, err, sizeof(err)) != STORE_OK)
@@ -144,13 +153,10 @@ int main(int argc, char **argv)
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
     ctx.public_url = cfg.public_url;
     ctx.brand = &brand;
-    srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
-    if (srv == NULL) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s: %s", cfg.listen, err);
-        strcpy(err, msg);
+    srv = http_start(&ctx, fd, cfg.threads, err, sizeof(err));
+    fd = -1;                            /* the server's now, or in doubt */
+    if (srv == NULL)
         goto fail_ops;
-    }
     log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
              "allow_private_targets=%d threads=%u role=%s store=%s",
              KABAR_VERSION, cfg.listen, cfg.public_url, cfg.data_dir, cfg.allow_private,
@@ -177,6 +183,8 @@ fail_box:
 fail_store:
     store_close(st);
 fail:
+    if (fd >= 0)
+        close(fd);
     if (rc != 0)
         fprintf(stderr, "kabard: %s\n", err);
     curl_global_cleanup();
