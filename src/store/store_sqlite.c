@@ -493,7 +493,7 @@ out:
     return ret;
 }
 
-void store_sqlite_close(struct store *st)
+static void store_sqlite_close(struct store *st)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
 
