@@ -94,6 +94,18 @@ async function failedDelivery(k) {
   return { hook: h, delivery: d };
 }
 
+/** A web session from sign-in: {cookie, csrf}. */
+async function signedIn(k) {
+  const r = await ok(k.request('POST', '/ui/signin', { key: null, body: { api_key: KEY } }), 'sign in');
+  return { cookie: r.headers.get('set-cookie').split(';')[0], csrf: r.json.csrf_token };
+}
+
+/** The token of a new portal link. */
+async function portalLink(k) {
+  const r = await ok(k.request('POST', '/v1/portalSessions', { body: { tenant: 'acme' } }), 'portal link');
+  return new URLSearchParams(new URL(r.json.url).hash.slice(1)).get('token');
+}
+
 /*
  * The requests, each with the statements it writes. setup(k) runs first
  * (without a fault on the statement under test, or with n saying which run
@@ -161,6 +173,24 @@ const REQUESTS = {
     writes: ['OP_TRANSITION', 'MESSAGE_INSERT', 'DELIVERY_INSERT'],
     setup: async (k) => { await hook(k); return claimed(k); },
     act: (k, id) => k.request('POST', `/v1/operations/${id}:fail`, { body: { worker: 'w', error_code: 'INTERNAL' } }),
+  },
+  'sign in': {
+    writes: ['SESSION_PURGE', 'SESSION_INSERT'],
+    act: (k) => k.request('POST', '/ui/signin', { key: null, body: { api_key: KEY } }),
+  },
+  'portal link': {
+    writes: ['SESSION_INSERT'],
+    act: (k) => k.request('POST', '/v1/portalSessions', { body: { tenant: 'acme' } }),
+  },
+  'open portal link': {
+    writes: ['SESSION_EXCHANGE'],
+    setup: portalLink,
+    act: (k, token) => k.request('POST', '/ui/portal/open', { key: null, body: { token } }),
+  },
+  'sign out': {
+    writes: ['SESSION_DELETE'],
+    setup: signedIn,
+    act: (k, s) => k.request('POST', '/ui/signout', { key: null, headers: { cookie: s.cookie, 'x-kabar-csrf': s.csrf } }),
   },
   'delete operation': {
     writes: ['OP_DELETE'],
