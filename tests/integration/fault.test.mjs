@@ -15,10 +15,12 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { KABARD_FAULT, Kabard, cleanEnv, databaseDump, tempDir } from './lib/kabard.mjs';
+import { KABARD_FAULT, Kabard, cleanEnv, databaseDump, dropTestDatabase, tempDir } from './lib/kabard.mjs';
 import { startReceiver, waitFor } from './lib/receiver.mjs';
 
 const PG = Boolean(process.env.KABAR_TEST_DATABASE_URL);
@@ -152,7 +154,6 @@ const REQUESTS = {
   },
   'rotate signing key': {
     writes: ['KEYS_RETIRE_LIVE', 'KEY_INSERT'],
-    n: { KEY_INSERT: 2 },           // the first is the start's
     act: (k) => k.request('POST', '/v1/signingKeys:rotate', { body: {} }),
   },
   'create operation': {
@@ -258,9 +259,52 @@ async function withKabard(k, fn) {
   }
 }
 
+/*
+ * A first start generates the master key and an RS256 signing key and
+ * migrates the schema; the request and delivery cases start instead on a
+ * copy of one data dir (and, on PostgreSQL, of one database) made once.
+ */
+let template;
+
+async function makeTemplate() {
+  const dataDir = tempDir('kabard-fault-template-');
+  const k = faultKabard(null, { dataDir });
+  await k.start();
+  await k.stop();
+  return { dataDir, database: k.databaseUrl };
+}
+
+/** A fresh copy of the template: {dataDir, database}. */
+function fromTemplate() {
+  const dataDir = tempDir('kabard-fault-');
+  fs.cpSync(template.dataDir, dataDir, { recursive: true });
+  if (!template.database) return { dataDir };
+  const u = new URL(template.database);
+  const name = `kabar_f_${crypto.randomBytes(8).toString('hex')}`;
+  execFileSync('psql', [process.env.KABAR_TEST_DATABASE_URL, '-qAtc',
+    `CREATE DATABASE ${name} TEMPLATE ${u.pathname.slice(1)}`], { stdio: 'pipe' });
+  u.pathname = `/${name}`;
+  return { dataDir, database: u.toString() };
+}
+
+function removeCopy(copy) {
+  fs.rmSync(copy.dataDir, { recursive: true, force: true });
+  dropTestDatabase(copy.database);
+}
+
+/** A kabard_fault with spec on a copy of the template, removed after fn. */
+async function withCopy(spec, opts, fn) {
+  const copy = fromTemplate();
+  try {
+    await withKabard(faultKabard(spec, { ...opts, ...copy }), fn);
+  } finally {
+    removeCopy(copy);
+  }
+}
+
 /** The request fails cleanly at spec, changes nothing, and then works. */
 async function requestCase(spec, req) {
-  await withKabard(faultKabard(spec, { env: req.env }), async (k) => {
+  await withCopy(spec, { env: req.env }, async (k) => {
     const state = req.setup ? await req.setup(k) : undefined;
     assert.ok(!fired(k, spec), `${spec} fired during the setup:\n${k.stderr.slice(-2000)}`);
     const before = dump(k);
@@ -280,7 +324,7 @@ async function requestCase(spec, req) {
 
 /** A delivery whose write at spec fails is retried and ends delivered. */
 async function engineCase(spec, opts) {
-  await withKabard(faultKabard(spec), async (k) => {
+  await withCopy(spec, {}, async (k) => {
     const h = await hook(k);
     if (opts.first) rcv.script(h.path, [{ status: opts.first }]);
     await ok(k.request('POST', '/v1/events', { body: { type: 'batch.succeeded', data: { id: 'e' } } }), 'publish');
@@ -316,7 +360,8 @@ async function startupCase(spec, opts) {
     } else {
       assert.equal(first.exit.signal, null, `no crash: ${first.stderr.slice(-2000)}`);
       assert.notEqual(first.exit.code, 0);
-      assert.match(first.stderr, /^kabard: cannot .+$|level=error/m, 'says why');
+      // (its last words may reach us after its exit)
+      await waitFor(() => /^kabard: cannot .+$|level=error/m.test(first.stderr), 5000, 'says why');
     }
     const second = faultKabard(null, { ...opts, dataDir, database });
     await withKabard(second, async (k) => {
@@ -329,9 +374,17 @@ async function startupCase(spec, opts) {
   }
 }
 
-describe('store faults', () => {
-  before(async () => { rcv = await startReceiver(); });
-  after(async () => { if (rcv) await rcv.close(); });
+// Each case has a kabard and a data dir of its own, and paths of its own on
+// the shared receiver: they run three at a time.
+describe('store faults', { concurrency: 3 }, () => {
+  before(async () => {
+    rcv = await startReceiver();
+    template = await makeTemplate();
+  });
+  after(async () => {
+    if (template) removeCopy(template);
+    if (rcv) await rcv.close();
+  });
 
   it('every statement that writes is failed by one of the cases below', () => {
     const covered = new Set([
