@@ -237,6 +237,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 }
 
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t n;

@@ -53,9 +53,12 @@ struct cmd_opt {
 
 /* A parsed command line. opt[i] belongs to entry->opts[i]: the value of an
  * option with an argument, "" for a flag that was given, NULL when absent.
- * The strings point into argv. */
+ * The strings point into argv. argv_value[i] is opt[i] again, writable,
+ * when it is an option's value in argv (NULL otherwise), so that a command
+ * can wipe a secret given on its command line. */
 struct cmd_args {
     const char *opt[CMD_MAX_OPTS];
+    char *argv_value[CMD_MAX_OPTS];
     const char *arg[CMD_MAX_ARGS];
     int nargs;
 };

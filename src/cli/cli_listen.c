@@ -228,10 +228,17 @@ static enum MHD_Result listen_reply(struct MHD_Connection *conn, unsigned status
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
+    /* libmicrohttpd 0.9.75 takes a writable buffer even to copy it: hand it
+     * a copy of its own to free. */
+    char *copy = strdup(text);
 
-    r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
+    if (copy == NULL)
         return MHD_NO;
+    r = MHD_create_response_from_buffer(strlen(copy), copy, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(copy);
+        return MHD_NO;
+    }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -482,9 +489,8 @@ static int listen_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
     lc.forward_to = args->opt[OPT_FORWARD_TO];
     lc.verbose = args->opt[OPT_VERBOSE] != NULL;
     rc = listen_make_verifier(entry, args, secret, &lc.verifier);
-    /* argv is writable; cmd_args only promises not to write to it. */
-    if (args->opt[OPT_SECRET] != NULL)
-        OPENSSL_cleanse((char *)args->opt[OPT_SECRET], strlen(args->opt[OPT_SECRET]));
+    if (args->argv_value[OPT_SECRET] != NULL)
+        OPENSSL_cleanse(args->argv_value[OPT_SECRET], strlen(args->argv_value[OPT_SECRET]));
     if (rc != 0)
         goto out;
     if (kabar_dedup_new(LISTEN_DEDUP_CAPACITY, LISTEN_DEDUP_TTL, &lc.dedup) != KABAR_OK) {

@@ -306,6 +306,7 @@ cli_parse_command_option(struct cli_parse *p, int argc, char **argv, int *i)
         }
         /* A repeated option: the last one wins, as with most tools. */
         p->args.opt[k] = o->has_arg ? value : "";
+        p->args.argv_value[k] = o->has_arg ? value : NULL;
         return 0;
     }
     return cli_usage_error(p->entry, "unknown option %s", argv[*i]);

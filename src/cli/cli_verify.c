@@ -100,8 +100,8 @@ static int verify_make_verifier(const struct cmd_entry *entry, const struct cmd_
         return cli_usage_error(entry, "give exactly one of --secret and --jwks");
     if (secret != NULL) {
         rc = kabar_verifier_new_secret(secret, out);
-        /* argv is writable; cmd_args only promises not to write to it. */
-        OPENSSL_cleanse((char *)secret, strlen(secret));
+        if (args->argv_value[OPT_SECRET] != NULL)
+            OPENSSL_cleanse(args->argv_value[OPT_SECRET], strlen(secret));
         if (rc != KABAR_OK)
             return cli_usage_error(entry, "--secret: %s", kabar_strerror(rc));
         return 0;

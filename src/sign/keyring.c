@@ -108,8 +108,14 @@ static void keyring_jwk_wipe(json_t *jwk)
     for (size_t i = 0; i < sizeof priv / sizeof priv[0]; i++) {
         json_t *v = json_object_get(jwk, priv[i]);
 
+        /* jansson hands out its own copy as const only to stop accidents;
+         * the string is the object's, about to be freed, and writing zeros
+         * over it is the point. The one cast that drops const on purpose. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
         if (json_is_string(v))
             OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+#pragma GCC diagnostic pop
     }
 }
 

@@ -6,6 +6,7 @@
  */
 #include "store/store_opevents.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +111,8 @@ bool store_opevents_reports_exhaustion(const char *event_type)
 
 void store_opevents_done(struct store_message *msg)
 {
-    free((void *)msg->payload);
+    /* The payload opevents_message allocated: ours to free. */
+    free((void *)(uintptr_t)msg->payload);
     msg->payload = NULL;
 }
 

@@ -25,6 +25,7 @@
 #include "common/ids.h"
 #include "core/events.h"
 #include "store/store.h"
+#include "store/store_driver.h"
 #include "store_testdb.h"
 
 #define NOW INT64_C(1700000000000000)
@@ -62,6 +63,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    store_fault_set(NULL);              /* a test that failed midway */
     store_close(f->st);
     testdb_teardown(&f->db);
     free(f);
@@ -499,6 +501,59 @@ static void test_idempotency(void **state)
     assert_int_equal(store_messages_insert(f->st, &a, 1, NOW + DAY), STORE_OK);
     assert_true(a.duplicate);
     assert_string_equal(a.id, b.id);
+}
+
+/* The fault hook: fails every run of the statement in fault_stmt. */
+static enum store_sql fault_stmt = STORE_SQL_COUNT;
+static enum store_fault_point fault_point;
+
+static bool fail_stmt(enum store_fault_point point, enum store_sql id)
+{
+    return point == fault_point && id == fault_stmt;
+}
+
+/* A key reused after its window frees it from the old message
+ * (MESSAGE_IDEM_RELEASE) in the transaction that inserts the new one: when
+ * that write or the commit fails, the old message keeps its key and no new
+ * message exists. (kabard's window is a day, too long for the
+ * fault-injection test of the API, tests/integration/fault.test.mjs.) */
+static void test_idempotency_release_fault(void **state)
+{
+    static const enum store_fault_point points[] = {STORE_FAULT_RUN, STORE_FAULT_COMMIT};
+    struct fixture *f = *state;
+    struct webhook wh;
+    struct payload p;
+    struct store_message a, b;
+
+    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    make_payload(&p, 1);
+    make_message(&a, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
+    a.idempotency_key = "key-1";
+    assert_int_equal(store_messages_insert(f->st, &a, 1, NOW - DAY), STORE_OK);
+
+    fault_stmt = STORE_SQL_MESSAGE_IDEM_RELEASE;
+    store_fault_set(fail_stmt);
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        fault_point = points[i];
+        make_message(&b, &p, "p1", 2, EVENT_BATCH_SUCCEEDED, NOW + 2 * DAY);
+        b.idempotency_key = "key-1";
+        assert_int_equal(store_messages_insert(f->st, &b, 1, NOW + DAY), STORE_ERROR);
+        assert_int_equal(db_int(f, "SELECT count(*) FROM messages"), 1);
+        assert_int_equal(db_int(f, "SELECT count(*) FROM deliveries"), 1);
+        assert_int_equal(db_int(f, "SELECT count(*) FROM messages WHERE id = '%s'"
+                                   " AND idempotency_key = 'key-1'", a.id),
+                         1);
+    }
+    store_fault_set(NULL);
+
+    /* Then the same insert works. */
+    make_message(&b, &p, "p1", 2, EVENT_BATCH_SUCCEEDED, NOW + 2 * DAY);
+    b.idempotency_key = "key-1";
+    assert_int_equal(store_messages_insert(f->st, &b, 1, NOW + DAY), STORE_OK);
+    assert_false(b.duplicate);
+    assert_int_equal(db_int(f, "SELECT idempotency_key IS NULL FROM messages WHERE id = '%s'",
+                            a.id),
+                     1);
 }
 
 static void test_insert_id_conflict(void **state)
@@ -1373,6 +1428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_insert_no_subscribers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_ping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_release_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_id_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_and_operation_id, setup, teardown),

@@ -22,6 +22,8 @@ export const BIN_DIR = path.resolve(
   process.env.KABAR_BIN_DIR || path.join(here, '..', '..', '..', 'build'));
 export const KABARD = path.join(BIN_DIR, 'kabard');
 export const KABAR = path.join(BIN_DIR, 'kabar');
+/** kabard with a store that fails on demand (tests/fault/kabard_fault.c). */
+export const KABARD_FAULT = path.join(BIN_DIR, 'tests', 'kabard_fault');
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -109,6 +111,7 @@ export class Kabard {
    * @param {string[]} [opts.args]         extra arguments
    * @param {object} [opts.env]            extra environment
    * @param {string} [opts.database]       --database URL (default: testDatabaseUrl)
+   * @param {string} [opts.binary]         the program to run (default: KABARD)
    */
   constructor(opts = {}) {
     this.opts = { allowPrivate: true, ...opts };
@@ -143,8 +146,9 @@ export class Kabard {
   }
 
   async #startOnce(port) {
-    if (!fs.existsSync(KABARD)) {
-      throw new Error(`kabard binary not found at ${KABARD} (set KABAR_BIN_DIR)`);
+    const binary = this.opts.binary || KABARD;
+    if (!fs.existsSync(binary)) {
+      throw new Error(`kabard binary not found at ${binary} (set KABAR_BIN_DIR)`);
     }
     this.port = port;
     kabardOrigins.add(this.baseUrl);
@@ -159,7 +163,7 @@ export class Kabard {
 
     const runStart = { out: this.stdout.length, err: this.stderr.length };
     this.exit = null;
-    const proc = spawn(KABARD, args, {
+    const proc = spawn(binary, args, {
       env: cleanEnv(extra),
       cwd: this.dataDir,
       stdio: ['ignore', 'pipe', 'pipe'],
