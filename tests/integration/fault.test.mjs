@@ -212,7 +212,12 @@ const ENGINE = {
   ATTEMPT_INSERT: {},
   WEBHOOK_SUCCEEDED: {},
   WEBHOOK_FAILED: { first: 500 },
+  WEBHOOK_DISABLE_NOW: { first: 500 },   // asked first on every failure
 };
+
+/* The retention job's writes: a pass whose statement fails changes
+ * nothing (one transaction) and a later pass prunes what it missed. */
+const RETENTION = ['PRUNE_ATTEMPTS', 'PRUNE_DELIVERIES', 'PRUNE_MESSAGES', 'PRUNE_OPERATIONS'];
 
 /* Start-up's writes: the first start of a data dir (with KABAR_API_KEYS
  * where the configured keys are synced, without any key where one is
@@ -341,6 +346,28 @@ async function engineCase(spec, opts) {
   });
 }
 
+/** A prune pass failing at spec leaves kabard running, and a later pass
+ *  removes the delivered event and the cancelled batch all the same. */
+async function retentionCase(spec) {
+  const env = { KABAR_RETENTION_S: '1', KABAR_PRUNE_INTERVAL_MS: '100' };
+  await withCopy(spec, { env }, async (k) => {
+    const h = await hook(k);
+    await ok(k.request('POST', '/v1/events', { body: { type: 'batch.succeeded', data: { id: 'e' } } }), 'publish');
+    const d = await waitFor(async () => {
+      const r = await k.request('GET', `/v1/webhooks/${h.id}/deliveries`);
+      return r.json?.deliveries?.[0]?.state === 'succeeded' && r.json.deliveries[0];
+    }, 20_000, 'the delivery succeeds');
+    const id = await newBatch(k);
+    await ok(k.request('POST', `/v1/batches/${id}:cancel`), 'cancel');
+    await waitFor(() => fired(k, spec), 20_000, `${spec} fires`);
+    await waitFor(async () => (await k.request('GET', `/v1/deliveries/${d.id}`)).status === 404,
+      20_000, 'a later pass prunes the delivery');
+    await waitFor(async () => (await k.request('GET', `/v1/batches/${id}`)).status === 404,
+      20_000, 'a later pass prunes the batch');
+    assert.equal(k.exit, null, 'kabard is running');
+  });
+}
+
 /** A start whose write at spec fails ends cleanly or runs on; the next
  *  start on the same data works. */
 async function startupCase(spec, opts) {
@@ -389,7 +416,7 @@ describe('store faults', { concurrency: 3 }, () => {
   it('every statement that writes is failed by one of the cases below', () => {
     const covered = new Set([
       ...Object.values(REQUESTS).flatMap((r) => r.writes),
-      ...Object.keys(ENGINE), ...Object.keys(STARTUP), ...UNUSED, ...UNIT,
+      ...Object.keys(ENGINE), ...Object.keys(STARTUP), ...RETENTION, ...UNUSED, ...UNIT,
       'DELIVERY_LEASE', 'OP_LEASE',   // under their PostgreSQL names on PostgreSQL
     ]);
     assert.deepEqual(WRITES.filter((w) => !covered.has(w)), []);
@@ -411,6 +438,11 @@ describe('store faults', { concurrency: 3 }, () => {
   }
   it('delivery: commit:ATTEMPT_INSERT:1', T, () => engineCase('commit:ATTEMPT_INSERT:1', {}));
   it(`delivery: commit:${LEASE.DELIVERY_LEASE}:1`, T, () => engineCase(`commit:${LEASE.DELIVERY_LEASE}:1`, {}));
+
+  for (const stmt of RETENTION) {
+    it(`retention: run:${stmt}:1`, T, () => retentionCase(`run:${stmt}:1`));
+  }
+  it('retention: commit:PRUNE_MESSAGES:1', T, () => retentionCase('commit:PRUNE_MESSAGES:1'));
 
   for (const [stmt, opts] of Object.entries(STARTUP)) {
     it(`start-up: run:${stmt}:1`, T, () => startupCase(`run:${stmt}:1`, opts));
