@@ -20,6 +20,7 @@
 #include "common/b64.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "store/store_claim.h"
 #include "store/store_pg_int.h"
 
 #define NOTIFY_SQL "NOTIFY " STORE_PG_CHANNEL
@@ -28,16 +29,20 @@
 
 /* Append one delivery {id, webhook_id, uri} to arr. Returns STORE_OK, or
  * STORE_ERROR when no id can be made or memory runs out. */
-static enum store_rc delivery_add(json_t *arr, const char *webhook_id, const char *uri)
+static enum store_rc delivery_add(json_t *arr, const char *project, const char *webhook_id,
+                                  const char *uri)
 {
     char id[IDS_MAX];
+    char target[STORE_TARGET_ID_MAX];
     json_t *o;
 
     if (ids_new("dlv_", id, sizeof id) != 0) {
         log_error("cannot make a delivery id", NULL);
         return STORE_ERROR;
     }
-    o = json_pack("{s:s, s:s?, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri);
+    store_target_id(project, webhook_id, uri, target);
+    o = json_pack("{s:s, s:s?, s:s, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri,
+                  "target", target);
     if (!o || json_array_append_new(arr, o) != 0) {
         log_error("out of memory", "op=delivery_add");
         return STORE_ERROR;
@@ -96,7 +101,7 @@ static enum store_rc deliveries_fan_out(struct store_pg_conn *c, struct store_me
             ret = store_pg_row_error("deliveries_fan_out", "webhook");
             break;
         }
-        ret = delivery_add(arr, webhook_id, uri);
+        ret = delivery_add(arr, m->project, webhook_id, uri);
     }
     PQclear(r);
     return ret;
@@ -194,9 +199,9 @@ enum store_rc store_pg_message_insert(struct store_pg_conn *c, struct store_mess
     }
     if (m->nuris > 0) {
         for (size_t i = 0; i < m->nuris && ret == STORE_OK; i++)
-            ret = delivery_add(arr, NULL, m->uris[i]);
+            ret = delivery_add(arr, m->project, NULL, m->uris[i]);
     } else if (m->webhook_id) {
-        ret = delivery_add(arr, m->webhook_id, target);
+        ret = delivery_add(arr, m->project, m->webhook_id, target);
     } else {
         ret = deliveries_fan_out(c, m, arr);
     }
@@ -262,123 +267,187 @@ fail_all:
     return ret;
 }
 
-/* The in-flight counts as the JSON object {"uri": count, ...} that the claim
- * reads with json_each_text (see busy_json_new in store_sqlite_deliver.c). */
-static char *busy_json_new(const char *const *busy, const size_t *inflight, size_t nbusy)
+/* Fill job from row i of a TARGET_TAKE result, with a malloc'd copy of the
+ * payload. */
+static enum store_rc row_job(const PGresult *r, int i, const struct store_claim_target *t,
+                             struct store_job *job)
 {
-    json_t *obj = json_object();
-    char *text = NULL;
-
-    if (!obj)
-        return NULL;
-    for (size_t i = 0; i < nbusy; i++) {
-        json_t *prev = json_object_get(obj, busy[i]);
-        json_int_t count = inflight[i] > INT32_MAX ? INT32_MAX : (json_int_t)inflight[i];
-
-        if (prev)
-            count += json_integer_value(prev);
-        if (json_object_set_new(obj, busy[i], json_integer(count)) != 0)
-            goto out;
-    }
-    text = json_dumps(obj, JSON_COMPACT);
-out:
-    json_decref(obj);
-    return text;
-}
-
-/* Fill job from row i of a DELIVERY_CLAIM result, with a malloc'd copy of
- * the payload. */
-static enum store_rc row_job(const PGresult *r, int i, struct store_job *job)
-{
-    int64_t attempts = store_pg_col_int(r, i, 5);
-    int len = PQgetlength(r, i, 7);
+    int64_t attempts = store_pg_col_int(r, i, 3);
+    size_t len = 0;
+    uint8_t *payload;
 
     memset(job, 0, sizeof *job);
     if (store_pg_col_text(r, i, 0, job->id, sizeof job->id) != 0 ||
         store_pg_col_text(r, i, 1, job->message_id, sizeof job->message_id) != 0 ||
-        store_pg_col_text(r, i, 2, job->project, sizeof job->project) != 0 ||
-        store_pg_col_text_opt(r, i, 3, job->webhook_id, sizeof job->webhook_id) != 0 ||
-        store_pg_col_text(r, i, 4, job->target_uri, sizeof job->target_uri) != 0 ||
-        store_pg_col_text_opt(r, i, 8, job->operation_id, sizeof job->operation_id) != 0 ||
-        attempts < 0 || attempts > INT_MAX || len < 0)
+        store_pg_col_text_opt(r, i, 2, job->webhook_id, sizeof job->webhook_id) != 0 ||
+        store_pg_col_text_opt(r, i, 7, job->operation_id, sizeof job->operation_id) != 0 ||
+        attempts < 0 || attempts > INT_MAX)
         return store_pg_row_error("deliveries_claim", "delivery");
+    snprintf(job->project, sizeof job->project, "%s", t->project);
+    snprintf(job->target_uri, sizeof job->target_uri, "%s", t->uri);
     job->attempts = (int)attempts;
-    job->message_time_us = store_pg_col_int(r, i, 6);
-    job->payload = malloc(len > 0 ? (size_t)len : 1);
-    if (!job->payload) {
-        log_error("out of memory", "op=deliveries_claim bytes=%d", len);
+    job->message_time_us = store_pg_col_int(r, i, 5);
+    /* One byte at least, so that an empty payload is not a NULL. */
+    len = (size_t)PQgetlength(r, i, 6);
+    payload = malloc(len + 1);
+    if (!payload) {
+        log_error("out of memory", "op=deliveries_claim");
         return STORE_ERROR;
     }
-    if (len > 0)
-        memcpy(job->payload, PQgetvalue(r, i, 7), (size_t)len);
-    job->payload_len = (size_t)len;
+    if (store_pg_col_bytea(r, i, 6, payload, len + 1, &len) != 0) {
+        free(payload);
+        return store_pg_row_error("deliveries_claim", "payload");
+    }
+    job->payload = payload;
+    job->payload_len = len;
     return STORE_OK;
 }
 
+/* The targets due at now_us, locked, as many as plan has room for. */
+static enum store_rc targets_due(struct store_pg_conn *c, int64_t now_us,
+                                 struct store_claim_plan *plan)
+{
+    struct store_pg_params p = {0};
+    PGresult *r;
+    enum store_rc ret;
+
+    store_pg_int(&p, now_us);
+    store_pg_int(&p, (int64_t)plan->cap);
+    ret = store_pg_run(c, PGSQL_TARGETS_DUE, &p, &r, NULL, "deliveries_claim");
+    if (ret != STORE_OK)
+        return ret;
+    for (int i = 0; i < PQntuples(r) && plan->nt < plan->cap; i++) {
+        struct store_claim_target *x = &plan->t[plan->nt];
+        bool err = false;
+
+        if (store_pg_col_text(r, i, 0, x->id, sizeof x->id) != 0 ||
+            store_pg_col_text(r, i, 1, x->project, sizeof x->project) != 0 ||
+            (x->uri = store_pg_col_strdup(r, i, 3, &err)) == NULL || err) {
+            ret = store_pg_row_error("deliveries_claim", "target");
+            break;
+        }
+        x->webhook = !PQgetisnull(r, i, 2);
+        x->enabled = !x->webhook ||
+                     (!PQgetisnull(r, i, 4) && store_pg_col_int(r, i, 4) == WEBHOOK_STATE_ENABLED);
+        x->next_due = store_pg_col_int(r, i, 5);
+        plan->nt++;
+    }
+    PQclear(r);
+    return ret;
+}
+
+/* Take up to want due deliveries of t into out, leased, and settle its
+ * next due time (TARGET_SETTLE). */
+static enum store_rc target_take(struct store_pg_conn *c, struct store_claim_target *t,
+                                 const char *owner, int64_t now_us, int64_t lease_until_us,
+                                 size_t want, struct store_job *out, int64_t *due, size_t *taken)
+{
+    struct store_pg_params p = {0};
+    PGresult *r;
+    size_t n = 0;
+    enum store_rc ret;
+
+    *taken = 0;
+    store_pg_text(&p, t->id);
+    store_pg_int(&p, now_us);
+    store_pg_int(&p, (int64_t)want);
+    store_pg_text(&p, owner);
+    store_pg_int(&p, lease_until_us);
+    ret = store_pg_run(c, PGSQL_TARGET_TAKE, &p, &r, NULL, "deliveries_claim");
+    if (ret != STORE_OK)
+        return ret;
+    for (int i = 0; i < PQntuples(r) && n < want; i++) {
+        ret = row_job(r, i, t, &out[n]);
+        if (ret != STORE_OK)
+            break;
+        due[n++] = store_pg_col_int(r, i, 4);
+    }
+    PQclear(r);
+    t->more = n == want;
+    if (ret == STORE_OK) {
+        memset(&p, 0, sizeof p);
+        store_pg_text(&p, t->id);
+        store_pg_int(&p, now_us);
+        store_pg_int(&p, lease_until_us);
+        ret = store_pg_run(c, PGSQL_TARGET_SETTLE, &p, NULL, NULL, "deliveries_claim");
+    }
+    if (ret != STORE_OK) {
+        for (size_t i = 0; i < n; i++)
+            free(out[i].payload);
+        return ret;
+    }
+    *taken = n;
+    return STORE_OK;
+}
+
+/* One transaction: the due targets (locked, skipping those another process
+ * is claiming), then each chosen target's deliveries (store_claim.h). */
 enum store_rc store_pg_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
                                         int64_t lease_until_us, size_t limit, size_t per_target,
                                         const char *const *busy, const size_t *inflight,
                                         size_t nbusy, struct store_job *out, size_t *n)
 {
     struct store_pg *s = (struct store_pg *)st;
-    struct store_pg_params p = {0};
-    struct store_pg_conn *c;
-    PGresult *r = NULL;
-    char *busy_json;
-    size_t scan;
-    enum store_rc ret;
+    struct store_claim_plan plan;
+    struct store_pg_conn *c = NULL;
+    int64_t *due = NULL;
+    size_t k, want;
+    enum store_rc ret = STORE_ERROR;
 
     *n = 0;
     if (limit == 0 || per_target == 0)
         return STORE_OK;
     if (limit > STORE_PG_CLAIM_MAX)
         limit = STORE_PG_CLAIM_MAX;
-    if (per_target > INT32_MAX)
-        per_target = INT32_MAX;
-    /* See store_sqlite_deliveries_claim for the scan. */
-    scan = limit * STORE_PG_CLAIM_SCAN;
-    if (scan < STORE_PG_CLAIM_SCAN_MIN)
-        scan = STORE_PG_CLAIM_SCAN_MIN;
-
-    busy_json = busy_json_new(busy, inflight, nbusy);
-    if (!busy_json) {
-        log_error("cannot encode in-flight targets", "op=%s count=%zu", __func__, nbusy);
-        return STORE_ERROR;
-    }
+    if (store_claim_plan_alloc(&plan, limit + nbusy) != 0)
+        goto out;
+    due = malloc(limit * sizeof *due);
+    if (!due)
+        goto out;
     ret = store_pg_conn_get(s, &c);
-    if (ret != STORE_OK)
-        goto out_json;
-    /* One statement, so one transaction of its own: choose, lock, lease. */
-    store_pg_int(&p, now_us);
-    store_pg_text(&p, busy_json);
-    store_pg_int(&p, (int64_t)per_target);
-    store_pg_int(&p, (int64_t)scan);
-    store_pg_int(&p, (int64_t)limit);
-    store_pg_text(&p, owner);
-    store_pg_int(&p, lease_until_us);
-    ret = store_pg_run(c, PGSQL_DELIVERY_CLAIM, &p, &r, NULL, __func__);
-    for (int i = 0; ret == STORE_OK && i < PQntuples(r); i++) {
-        if (*n >= limit) {
-            ret = store_pg_row_error(__func__, "row count");
-            break;
-        }
-        ret = row_job(r, i, &out[*n]);
-        if (ret == STORE_OK)
-            (*n)++;
-    }
     if (ret != STORE_OK) {
-        /* Leased but not returned: the leases run out and another claim
-         * takes them. */
+        c = NULL;
+        goto out;
+    }
+    ret = store_pg_begin(c, __func__);
+    if (ret == STORE_OK)
+        ret = targets_due(c, now_us, &plan);
+    if (ret == STORE_OK &&
+        store_claim_plan_start(&plan, limit, per_target, busy, inflight, nbusy) != 0)
+        ret = STORE_ERROR;
+    for (size_t i = 0; ret == STORE_OK && i < plan.nt; i++) {
+        struct store_pg_params p = {0};
+
+        if (plan.t[i].enabled)
+            continue;
+        store_pg_text(&p, plan.t[i].id);
+        ret = store_pg_run(c, PGSQL_TARGET_PARK, &p, NULL, NULL, __func__);
+    }
+    while (ret == STORE_OK && *n < limit &&
+           (k = store_claim_plan_next(&plan, limit - *n, &want)) != SIZE_MAX) {
+        size_t got = 0;
+
+        ret = target_take(c, &plan.t[k], owner, now_us, lease_until_us, want, out + *n,
+                          due + *n, &got);
+        store_claim_plan_took(&plan, k, got);
+        *n += got;
+    }
+    if (ret == STORE_OK)
+        ret = store_pg_commit(c, __func__);
+    if (ret == STORE_OK) {
+        store_claim_sort(out, due, *n);
+    } else {
         for (size_t i = 0; i < *n; i++) {
             free(out[i].payload);
             out[i].payload = NULL;
         }
         *n = 0;
     }
-    PQclear(r);
-    store_pg_conn_put(s, c);
-out_json:
-    free(busy_json);
+out:
+    if (c)
+        store_pg_conn_put(s, c);         /* rolls back what did not commit */
+    store_claim_plan_free(&plan);
+    free(due);
     return ret;
 }
 
@@ -515,19 +584,26 @@ enum store_rc store_pg_attempts_record(struct store *st, const struct store_atte
     struct store_pg_conn *c = NULL;
     struct health_ref *refs = NULL;
     json_t *rows = json_array(), *released = json_array(), *hooks = json_array();
-    json_t *recorded = json_object();
+    json_t *recorded = json_object(), *lower = json_array();
     PGresult *r = NULL;
     size_t nrefs = 0;
     enum store_rc ret = STORE_ERROR;
 
     refs = malloc((n ? n : 1) * sizeof *refs);
-    if (!refs || !rows || !released || !hooks || !recorded) {
+    if (!refs || !rows || !released || !hooks || !recorded || !lower) {
         log_error("out of memory", "op=%s", __func__);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         const struct store_attempt *a = &attempts[i];
 
+        /* A released delivery is due again at once, a retry at its
+         * time: their targets too, by then. */
+        if ((a->outcome == STORE_OUTCOME_RELEASED || a->outcome == STORE_OUTCOME_RETRY) &&
+            json_array_append_new(lower, json_pack("{s:s, s:I}", "delivery_id", a->delivery_id,
+                                                   "due", (json_int_t)(a->outcome == STORE_OUTCOME_RETRY
+                                                                       ? a->next_due_us : 0))) != 0)
+            goto oom;
         if (a->outcome == STORE_OUTCOME_RELEASED) {
             if (json_array_append_new(released, json_string(a->delivery_id)) != 0)
                 goto oom;
@@ -561,6 +637,8 @@ enum store_rc store_pg_attempts_record(struct store *st, const struct store_atte
     }
     if (ret == STORE_OK && json_array_size(released) > 0)
         ret = run_json(c, PGSQL_DELIVERIES_UNLEASE, released, NULL, __func__);
+    if (ret == STORE_OK && json_array_size(lower) > 0)
+        ret = run_json(c, PGSQL_TARGETS_LOWER_OF, lower, NULL, __func__);
     for (size_t i = 0; ret == STORE_OK && i < nrefs; i++) {
         const struct store_attempt *a = refs[i].a;
 
@@ -599,6 +677,7 @@ out:
     json_decref(released);
     json_decref(hooks);
     json_decref(recorded);
+    json_decref(lower);
     free(refs);
     return ret;
 }
@@ -623,8 +702,7 @@ enum store_rc store_pg_deliveries_pending_count(struct store *st, size_t *n)
     return ret;
 }
 
-/* See store_sqlite_deliveries_next_due for how the query avoids visiting
- * every pending row. */
+/* See store_sqlite_deliveries_next_due. */
 enum store_rc store_pg_deliveries_next_due(struct store *st, int64_t *due_us)
 {
     struct store_pg *s = (struct store_pg *)st;
@@ -636,9 +714,9 @@ enum store_rc store_pg_deliveries_next_due(struct store *st, int64_t *due_us)
     ret = store_pg_conn_get(s, &c);
     if (ret != STORE_OK)
         return ret;
-    ret = store_pg_run(c, PGSQL_DELIVERY_NEXT_DUE, NULL, &r, NULL, __func__);
+    ret = store_pg_run(c, PGSQL_TARGETS_NEXT_DUE, NULL, &r, NULL, __func__);
     if (ret == STORE_OK) {
-        if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0))
+        if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0) || store_pg_col_int(r, 0, 0) == INT64_MAX)
             ret = STORE_NOT_FOUND;
         else
             *due_us = store_pg_col_int(r, 0, 0);
@@ -811,6 +889,12 @@ enum store_rc store_pg_delivery_retry(struct store *st, const char *project, con
     }
     store_pg_int(&p, now_us);
     ret = store_pg_run(c, PGSQL_DELIVERY_RETRY, &p, NULL, NULL, __func__);
+    if (ret == STORE_OK) {
+        memset(&p, 0, sizeof p);
+        store_pg_text(&p, id);
+        store_pg_int(&p, now_us);
+        ret = store_pg_run(c, PGSQL_TARGET_LOWER_OF, &p, NULL, NULL, __func__);
+    }
     if (ret == STORE_OK)
         ret = store_pg_exec(c, NOTIFY_SQL, __func__);
     if (ret == STORE_OK)
@@ -850,6 +934,12 @@ enum store_rc store_pg_webhook_recover(struct store *st, const char *project,
     store_pg_int(&p, since_us);
     store_pg_int(&p, now_us);
     ret = store_pg_run(c, PGSQL_WEBHOOK_RECOVER, &p, NULL, &changed, __func__);
+    if (ret == STORE_OK && changed > 0) {
+        memset(&p, 0, sizeof p);
+        store_pg_text(&p, webhook_id);
+        store_pg_int(&p, now_us);
+        ret = store_pg_run(c, PGSQL_TARGET_LOWER, &p, NULL, NULL, __func__);
+    }
     if (ret == STORE_OK && changed > 0)
         ret = store_pg_exec(c, NOTIFY_SQL, __func__);
     if (ret == STORE_OK)
@@ -877,6 +967,9 @@ enum store_rc store_pg_deliveries_release(struct store *st, const char *owner_pr
         return ret;
     store_pg_text(&p, owner_prefix);
     ret = store_pg_begin(c, __func__);
+    /* Their targets first, while the leases still say which they are. */
+    if (ret == STORE_OK)
+        ret = store_pg_run(c, PGSQL_TARGETS_WAKE_RELEASED, &p, NULL, NULL, __func__);
     if (ret == STORE_OK)
         ret = store_pg_run(c, PGSQL_DELIVERIES_RELEASE, &p, NULL, &changed, __func__);
     /* Due again at once: any process may take them. */

@@ -42,8 +42,8 @@
 #define STORE_PG_PARAMS_MAX 14
 #define STORE_PG_LIST_MAX ((size_t)INT32_MAX - 1)
 #define STORE_PG_CLAIM_MAX ((size_t)1 << 16)
-#define STORE_PG_CLAIM_SCAN 4
-#define STORE_PG_CLAIM_SCAN_MIN 64
+
+
 
 /* The NOTIFY channel: deliveries may be due now. */
 #define STORE_PG_CHANNEL "kabar_deliveries"

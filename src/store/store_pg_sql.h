@@ -12,10 +12,6 @@
 /* "Live at now" for a secret, with the parameter number of now. */
 #define PG_SECRET_LIVE(now) "(expire_time = 0 OR expire_time > " now ")"
 
-#define PG_DELIVERIES_WEBHOOKS "deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
-#define PG_CLAIMABLE "(d.webhook_id IS NULL OR w.state = 0)"
-#define PG_TARGET_URI "coalesce(w.uri, d.target_uri)"
-
 /* See FAILING_SINCE and WEBHOOK_DISABLE in store_sqlite_sql.h. */
 #define PG_FAILING_SINCE "CASE WHEN failing_since = 0 THEN $2::bigint ELSE failing_since END"
 #define PG_WEBHOOK_DISABLE \
@@ -108,51 +104,74 @@
                      " ORDER BY id FOR KEY SHARE")                                \
     /* All deliveries of one message in one statement: $1 is a JSON array of  \
      * {"id", "webhook_id", "uri"}. */                                        \
-    X(DELIVERY_INSERT, "INSERT INTO deliveries (id, message_id, project,"         \
+    X(DELIVERY_INSERT, "WITH t AS (SELECT * FROM json_to_recordset($1::json)"     \
+                       " AS j (id text, webhook_id text, uri text, target text)),"\
+                       " up AS (UPDATE targets SET next_due = $4"                 \
+                       " WHERE id IN (SELECT target FROM t) AND next_due > $4),"  \
+                       " tg AS (INSERT INTO targets (id, project, webhook_id,"    \
+                       " uri, next_due) SELECT DISTINCT ON (target) target, $3,"  \
+                       " webhook_id, uri, $4 FROM t ORDER BY target"              \
+                       " ON CONFLICT (id) DO NOTHING)"                            \
+                       " INSERT INTO deliveries (id, message_id, project,"        \
                        " webhook_id, target_uri, state, attempts, due_time,"      \
-                       " lease_expire_time, create_time)"                         \
+                       " lease_expire_time, create_time, target_id)"              \
                        " SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, 0,"  \
-                       " $4 FROM json_to_recordset($1::json)"                     \
-                       " AS t (id text, webhook_id text, uri text)")              \
-    /* The claim of store_sqlite_sql.h (oldest due first, per-target caps,  \
-     * the same scan window), choosing from the statement's snapshot, then  \
-     * locking only the chosen rows, FOR UPDATE SKIP LOCKED: a row another   \
-     * process is claiming at this moment is skipped rather than waited for, \
-     * and a row it has leased since the snapshot fails PostgreSQL's re-check \
-     * of the WHERE clause after the lock (its lease_expire_time is in the   \
-     * future). So no two processes lease one delivery. Locking only what is \
-     * chosen, not the whole scan window, keeps a claim to a target near its \
-     * cap from locking (and writing) hundreds of rows it will not take. The \
-     * lease is written by the same statement. */                            \
-    X(DELIVERY_CLAIM, "WITH busy (uri, n) AS"                                     \
-                      " (SELECT key, value::bigint FROM json_each_text($2::json)),"\
-                      " candidate AS (SELECT d.id, d.message_id, d.webhook_id,"   \
-                      " d.attempts, d.due_time, " PG_TARGET_URI " AS uri"         \
-                      " FROM " PG_DELIVERIES_WEBHOOKS                             \
-                      " WHERE d.state = 0 AND d.due_time <= $1"                   \
-                      " AND d.lease_expire_time <= $1 AND " PG_CLAIMABLE          \
-                      " AND " PG_TARGET_URI " NOT IN"                             \
-                      " (SELECT uri FROM busy WHERE n >= $3)"                     \
-                      " ORDER BY d.due_time LIMIT $4),"                           \
-                      " ranked AS (SELECT *, row_number() OVER"                   \
-                      " (PARTITION BY uri ORDER BY due_time, id) AS rn"           \
-                      " FROM candidate),"                                         \
-                      " chosen AS (SELECT * FROM ranked r"                        \
-                      " WHERE r.rn <= $3 - coalesce((SELECT n FROM busy"          \
-                      " WHERE busy.uri = r.uri), 0)"                              \
-                      " ORDER BY r.due_time, r.id LIMIT $5),"                     \
-                      " locked AS (SELECT d.id FROM deliveries d"                 \
-                      " WHERE d.id IN (SELECT id FROM chosen) AND d.state = 0"    \
-                      " AND d.lease_expire_time <= $1 FOR UPDATE SKIP LOCKED),"   \
-                      " leased AS (UPDATE deliveries d SET lease_owner = $6,"     \
-                      " lease_expire_time = $7 FROM locked"                       \
-                      " WHERE d.id = locked.id RETURNING d.id)"                   \
-                      " SELECT c.id, c.message_id, m.project, c.webhook_id,"      \
-                      " c.uri, c.attempts, m.create_time, m.payload,"             \
-                      " m.operation_id"                                           \
-                      " FROM chosen c JOIN leased l ON l.id = c.id"               \
-                      " JOIN messages m ON m.id = c.message_id"                   \
-                      " ORDER BY c.due_time, c.id")                               \
+                       " $4, t.target FROM t")                                    \
+    /* The per-target claim (store_claim.h): the due targets, each locked   \
+     * FOR UPDATE SKIP LOCKED, so that workers of several processes take    \
+     * different targets instead of queueing on the same rows; then, per   \
+     * target, its due deliveries through deliveries_target_due, leased by  \
+     * the same statement; then the target's next due time. */             \
+    X(TARGETS_DUE, "SELECT t.id, t.project, t.webhook_id,"                        \
+                   " coalesce(w.uri, t.uri), w.state, t.next_due"                 \
+                   " FROM targets t LEFT JOIN webhooks w ON w.id = t.webhook_id"  \
+                   " WHERE t.next_due <= $1 ORDER BY t.next_due LIMIT $2"         \
+                   " FOR UPDATE OF t SKIP LOCKED")                                \
+    X(TARGET_TAKE, "WITH picked AS (SELECT d.id FROM deliveries d"                \
+                   " WHERE d.target_id = $1 AND d.state = 0 AND d.due_time <= $2" \
+                   " AND d.lease_expire_time <= $2 ORDER BY d.due_time LIMIT $3"  \
+                   " FOR UPDATE SKIP LOCKED),"                                    \
+                   " leased AS (UPDATE deliveries d SET lease_owner = $4,"        \
+                   " lease_expire_time = $5 FROM picked WHERE d.id = picked.id"   \
+                   " RETURNING d.id, d.message_id, d.webhook_id, d.attempts,"     \
+                   " d.due_time)"                                                 \
+                   " SELECT l.id, l.message_id, l.webhook_id, l.attempts,"        \
+                   " l.due_time, m.create_time, m.payload, m.operation_id"        \
+                   " FROM leased l JOIN messages m ON m.id = l.message_id")       \
+    /* Now ($2) when the target has more due than it was given (it waits   \
+     * behind the targets waiting since earlier); else its next future due  \
+     * time, or the lease expiry ($3) while deliveries of its are leased,   \
+     * whichever is first. Each probe stops at its first row, past at most  \
+     * the target's leased ones. */                                         \
+    X(TARGET_SETTLE, "UPDATE targets SET next_due = CASE WHEN EXISTS (SELECT 1"   \
+                     " FROM deliveries WHERE target_id = $1 AND state = 0"        \
+                     " AND due_time <= $2 AND lease_expire_time <= $2)"           \
+                     " THEN $2::bigint ELSE least(coalesce((SELECT min(due_time)" \
+                     " FROM deliveries WHERE target_id = $1 AND state = 0"        \
+                     " AND due_time > $2), 9223372036854775807),"                 \
+                     " CASE WHEN EXISTS (SELECT 1 FROM deliveries"                \
+                     " WHERE target_id = $1 AND state = 0 AND due_time <= $2"     \
+                     " AND lease_expire_time > $2) THEN $3::bigint"               \
+                     " ELSE 9223372036854775807 END) END WHERE id = $1")          \
+    X(TARGET_PARK, "UPDATE targets SET next_due = 9223372036854775807"            \
+                   " WHERE id = $1")                                              \
+    X(TARGET_LOWER, "UPDATE targets SET next_due = $2"                            \
+                    " WHERE id = $1 AND next_due > $2")                           \
+    X(TARGET_LOWER_OF, "UPDATE targets SET next_due = $2 WHERE id ="              \
+                       " (SELECT target_id FROM deliveries WHERE id = $1)"        \
+                       " AND next_due > $2")                                      \
+    /* $1: [{"delivery_id", "due"}]: each delivery's target due by then. */  \
+    X(TARGETS_LOWER_OF, "UPDATE targets t SET next_due = x.due FROM"              \
+                        " (SELECT d.target_id, min(j.due) AS due FROM"            \
+                        " json_to_recordset($1::json) AS j (delivery_id text,"    \
+                        " due bigint) JOIN deliveries d ON d.id = j.delivery_id"  \
+                        " GROUP BY d.target_id) x"                                \
+                        " WHERE t.id = x.target_id AND t.next_due > x.due")       \
+    X(TARGETS_WAKE_RELEASED, "UPDATE targets SET next_due = 0 WHERE id IN"        \
+                             " (SELECT target_id FROM deliveries WHERE state = 0" \
+                             " AND lease_expire_time > 0"                         \
+                             " AND starts_with(lease_owner, $1))")                \
+    X(TARGETS_NEXT_DUE, "SELECT min(next_due) FROM targets")                     \
     /* A batch of outcomes in one statement ($1: a JSON array, one object   \
      * per attempt; the excerpt in base64): each delivery's new state and    \
      * its attempt row. Returns the deliveries that still existed. */        \
@@ -188,14 +207,6 @@
                       " THEN $2::bigint ELSE update_time END,"                    \
                       " failing_since = " PG_FAILING_SINCE " WHERE id = $1")      \
     X(DELIVERY_PENDING_COUNT, "SELECT count(*) FROM deliveries WHERE state = 0")  \
-    X(DELIVERY_NEXT_DUE, "SELECT min(greatest(d.due_time, d.lease_expire_time))"  \
-                         " FROM " PG_DELIVERIES_WEBHOOKS                          \
-                         " WHERE d.state = 0 AND " PG_CLAIMABLE                   \
-                         " AND d.due_time <= coalesce("                           \
-                         "(SELECT d.due_time FROM " PG_DELIVERIES_WEBHOOKS        \
-                         " WHERE d.state = 0 AND d.lease_expire_time = 0"         \
-                         " AND " PG_CLAIMABLE                                     \
-                         " ORDER BY d.due_time LIMIT 1), 9223372036854775807)")   \
     X(DELIVERY_LIST, "SELECT " PG_DELIVERY_COLUMNS                                \
                      " WHERE d.project = $1 AND d.webhook_id = $2"                \
                      " AND ($3::int < 0 OR d.state = $3::int) AND d.id < $4"      \

@@ -152,6 +152,40 @@ static const char *const store_migrations[] = {
     ");",
     /* 2: an operation's events are looked up by its id (GET /v1/operations/{id}). */
     "CREATE INDEX messages_operation ON messages (operation_id);",
+    /* 3: per-target queues. A target is a webhook (its id) or a dynamic
+     * target ("project uri"); next_due is the earliest time one of its
+     * deliveries may be claimable (9223372036854775807: none pending, or its
+     * webhook is not enabled). The claim walks targets_next_due, then each
+     * chosen target's deliveries through deliveries_target_due, so its cost
+     * follows what it claims, not the backlog. Editing or deleting a webhook
+     * wakes or drops its target (the triggers). */
+    "CREATE TABLE targets ("
+    "  id TEXT PRIMARY KEY,"
+    "  project TEXT NOT NULL,"
+    "  webhook_id TEXT,"
+    "  uri TEXT NOT NULL,"
+    "  next_due INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX targets_next_due ON targets (next_due);"
+    "ALTER TABLE deliveries ADD COLUMN target_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE deliveries SET target_id = coalesce(webhook_id, project || ' ' || target_uri);"
+    "INSERT INTO targets (id, project, webhook_id, uri, next_due)"
+    "  SELECT target_id, min(project), min(webhook_id), min(target_uri), 0"
+    "  FROM deliveries GROUP BY target_id;"
+    "DROP INDEX deliveries_state_due;"
+    "CREATE INDEX deliveries_target_due ON deliveries (target_id, due_time) WHERE state = 0;"
+    "CREATE TRIGGER webhooks_wake_target AFTER UPDATE OF state, uri ON webhooks"
+    "  WHEN NEW.state = 0 AND (OLD.state != 0 OR OLD.uri != NEW.uri) BEGIN"
+    "  UPDATE targets SET next_due = coalesce((SELECT min(due_time) FROM deliveries"
+    "    WHERE target_id = NEW.id AND state = 0), 9223372036854775807) WHERE id = NEW.id;"
+    "END;"
+    "CREATE TRIGGER webhooks_park_target AFTER UPDATE OF state ON webhooks"
+    "  WHEN NEW.state != 0 AND OLD.state = 0 BEGIN"
+    "  UPDATE targets SET next_due = 9223372036854775807 WHERE id = NEW.id;"
+    "END;"
+    "CREATE TRIGGER webhooks_drop_target AFTER DELETE ON webhooks BEGIN"
+    "  DELETE FROM targets WHERE id = OLD.id;"
+    "END;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof store_migrations[0]))

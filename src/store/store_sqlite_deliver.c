@@ -16,6 +16,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "store/store_claim.h"
 #include "store/store_sqlite_int.h"
 
 /* ---- messages and deliveries -------------------------------------------- */
@@ -57,15 +58,17 @@ static int store_sqlite_col_blob(sqlite3_stmt *q, int i, uint8_t *dst, size_t ca
 }
 
 /* Insert one pending delivery of m to uri (webhook_id NULL for a dynamic
- * target), due when the message was created. Returns an SQLite result code;
- * when no id can be made it sets m->rc instead. The values are bound
- * SQLITE_TRANSIENT because the id is on this stack and the caller's uri may
- * be a column of a statement it steps next. */
+ * target), due when the message was created, and make its target due by
+ * then (one index probe, and no write when it already is). Returns an
+ * SQLite result code; when no id can be made it sets m->rc instead. The
+ * values are bound SQLITE_TRANSIENT because the ids are on this stack and
+ * the caller's uri may be a column of a statement it steps next. */
 static int delivery_insert(struct store_conn *c, struct store_message *m, const char *webhook_id,
                            const char *uri)
 {
     sqlite3_stmt *q = NULL;
     char id[IDS_MAX];
+    char target[STORE_TARGET_ID_MAX];
     int rc;
 
     if (ids_new("dlv_", id, sizeof id) != 0) {
@@ -73,6 +76,7 @@ static int delivery_insert(struct store_conn *c, struct store_message *m, const 
         m->rc = STORE_ERROR;
         return SQLITE_OK;
     }
+    store_target_id(m->project, webhook_id, uri, target);
     rc = store_sqlite_stmt_get(c, SQL_DELIVERY_INSERT, &q);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
@@ -83,6 +87,20 @@ static int delivery_insert(struct store_conn *c, struct store_message *m, const 
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_text(q, 5, uri, -1, SQLITE_TRANSIENT);
     store_sqlite_bind_int64(q, 6, m->create_time_us, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(q, 7, target, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_done(q);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_get(c, SQL_TARGET_UPSERT, &q);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(q, 1, target, -1, SQLITE_TRANSIENT);
+    store_sqlite_bind_text(q, 2, m->project, &rc);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(q, 3, webhook_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(q, 4, uri, -1, SQLITE_TRANSIENT);
+    store_sqlite_bind_int64(q, 5, m->create_time_us, &rc);
     if (rc == SQLITE_OK)
         rc = store_sqlite_stmt_done(q);
     if (rc == SQLITE_OK)
@@ -279,48 +297,23 @@ fail_all:
     return ret;
 }
 
-/* The in-flight counts as the JSON object {"uri": count, ...} that the claim
- * reads with json_each; jansson does the escaping. A uri listed twice counts
- * both. Returns a string for free(), or NULL when out of memory or a uri is
- * not UTF-8. */
-static char *busy_json_new(const char *const *busy, const size_t *inflight, size_t nbusy)
-{
-    json_t *obj = json_object();
-    char *text = NULL;
-
-    if (!obj)
-        return NULL;
-    for (size_t i = 0; i < nbusy; i++) {
-        json_t *prev = json_object_get(obj, busy[i]);
-        json_int_t count = inflight[i] > INT32_MAX ? INT32_MAX : (json_int_t)inflight[i];
-
-        if (prev)
-            count += json_integer_value(prev);
-        if (json_object_set_new(obj, busy[i], json_integer(count)) != 0)
-            goto out;
-    }
-    text = json_dumps(obj, JSON_COMPACT);
-out:
-    json_decref(obj);
-    return text;
-}
-
-/* Fill job from a DELIVERY_CLAIM row, with a malloc'd copy of the payload. */
-static enum store_rc row_job(sqlite3_stmt *q, struct store_job *job)
+/* Fill job from a TARGET_WALK row, with a malloc'd copy of the payload. */
+static enum store_rc row_job(sqlite3_stmt *q, const char *project, const char *uri,
+                             struct store_job *job)
 {
     const void *payload;
-    int64_t attempts = sqlite3_column_int64(q, 5);
+    int64_t attempts = sqlite3_column_int64(q, 3);
     int len;
 
     memset(job, 0, sizeof *job);
     if (store_sqlite_col_text(q, 0, job->id, sizeof job->id) != 0 ||
         store_sqlite_col_text(q, 1, job->message_id, sizeof job->message_id) != 0 ||
-        store_sqlite_col_text(q, 2, job->project, sizeof job->project) != 0 ||
-        store_sqlite_col_text_opt(q, 3, job->webhook_id, sizeof job->webhook_id) != 0 ||
-        store_sqlite_col_text(q, 4, job->target_uri, sizeof job->target_uri) != 0 ||
+        store_sqlite_col_text_opt(q, 2, job->webhook_id, sizeof job->webhook_id) != 0 ||
         store_sqlite_col_text_opt(q, 8, job->operation_id, sizeof job->operation_id) != 0 ||
         attempts < 0 || attempts > INT_MAX)
         return store_sqlite_row_error("deliveries_claim", "delivery");
+    snprintf(job->project, sizeof job->project, "%s", project);
+    snprintf(job->target_uri, sizeof job->target_uri, "%s", uri);
     job->attempts = (int)attempts;
     job->message_time_us = sqlite3_column_int64(q, 6);
     payload = sqlite3_column_blob(q, 7);
@@ -340,6 +333,141 @@ static enum store_rc row_job(sqlite3_stmt *q, struct store_job *job)
     return STORE_OK;
 }
 
+/* Take up to want due deliveries of target t into out (room for them),
+ * leasing each, and set the target's next due time: now when it has more
+ * due than it was given (it waits behind the targets waiting since
+ * earlier: round robin), else the earliest time one of its deliveries may
+ * be claimable. Returns an SQLite result code, or SQLITE_ABORT with *ret
+ * set for a damaged row. */
+static int target_take(struct store_conn *c, struct store_claim_target *t, const char *owner,
+                       int64_t now_us, int64_t lease_until_us, size_t want,
+                       struct store_job *out, int64_t *due, size_t *taken, enum store_rc *ret)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t next = INT64_MAX;
+    size_t n = 0;
+    int rc;
+
+    *taken = 0;
+    rc = store_sqlite_stmt_get(c, SQL_TARGET_WALK, &q);
+    store_sqlite_bind_text(q, 1, t->id, &rc);
+    if (rc != SQLITE_OK)
+        return rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t d = sqlite3_column_int64(q, 4);
+        int64_t lease = sqlite3_column_int64(q, 5);
+
+        if (lease > now_us) {           /* in flight: claimable again at its expiry */
+            if (lease < next)
+                next = lease;
+            continue;
+        }
+        if (d > now_us || n == want) {
+            if (d > now_us && d < next)
+                next = d;
+            else if (d <= now_us)
+                next = now_us;          /* more due: another turn */
+            break;
+        }
+        *ret = row_job(q, t->project, t->uri, &out[n]);
+        if (*ret != STORE_OK) {
+            sqlite3_reset(q);
+            for (size_t i = 0; i < n; i++)
+                free(out[i].payload);
+            return SQLITE_ABORT;
+        }
+        due[n++] = d;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        goto fail;
+    sqlite3_reset(q);
+
+    /* Lease after the walk, not while stepping it (updating rows under a
+     * running scan of the same table is what SQLite leaves undefined). */
+    rc = store_sqlite_stmt_get(c, SQL_DELIVERY_LEASE, &q);
+    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+        store_sqlite_bind_text(q, 1, out[i].id, &rc);
+        store_sqlite_bind_text(q, 2, owner, &rc);
+        store_sqlite_bind_int64(q, 3, lease_until_us, &rc);
+        if (rc == SQLITE_OK)
+            rc = store_sqlite_stmt_done(q);
+    }
+    if (n > 0 && lease_until_us < next)
+        next = lease_until_us;
+    if (rc == SQLITE_OK && next != t->next_due) {
+        rc = store_sqlite_stmt_get(c, SQL_TARGET_SET, &q);
+        store_sqlite_bind_text(q, 1, t->id, &rc);
+        store_sqlite_bind_int64(q, 2, next, &rc);
+        if (rc == SQLITE_OK)
+            rc = store_sqlite_stmt_done(q);
+        t->next_due = next;
+    }
+    t->more = next == now_us;
+    if (rc != SQLITE_OK)
+        goto fail;
+    *taken = n;
+    return SQLITE_OK;
+fail:
+    for (size_t i = 0; i < n; i++)
+        free(out[i].payload);
+    return rc;
+}
+
+/* The targets due at now_us, in due order, as many as plan has room for.
+ * Returns an SQLite result code, or SQLITE_ABORT with *ret set. */
+static int targets_due(struct store_conn *c, int64_t now_us, struct store_claim_plan *plan,
+                       enum store_rc *ret)
+{
+    sqlite3_stmt *q = NULL;
+    int rc;
+
+    rc = store_sqlite_stmt_get(c, SQL_TARGETS_DUE, &q);
+    store_sqlite_bind_int64(q, 1, now_us, &rc);
+    store_sqlite_bind_int64(q, 2, (int64_t)plan->cap, &rc);
+    if (rc != SQLITE_OK)
+        return rc;
+    while (plan->nt < plan->cap && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_claim_target *x = &plan->t[plan->nt];
+        const char *uri = (const char *)sqlite3_column_text(q, 3);
+
+        if (store_sqlite_col_text(q, 0, x->id, sizeof x->id) != 0 ||
+            store_sqlite_col_text(q, 1, x->project, sizeof x->project) != 0 ||
+            !uri || strlen(uri) > WEBHOOK_URI_MAX) {
+            sqlite3_reset(q);
+            *ret = store_sqlite_row_error("deliveries_claim", "target");
+            return SQLITE_ABORT;
+        }
+        x->uri = strdup(uri);
+        if (!x->uri) {
+            sqlite3_reset(q);
+            *ret = STORE_ERROR;
+            return SQLITE_ABORT;
+        }
+        x->webhook = sqlite3_column_type(q, 2) != SQLITE_NULL;
+        x->enabled = !x->webhook || (sqlite3_column_type(q, 4) != SQLITE_NULL &&
+                                     sqlite3_column_int64(q, 4) == WEBHOOK_STATE_ENABLED);
+        x->next_due = sqlite3_column_int64(q, 5);
+        plan->nt++;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return rc;
+    sqlite3_reset(q);
+    return SQLITE_OK;
+}
+
+/* Park a target whose webhook is gone or not enabled, out of the claims'
+ * way, until the webhook is enabled again (the webhooks_wake_target
+ * trigger). */
+static int target_park(struct store_conn *c, const struct store_claim_target *t)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = store_sqlite_stmt_get(c, SQL_TARGET_SET, &q);
+
+    store_sqlite_bind_text(q, 1, t->id, &rc);
+    store_sqlite_bind_int64(q, 2, INT64_MAX, &rc);
+    return rc == SQLITE_OK ? store_sqlite_stmt_done(q) : rc;
+}
+
 enum store_rc store_sqlite_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
                                              int64_t lease_until_us, size_t limit,
                                              size_t per_target, const char *const *busy,
@@ -347,90 +475,88 @@ enum store_rc store_sqlite_deliveries_claim(struct store *st, const char *owner,
                                              struct store_job *out, size_t *n)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
+    struct store_claim_plan plan;
     struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    char *busy_json;
-    size_t scan;
-    enum store_rc ret;
-    int rc;
+    int64_t *due = NULL;
+    enum store_rc ret = STORE_ERROR;
+    size_t k, want;
+    int rc = SQLITE_ABORT;
 
     *n = 0;
     if (limit == 0 || per_target == 0)
         return STORE_OK;
     if (limit > STORE_SQLITE_CLAIM_MAX)
         limit = STORE_SQLITE_CLAIM_MAX;
-    if (per_target > INT32_MAX)
-        per_target = INT32_MAX;
-    /* The candidate scan stops after this many rows of targets below their
-     * cap; the per-target limit is applied to those. A target with many due
-     * rows may fill the scan and leave the others for the next claim, but
-     * once it reaches its cap it is excluded before the scan, so it cannot
-     * hold them back for longer. */
-    scan = limit * STORE_SQLITE_CLAIM_SCAN;
-    if (scan < STORE_SQLITE_CLAIM_SCAN_MIN)
-        scan = STORE_SQLITE_CLAIM_SCAN_MIN;
-
-    busy_json = busy_json_new(busy, inflight, nbusy);
-    if (!busy_json) {
-        log_error("cannot encode in-flight targets", "op=%s count=%zu", __func__, nbusy);
-        return STORE_ERROR;
-    }
+    /* The targets at their cap are among those read (at most nbusy of
+     * them), so limit + nbusy targets leave room for limit more. */
+    if (store_claim_plan_alloc(&plan, limit + nbusy) != 0)
+        goto out_plan;
+    due = malloc(limit * sizeof *due);
+    if (!due)
+        goto out_plan;
     ret = store_sqlite_conn_get(s, &c);
     if (ret != STORE_OK)
-        goto out_json;
+        goto out_plan;
 
     /* The write lock is taken before choosing, so two claimers never lease
      * the same row. */
     rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
     if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, SQL_DELIVERY_CLAIM, &q);
-    store_sqlite_bind_int64(q, 1, now_us, &rc);
-    store_sqlite_bind_text(q, 2, busy_json, &rc);
-    store_sqlite_bind_int64(q, 3, (int64_t)per_target, &rc);
-    store_sqlite_bind_int64(q, 4, (int64_t)scan, &rc);
-    store_sqlite_bind_int64(q, 5, (int64_t)limit, &rc);
+        rc = targets_due(c, now_us, &plan, &ret);
     if (rc != SQLITE_OK)
-        goto fail_sql;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        assert(*n < limit);
-        ret = row_job(q, &out[*n]);
-        if (ret != STORE_OK)
+        goto fail;
+    if (store_claim_plan_start(&plan, limit, per_target, busy, inflight, nbusy) != 0) {
+        ret = STORE_ERROR;
+        rc = SQLITE_ABORT;
+        goto fail;
+    }
+    for (size_t i = 0; i < plan.nt && rc == SQLITE_OK; i++)
+        if (!plan.t[i].enabled)
+            rc = target_park(c, &plan.t[i]);
+    if (rc != SQLITE_OK)
+        goto fail;
+    while (*n < limit && (k = store_claim_plan_next(&plan, limit - *n, &want)) != SIZE_MAX) {
+        size_t got = 0;
+
+        rc = target_take(c, &plan.t[k], owner, now_us, lease_until_us, want, out + *n,
+                         due + *n, &got, &ret);
+        if (rc != SQLITE_OK)
             goto fail;
-        (*n)++;
+        store_claim_plan_took(&plan, k, got);
+        *n += got;
     }
-    if (rc != SQLITE_DONE)
-        goto fail_sql;
-    sqlite3_reset(q);
+    rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
+    if (rc != SQLITE_OK)
+        goto fail;
+    store_claim_sort(out, due, *n);
+    ret = STORE_OK;
+    goto out;
 
-    /* Lease after the query has finished, not while stepping it: the query
-     * reads deliveries, and updating rows under a running scan of the same
-     * table is what SQLite leaves undefined. */
-    rc = store_sqlite_stmt_get(c, SQL_DELIVERY_LEASE, &q);
-    for (size_t i = 0; i < *n && rc == SQLITE_OK; i++) {
-        store_sqlite_bind_text(q, 1, out[i].id, &rc);
-        store_sqlite_bind_text(q, 2, owner, &rc);
-        store_sqlite_bind_int64(q, 3, lease_until_us, &rc);
-        if (rc == SQLITE_OK)
-            rc = store_sqlite_stmt_done(q);
-    }
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    if (rc == SQLITE_OK)
-        goto out;
-
-fail_sql:
-    ret = store_sqlite_sql_error(c, rc, __func__);
 fail:
+    if (rc != SQLITE_ABORT)
+        ret = store_sqlite_sql_error(c, rc, __func__);
     for (size_t i = 0; i < *n; i++) {
         free(out[i].payload);
         out[i].payload = NULL;
     }
     *n = 0;
 out:
-    store_sqlite_conn_put(s, c);
-out_json:
-    free(busy_json);
+    store_sqlite_conn_put(s, c);         /* rolls back what did not commit */
+out_plan:
+    store_claim_plan_free(&plan);
+    free(due);
     return ret;
+}
+
+/* Make the target of delivery_id due by due_us (no write when it is). */
+static int target_lower_of(struct store_conn *c, const char *delivery_id, int64_t due_us)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = store_sqlite_stmt_get(c, SQL_TARGET_LOWER_OF, &q);
+
+    store_sqlite_bind_text(q, 1, delivery_id, &rc);
+    store_sqlite_bind_int64(q, 2, due_us, &rc);
+    return rc == SQLITE_OK ? store_sqlite_stmt_done(q) : rc;
 }
 
 /* Record one attempt: see attempts_record in store.h. */
@@ -439,13 +565,16 @@ static int attempt_record(struct store_conn *c, const struct store_attempt *a, i
 {
     sqlite3_stmt *q = NULL;
     size_t excerpt_len = a->excerpt_len;
+    bool changed;
     int state;
     int rc;
 
     if (a->outcome == STORE_OUTCOME_RELEASED) {
         rc = store_sqlite_stmt_get(c, SQL_DELIVERY_RELEASE, &q);
         store_sqlite_bind_text(q, 1, a->delivery_id, &rc);
-        return rc == SQLITE_OK ? store_sqlite_stmt_done(q) : rc;
+        if (rc == SQLITE_OK)
+            rc = store_sqlite_stmt_done(q);
+        return rc == SQLITE_OK ? target_lower_of(c, a->delivery_id, 0) : rc;
     }
     switch (a->outcome) {
     case STORE_OUTCOME_SUCCEEDED:
@@ -467,9 +596,13 @@ static int attempt_record(struct store_conn *c, const struct store_attempt *a, i
     store_sqlite_bind_int64(q, 4, a->time_us, &rc);
     if (rc == SQLITE_OK)
         rc = store_sqlite_stmt_done(q);
+    changed = rc == SQLITE_OK && sqlite3_changes(c->db) > 0;
+    /* A retry is due again at next_due_us: its target too, by then. */
+    if (changed && state == STORE_DELIVERY_PENDING)
+        rc = target_lower_of(c, a->delivery_id, a->next_due_us);
     if (rc != SQLITE_OK)
         return rc;
-    if (sqlite3_changes(c->db) == 0) {
+    if (!changed) {
         /* Its webhook was deleted while it was in flight, and the delivery
          * with it: there is nothing left to record, and failing the batch
          * would only make the engine retry this forever. */
@@ -557,12 +690,9 @@ enum store_rc store_sqlite_deliveries_pending_count(struct store *st, size_t *n)
 }
 
 /*
- * The earliest time a pending delivery can be claimed: max(due_time,
- * lease_expire_time) over the claimable ones. Rather than visit every pending
- * row, the query takes the earliest due time D of an unleased claimable row
- * (an index walk that stops at the first match) and only looks at rows due by
- * D, the leased ones among them (few: those in flight) being the only ones
- * that can be claimable earlier.
+ * The earliest time a delivery may be claimable: the least next_due of the
+ * targets (one step of targets_next_due). It may be early - a target whose
+ * leases are all out says "at the first expiry" - never late.
  */
 enum store_rc store_sqlite_deliveries_next_due(struct store *st, int64_t *due_us)
 {
@@ -576,12 +706,13 @@ enum store_rc store_sqlite_deliveries_next_due(struct store *st, int64_t *due_us
     ret = store_sqlite_conn_get(s, &c);
     if (ret != STORE_OK)
         return ret;
-    rc = store_sqlite_stmt_get(c, SQL_DELIVERY_NEXT_DUE, &q);
+    rc = store_sqlite_stmt_get(c, SQL_TARGETS_NEXT_DUE, &q);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(q);
     if (rc != SQLITE_ROW) {
         ret = store_sqlite_sql_error(c, rc, __func__);
-    } else if (sqlite3_column_type(q, 0) == SQLITE_NULL) {
+    } else if (sqlite3_column_type(q, 0) == SQLITE_NULL ||
+               sqlite3_column_int64(q, 0) == INT64_MAX) {
         ret = STORE_NOT_FOUND;
     } else {
         *due_us = sqlite3_column_int64(q, 0);
@@ -780,6 +911,8 @@ enum store_rc store_sqlite_delivery_retry(struct store *st, const char *project,
     if (rc == SQLITE_OK)
         rc = store_sqlite_stmt_done(q);
     if (rc == SQLITE_OK)
+        rc = target_lower_of(c, id, now_us);
+    if (rc == SQLITE_OK)
         rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
     if (rc == SQLITE_OK)
         goto out;
@@ -832,8 +965,14 @@ enum store_rc store_sqlite_webhook_recover(struct store *st, const char *project
         rc = store_sqlite_stmt_done(q);
     if (rc == SQLITE_OK) {
         *n = (size_t)sqlite3_changes(c->db);
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
+        rc = store_sqlite_stmt_get(c, SQL_TARGET_LOWER, &q);
+        store_sqlite_bind_text(q, 1, webhook_id, &rc);
+        store_sqlite_bind_int64(q, 2, now_us, &rc);
+        if (rc == SQLITE_OK)
+            rc = store_sqlite_stmt_done(q);
     }
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
     if (rc == SQLITE_OK)
         goto out;
 
@@ -845,11 +984,40 @@ out:
     return ret;
 }
 
+/* The released deliveries' targets are made due first, while the leases
+ * still say which deliveries they are. */
 enum store_rc store_sqlite_deliveries_release(struct store *st, const char *owner_prefix,
                                               size_t *n)
 {
-    const struct store_sqlite_arg args[] = {STORE_SQLITE_TEXT(owner_prefix)};
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    struct store_conn *c;
+    sqlite3_stmt *q = NULL;
+    enum store_rc ret;
+    int rc;
 
-    return store_sqlite_write((struct store_sqlite *)st, SQL_DELIVERIES_RELEASE, args, 1,
-                              STORE_SQLITE_NONE_OK, n, __func__);
+    *n = 0;
+    ret = store_sqlite_conn_get(s, &c);
+    if (ret != STORE_OK)
+        return ret;
+    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_get(c, SQL_TARGETS_WAKE_RELEASED, &q);
+    store_sqlite_bind_text(q, 1, owner_prefix, &rc);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_done(q);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_get(c, SQL_DELIVERIES_RELEASE, &q);
+    store_sqlite_bind_text(q, 1, owner_prefix, &rc);
+    if (rc == SQLITE_OK)
+        rc = store_sqlite_stmt_done(q);
+    if (rc == SQLITE_OK) {
+        *n = (size_t)sqlite3_changes(c->db);
+        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
+    }
+    if (rc != SQLITE_OK) {
+        *n = 0;
+        ret = store_sqlite_sql_error(c, rc, __func__);
+    }
+    store_sqlite_conn_put(s, c);
+    return ret;
 }

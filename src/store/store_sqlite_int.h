@@ -28,12 +28,8 @@
 /* Rows per webhook_list page are bound as an SQL integer; no caller needs
  * more than this in one call. */
 #define STORE_SQLITE_LIST_MAX ((size_t)INT32_MAX - 1)
-/* Deliveries leased by one claim at most, and how many candidate rows the
- * claim looks at per row it may return (at least _MIN): see
- * store_sqlite_deliveries_claim. */
+/* Deliveries leased by one claim at most. */
 #define STORE_SQLITE_CLAIM_MAX ((size_t)1 << 16)
-#define STORE_SQLITE_CLAIM_SCAN 4
-#define STORE_SQLITE_CLAIM_SCAN_MIN 64
 
 enum store_sql {
 #define X(name, text) SQL_##name,

@@ -9,19 +9,6 @@
 /* "Live at now" for a secret, with the parameter number of now. */
 #define SECRET_LIVE(now) "(expire_time = 0 OR expire_time > " now ")"
 
-/* The deliveries of the claim and next-due queries, each with its webhook
- * (none for a dynamic target, which has no webhook_id). */
-#define DELIVERIES_WEBHOOKS "deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
-
-/* A delivery of DELIVERIES_WEBHOOKS that may be sent: a dynamic one, or one
- * whose webhook still exists and is enabled. */
-#define CLAIMABLE "(d.webhook_id IS NULL OR w.state = 0)"
-
-/* Where a delivery of DELIVERIES_WEBHOOKS goes: its webhook's uri as it is
- * now (an edited uri applies to pending retries too), or the dynamic
- * target's. The per-target caps of the claim count this uri. */
-#define TARGET_URI "coalesce(w.uri, d.target_uri)"
-
 /* A webhook's failing_since after a failure at ?2 (set unless already
  * set), and whether that failure disables it: an enabled webhook that is
  * gone (?4) or has failed without a success for ?3 microseconds. In an
@@ -107,28 +94,38 @@
                           " ORDER BY id")                                         \
     X(DELIVERY_INSERT, "INSERT INTO deliveries (id, message_id, project,"         \
                        " webhook_id, target_uri, state, attempts, due_time,"      \
-                       " lease_expire_time, create_time)"                         \
-                       " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, 0, ?6)")           \
-    X(DELIVERY_CLAIM, "WITH busy (uri, n) AS MATERIALIZED"                        \
-                      " (SELECT key, value FROM json_each(?2)),"                  \
-                      " candidate AS (SELECT d.id, d.message_id, d.webhook_id,"   \
-                      " d.attempts, d.due_time, " TARGET_URI " AS uri"            \
-                      " FROM " DELIVERIES_WEBHOOKS                                \
-                      " WHERE d.state = 0 AND d.due_time <= ?1"                   \
-                      " AND d.lease_expire_time <= ?1 AND " CLAIMABLE             \
-                      " AND " TARGET_URI " NOT IN"                                \
-                      " (SELECT uri FROM busy WHERE n >= ?3)"                     \
-                      " ORDER BY d.due_time LIMIT ?4),"                           \
-                      " ranked AS (SELECT *, row_number() OVER"                   \
-                      " (PARTITION BY uri ORDER BY due_time, id) AS rn"           \
-                      " FROM candidate)"                                          \
-                      " SELECT r.id, r.message_id, m.project, r.webhook_id,"      \
-                      " r.uri,"                                                   \
-                      " r.attempts, m.create_time, m.payload, m.operation_id"     \
-                      " FROM ranked r JOIN messages m ON m.id = r.message_id"     \
-                      " WHERE r.rn <= ?3 - coalesce((SELECT n FROM busy"          \
-                      " WHERE busy.uri = r.uri), 0)"                              \
-                      " ORDER BY r.due_time, r.id LIMIT ?5")                      \
+                       " lease_expire_time, create_time, target_id)"              \
+                       " VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, ?6, 0, ?6, ?7)")       \
+    /* The per-target queue (see docs/architecture.md, "Delivery"). A       */ \
+    /* target's next_due only ever goes down here; the claim sets it.       */ \
+    X(TARGET_UPSERT, "INSERT INTO targets (id, project, webhook_id, uri, next_due)"  \
+                     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE"    \
+                     " SET next_due = excluded.next_due"                         \
+                     " WHERE excluded.next_due < targets.next_due")              \
+    X(TARGET_LOWER, "UPDATE targets SET next_due = ?2"                            \
+                    " WHERE id = ?1 AND next_due > ?2")                           \
+    X(TARGET_LOWER_OF, "UPDATE targets SET next_due = ?2 WHERE id ="              \
+                       " (SELECT target_id FROM deliveries WHERE id = ?1)"        \
+                       " AND next_due > ?2")                                      \
+    X(TARGET_SET, "UPDATE targets SET next_due = ?2 WHERE id = ?1")               \
+    X(TARGETS_DUE, "SELECT t.id, t.project, t.webhook_id,"                        \
+                   " coalesce(w.uri, t.uri), w.state, t.next_due"                 \
+                   " FROM targets t LEFT JOIN webhooks w ON w.id = t.webhook_id"  \
+                   " WHERE t.next_due <= ?1 ORDER BY t.next_due LIMIT ?2")        \
+    /* One target's pending deliveries in due order: the claim steps over    */ \
+    /* the leased ones (at most what is in flight there) and stops at the    */ \
+    /* first that is not due, so it reads what it takes and little more.     */ \
+    X(TARGET_WALK, "SELECT d.id, d.message_id, d.webhook_id, d.attempts,"         \
+                   " d.due_time, d.lease_expire_time, m.create_time, m.payload,"  \
+                   " m.operation_id"                                              \
+                   " FROM deliveries d JOIN messages m ON m.id = d.message_id"    \
+                   " WHERE d.target_id = ?1 AND d.state = 0"                      \
+                   " ORDER BY d.due_time")                                        \
+    X(TARGETS_NEXT_DUE, "SELECT min(next_due) FROM targets")                     \
+    X(TARGETS_WAKE_RELEASED, "UPDATE targets SET next_due = 0 WHERE id IN"        \
+                             " (SELECT target_id FROM deliveries WHERE state = 0" \
+                             " AND lease_expire_time > 0"                         \
+                             " AND substr(lease_owner, 1, length(?1)) = ?1)")     \
     X(DELIVERY_LEASE, "UPDATE deliveries SET lease_owner = ?2,"                   \
                       " lease_expire_time = ?3 WHERE id = ?1")                    \
     X(DELIVERY_RESULT, "UPDATE deliveries SET state = ?2,"                        \
@@ -153,14 +150,6 @@
                       " ELSE update_time END,"                                    \
                       " failing_since = " FAILING_SINCE " WHERE id = ?1")         \
     X(DELIVERY_PENDING_COUNT, "SELECT count(*) FROM deliveries WHERE state = 0")  \
-    X(DELIVERY_NEXT_DUE, "SELECT min(max(d.due_time, d.lease_expire_time))"       \
-                         " FROM " DELIVERIES_WEBHOOKS                             \
-                         " WHERE d.state = 0 AND " CLAIMABLE                      \
-                         " AND d.due_time <= coalesce("                           \
-                         "(SELECT d.due_time FROM " DELIVERIES_WEBHOOKS           \
-                         " WHERE d.state = 0 AND d.lease_expire_time = 0"         \
-                         " AND " CLAIMABLE                                        \
-                         " ORDER BY d.due_time LIMIT 1), 9223372036854775807)")   \
     X(DELIVERY_LIST, "SELECT " DELIVERY_COLUMNS                                   \
                      " WHERE d.project = ?1 AND d.webhook_id = ?2"                \
                      " AND (?3 < 0 OR d.state = ?3) AND d.id < ?4"                \
