@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # kabar under a backlog: one webhook whose endpoint accepts connections and
 # never answers (a customer's endpoint that hangs), SQLite, one kabard.
 # Prints, from one run on this machine:

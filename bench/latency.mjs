@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publish -> receive latency at a steady rate.
 //
 // Starts a receiver on a free port, creates a webhook on kabard pointing at

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # kabar scale-out benchmark: deliveries/s with 1, 2 and 3 worker processes on
 # one PostgreSQL, next to the SQLite figure and wrk's raw rate, in one run.
 #

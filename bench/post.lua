@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script: POST a webhook-sized JSON body, as kabard does to the sink.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script: publish events to kabard (POST /v1/events). The API key comes
 -- from the KABAR_API_KEY environment variable.
 wrk.method = "POST"

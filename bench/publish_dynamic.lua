@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script: publish events for a dynamic webhook (webhook_config), so each
 -- delivery is signed with an RS256 JWT. KABAR_API_KEY and SINK_URL come from
 -- the environment.

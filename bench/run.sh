@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # kabar delivery benchmark. Prints, from one run on this machine:
 #   1. wrk's raw POST rate to an nginx sink (the loopback limit),
 #   2. kabard's end-to-end rate (publish -> signed POST to the same sink ->

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_stdwh.c - libFuzzer target for libkabar's header and Standard
  * Webhooks signature parsing.

@@ -1,11 +1,13 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Install what kabar needs to build, run and test on Debian 12, only when
 # something is missing. Needs root (or sudo) the first time.
 set -eu
 
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
 libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev libjose-dev
-libcmocka-dev clang libclang-rt-14-dev postgresql postgresql-client nodejs npm"
+libcmocka-dev clang libclang-rt-14-dev postgresql postgresql-client nodejs npm
+scdoc lintian systemd fakeroot dpkg-dev file curl zsh fish"
 
 missing=""
 for p in $PKGS; do

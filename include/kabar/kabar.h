@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar.h - libkabar, the receiver library of kabar.
  *

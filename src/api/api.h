@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api.h - what every HTTP handler sees: the server context, one request and
  * the response it fills in.

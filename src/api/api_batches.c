@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_batches.c - the Batch API (wire-compatible with @google/genai's
  * batches.create/get/list/cancel/delete in Gemini API mode):

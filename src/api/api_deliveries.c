@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_deliveries.c - the delivery log (beyond the Gemini API): what kabard
  * sent, when, and what came back; manual redelivery; and "recover

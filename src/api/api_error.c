@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_error.c - Google-style JSON error bodies (see api_error.h).
  */

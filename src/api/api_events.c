@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_events.c - POST /v1/events: a producer publishes an event of the
  * catalog; kabard commits it with one delivery per subscribed, enabled

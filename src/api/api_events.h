@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_events.h - committing an event from an API handler, shared by
  * POST /v1/events and :ping.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_files.c - the result files of operations, served back with the same
  * authentication as the API (a file belongs to its operation's project):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_health.c - GET /healthz: 200 when kabard can serve, 503 when its
  * database does not answer. Needs no key, so load balancers can call it.

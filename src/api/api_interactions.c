@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_interactions.c - the Interactions API (wire-compatible with
  * @google/genai's interactions.create/get/cancel/delete):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_json.c - JSON request parsing and response helpers (see api_json.h).
  */

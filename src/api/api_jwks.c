@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_jwks.c - the signing keys of dynamic webhooks over HTTP:
  *

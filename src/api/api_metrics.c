@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_metrics.c - GET /metrics in the Prometheus text format. No key is
  * needed, like /healthz: it shows counts, never ids, URLs or secrets.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_operations.c - every long-running operation, whatever its kind, and
  * the external worker protocol:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_ops.c - helpers shared by the operation resources (see api_ops.h).
  */

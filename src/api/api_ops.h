@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_ops.h - what the operation resources (interactions, batches, videos,
  * operations, files) share: webhook_config validation, loading an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api_webhooks.c - the WebhookService: create, get, list, update, delete,
  * rotate the signing secret, ping. Wire shapes follow the Gemini API (see

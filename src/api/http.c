@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.c - libmicrohttpd glue: connection -> struct api_request -> handler
  * -> struct api_response -> connection.

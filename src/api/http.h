@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.h - kabard's HTTP/1.1 front end on libmicrohttpd.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.h - the command table of the kabar command-line tool.
  *
@@ -86,6 +87,11 @@ extern const struct cmd_entry cmd_webhooks_recover_entry;
 extern const struct cmd_entry cmd_keys_rotate_entry;
 extern const struct cmd_entry cmd_verify_entry;       /* single word: name NULL */
 extern const struct cmd_entry cmd_listen_entry;
+extern const struct cmd_entry cmd_completion_entry;   /* single word */
+
+/* The command table itself, in cli_main.c: "kabar completion" reads it. */
+extern const struct cmd_entry *const cmd_table[];
+extern const size_t cmd_table_len;
 
 /* Print "kabar: group name: message" and the entry's usage line to stderr.
  * Returns CLI_EXIT_USAGE so that a command can "return cli_usage_error()". */

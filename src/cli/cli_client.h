@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_client.h - the kabar tool's HTTP JSON client for the kabard API.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_deliveries.c - the "kabar deliveries" command group, and "kabar
  * webhooks recover", over the delivery log of docs/delivery.md.

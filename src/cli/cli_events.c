@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_events.c - the "kabar events" command group: publish one event.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_keys.c - the "kabar keys" command group: the server-wide RS256 keys
  * that sign dynamic webhooks (their public halves are at

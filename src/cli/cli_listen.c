@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_listen.c - "kabar listen": a local webhook receiver for development.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_main.c - entry point of kabar, the command-line tool for kabard.
  *
@@ -29,7 +30,7 @@
 #include "cli/cli.h"
 #include "cli/cli_client.h"
 
-static const struct cmd_entry *const cmd_table[] = {
+const struct cmd_entry *const cmd_table[] = {
     &cmd_webhooks_create_entry,
     &cmd_webhooks_get_entry,
     &cmd_webhooks_list_entry,
@@ -45,8 +46,10 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_keys_rotate_entry,
     &cmd_verify_entry,
     &cmd_listen_entry,
+    &cmd_completion_entry,
 };
 #define CMD_TABLE_LEN (sizeof(cmd_table) / sizeof(cmd_table[0]))
+const size_t cmd_table_len = CMD_TABLE_LEN;
 
 /* The global options as given, before defaults and the environment. */
 struct cli_globals {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_output.c - what the kabar commands print for people: blocks of
  * labelled fields and padded table cells, and the page walk of the "list"

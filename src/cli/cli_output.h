@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_output.h - what the kabar commands print for people, shared by the
  * command groups (cli_webhooks.c, cli_deliveries.c, cli_events.c).

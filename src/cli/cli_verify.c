@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_verify.c - "kabar verify": check one webhook the way a receiver
  * would, with libkabar, from the three webhook-* header values on the

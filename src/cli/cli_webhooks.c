@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli_webhooks.c - the "kabar webhooks" command group.
  *

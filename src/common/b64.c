@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * b64.c - base64 (RFC 4648 §4) and base64url without padding (§5).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * b64.h - base64 and base64url encoding on top of OpenSSL's EVP encoder.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.h - process-wide counters for GET /metrics (Prometheus text).
  *

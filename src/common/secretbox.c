@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * secretbox.c - AES-256-GCM sealing of secrets at rest.
  *

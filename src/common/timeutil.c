@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * timeutil.c - clocks in microseconds and strict RFC 3339 text.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * timeutil.h - wall-clock time in microseconds and RFC 3339 text.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * webhook.c - webhook states and the validation rules for webhook fields.
  *

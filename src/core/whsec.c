@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * whsec.c - generation and display of Standard Webhooks signing secrets.
  *

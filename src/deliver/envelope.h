@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * envelope.h - the bytes of an event, exactly as signed and sent.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * retry.c - the retry schedule, its jitter and window, and Retry-After.
  *

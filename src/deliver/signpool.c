@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * signpool.c - the signing workers (see signpool.h): a mutex, two FIFO
  * lists threaded through the items, one condition variable.

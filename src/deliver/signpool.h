@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * signpool.h - threads that sign dynamic webhooks' attempts.
  *

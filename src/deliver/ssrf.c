@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ssrf.c - classify the address a delivery is about to connect to.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ssrf.h - which addresses a delivery may connect to.
  *

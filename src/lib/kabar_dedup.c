@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_dedup.c - remembering webhook-ids for a while, in bounded memory.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_error.c - kabar_strerror() and kabar_err_name(), generated from
  * the one KABAR_ERRNO_MAP in kabar.h so that a new code cannot be added

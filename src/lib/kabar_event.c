@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_event.c - a verified event: its JSON text and the few members a
  * receiver routes on, read once when it is made so the accessors are plain

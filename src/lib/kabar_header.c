@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_header.c - finding a header by name, in a framework's list of
  * pairs or in a raw HTTP header block.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_int.h - what the files of libkabar share and nothing outside sees.
  *

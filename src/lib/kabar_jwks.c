@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_jwks.c - the public keys of dynamic webhooks: parsing a JWKS
  * (RFC 7517) into OpenSSL keys, and, for a JWKS given by URL, fetching it

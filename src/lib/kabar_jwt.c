@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_jwt.c - verifying the compact RS256 JWS of a dynamic webhook.
  *

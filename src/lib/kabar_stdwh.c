@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_stdwh.c - checking Standard Webhooks v1 signatures.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_verifier.c - the verifier object and kabar_verify(): the checks
  * both kinds of webhook share (headers present, timestamp well-formed and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kabar_version.c - the library's version, for programs that check at run
  * time which libkabar they were linked against.

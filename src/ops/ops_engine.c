@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_engine.c - operations: creation, transitions with their events, and
  * the engine thread (see ops_engine.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_engine.h - the operation engine: creates operations, moves them
  * through the transitions of ops_state.h with their events committed in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_executor.c - the table of executors, looked up by KABAR_EXECUTOR.
  */

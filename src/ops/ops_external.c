@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_external.c - the external executor: operations wait, PENDING, for
  * the user's own workers. A worker leases one with POST

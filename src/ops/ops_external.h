@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_external.h - the external executor's half that the API calls: what a
  * user's worker reports about an operation it leased with

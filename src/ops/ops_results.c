@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_results.c - result files under DATA_DIR/files (see ops_results.h).
  * Durable state changes are explicit steps: temp file, fsync, rename, fsync

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_results.h - result files of operations (a batch's JSONL, a video)
  * under DATA_DIR/files/, written atomically and read back for download.

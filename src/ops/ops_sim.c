@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_sim.c - the simulated executor (the default): it finishes each
  * operation KABAR_SIM_DELAY_MS after it was created (at once for a call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_sim.h - the simulator's output helpers, shared with the API (a
  * synchronous answer uses the same echo) and the tests.

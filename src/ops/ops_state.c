@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_state.c - the transition table of long-running operations (see
  * ops_state.h). A transition not listed here is refused, whoever asks.

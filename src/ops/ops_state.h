@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops_state.h - the operation model: the kinds of long-running operation,
  * their states, and the one table of allowed transitions with the catalog

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * apikeys.c - API keys from the configuration, or one generated on first
  * start (see apikeys.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.h - kabard's configuration: command-line flags over environment
  * variables over defaults. The README's configuration table documents each

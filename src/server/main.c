@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - kabard: read the configuration, open the store, load the keys,
  * serve HTTP until SIGTERM or SIGINT, then shut down in reverse order.
@@ -134,7 +135,7 @@ int main(int argc, char **argv)
     log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
              "allow_private_targets=%d threads=%u role=%s store=%s",
              KABAR_VERSION, cfg.listen, cfg.public_url, cfg.data_dir, cfg.allow_private,
-             cfg.threads, config_role_name(cfg.role), st->ops->name);
+             cfg.threads, config_role_name(cfg.role), store_backend_name(st));
 
     while (sigwait(&sigs, &sig) != 0)
         ;

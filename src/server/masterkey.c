@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * masterkey.c - load or create the master key and check it (masterkey.h).
  */

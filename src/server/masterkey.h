@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * masterkey.h - the key that encrypts secrets at rest.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keyring.c - kabard's RS256 signing keys and their JWKS (see keyring.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keyring.h - kabard's RS256 signing keys for dynamic webhooks, and the
  * JWKS that publishes them.

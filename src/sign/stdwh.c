@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stdwh.c - Standard Webhooks v1 signing (see stdwh.h), with OpenSSL's
  * EVP_MAC HMAC-SHA256, fed the three parts of the signed content in turn so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stdwh.h - Standard Webhooks signatures (scheme v1).
  *

@@ -1,11 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store.h - the storage interface.
  *
  * Everything above this header talks to storage only through the store_*
- * functions below; which backend runs (embedded SQLite now, PostgreSQL
- * later) is decided once, by store_open(), from the database URL. A backend
- * is a struct store_ops table plus a struct that begins with a
- * struct store member (see store_sqlite.c).
+ * functions below; which backend runs (embedded SQLite or PostgreSQL) is
+ * decided once, by store_open(), from the database URL. Each concept is
+ * written once, in SQL, over a thin driver that each backend implements
+ * (store_driver.h); a backend's handle begins with a struct store.
  *
  * Threading: a struct store may be used from any number of threads at once;
  * each backend brings its own connection handling.
@@ -187,155 +188,11 @@ struct store_attempt_info {
 };
 
 struct store;
-struct store_operations_ops;
-struct store_keys_ops;
-
-struct store_ops {
-    int version;                    /* STORE_OPS_VERSION */
-    const char *name;
-    /* Concepts with tables of their own (store_operations.h, store_keys.h),
-     * so each stays in its own header and backend file. */
-    const struct store_operations_ops *operations;
-    const struct store_keys_ops *keys;
-
-    enum store_rc (*open)(const char *url, struct store **out, char *err, size_t errlen);
-    void (*close)(struct store *st);
-
-    /* Small named values (e.g. the master-key check). get: NOT_FOUND when
-     * unset; the value is NUL-terminated and at most STORE_META_MAX-1 bytes. */
-    enum store_rc (*meta_get)(struct store *st, const char *key, char *val, size_t cap);
-    enum store_rc (*meta_put)(struct store *st, const char *key, const char *val);
-
-    /* Replace every STORE_KEY_CONFIG key with keys[0..n) (all of source
-     * STORE_KEY_CONFIG), in one transaction. */
-    enum store_rc (*apikeys_sync_config)(struct store *st, const struct store_apikey *keys, size_t n);
-    enum store_rc (*apikey_insert)(struct store *st, const struct store_apikey *key);
-    /* Number of keys of the given source. */
-    enum store_rc (*apikey_count)(struct store *st, enum store_key_source source, size_t *n);
-    /* The project of the key with this hash; NOT_FOUND when there is none. */
-    enum store_rc (*apikey_lookup)(struct store *st, const uint8_t *hash, char *project, size_t cap);
-
-    /* Insert wh and its first secret in one transaction. CONFLICT if the
-     * id exists. wh->nsecrets and wh->secrets are ignored. */
-    enum store_rc (*webhook_create)(struct store *st, const struct webhook *wh,
-                                    const struct store_secret *secret);
-    /* Fill out with the webhook and its secrets that are live at now_us
-     * (expire_time 0 or > now_us), newest first. NOT_FOUND when the id does
-     * not exist in project. */
-    enum store_rc (*webhook_get)(struct store *st, const char *project, const char *id,
-                                 int64_t now_us, struct webhook *out);
-    /* Up to limit webhooks of project with id > after_id (after_id NULL or
-     * "" for the first page), in id order, into out[0..*n). *more is set
-     * when further webhooks exist. */
-    enum store_rc (*webhook_list)(struct store *st, const char *project, const char *after_id,
-                                  size_t limit, int64_t now_us, struct webhook *out,
-                                  size_t *n, bool *more);
-    /* Write name, uri, events, state and update_time of wh (matched by
-     * wh->project and wh->id). Changing the state to ENABLED from another
-     * state also clears the failure record (failing_since), so a re-enabled
-     * webhook gets a fresh window. NOT_FOUND when it does not exist. */
-    enum store_rc (*webhook_update)(struct store *st, const struct webhook *wh);
-    /* Delete the webhook, its secrets, and its deliveries with their
-     * attempts. NOT_FOUND when it does not exist. */
-    enum store_rc (*webhook_delete)(struct store *st, const char *project, const char *id);
-
-    /* In one transaction: give every secret of the webhook that is live at
-     * now_us and expires later than prev_expire_us (or never) the expiry
-     * prev_expire_us; insert secret; then, if more than max_live secrets are
-     * live at now_us, expire the oldest of them at now_us. Also sets the
-     * webhook's update_time to now_us. NOT_FOUND when the webhook does not
-     * exist in project. */
-    enum store_rc (*secret_rotate)(struct store *st, const char *project, const char *webhook_id,
-                                   const struct store_secret *secret, int64_t prev_expire_us,
-                                   size_t max_live, int64_t now_us);
-    /* The secrets of a webhook live at now_us, newest first, into
-     * out[0..*n) (at most cap). */
-    enum store_rc (*secrets_live)(struct store *st, const char *webhook_id, int64_t now_us,
-                                  struct store_secret *out, size_t cap, size_t *n);
-
-    /* ---- messages and deliveries (delivery engine, delivery log) ---- */
-
-    /* Commit msgs[0..n) in ONE transaction (group commit): for each, the
-     * message row and its deliveries. A message whose idempotency key was
-     * used in its project by a message created at or after idem_since_us is
-     * not inserted: it gets duplicate = true and the earlier message's id.
-     * Per-message failures (NOT_FOUND ping target) are in msgs[i].rc and do
-     * not fail the others; the return value is for the transaction. */
-    enum store_rc (*messages_insert)(struct store *st, struct store_message *msgs, size_t n,
-                                     int64_t idem_since_us);
-    /* Lease up to limit due deliveries (state pending, due_time <= now_us,
-     * lease_expire_time <= now_us, and for static ones a webhook that still
-     * exists and is enabled) to owner until lease_until_us, oldest due
-     * first, into out[0..*n). Per target_uri at most per_target minus the
-     * number already in flight there: busy[i] has inflight[i] in flight
-     * (i < nbusy), so a target at its cap is skipped entirely and cannot
-     * starve the others. */
-    enum store_rc (*deliveries_claim)(struct store *st, const char *owner, int64_t now_us,
-                                      int64_t lease_until_us, size_t limit, size_t per_target,
-                                      const char *const *busy, const size_t *inflight,
-                                      size_t nbusy, struct store_job *out, size_t *n);
-    /* Record attempts[0..n) in one transaction: insert each attempt (except
-     * RELEASED), update its delivery (state, attempts, due time, lease
-     * cleared) and, for static webhooks, the webhook's health: a success
-     * sets last_success_time and clears failing_since; a failure sets
-     * failing_since if unset, and a webhook whose failing_since is at least
-     * disable_after_us old becomes DISABLED_DUE_TO_FAILED_DELIVERIES; GONE
-     * disables it at once. */
-    enum store_rc (*attempts_record)(struct store *st, const struct store_attempt *attempts,
-                                     size_t n, int64_t now_us, int64_t disable_after_us);
-    /* Pending deliveries not yet delivered (queue depth). */
-    enum store_rc (*deliveries_pending_count)(struct store *st, size_t *n);
-    /* The earliest due_time of a pending, claimable delivery; NOT_FOUND when
-     * none is pending. */
-    enum store_rc (*deliveries_next_due)(struct store *st, int64_t *due_us);
-
-    /* The delivery log. list: deliveries of a webhook of project, newest
-     * first, with id < before_id (NULL/"" for the first page), state
-     * filter -1 for all. */
-    enum store_rc (*deliveries_list)(struct store *st, const char *project,
-                                     const char *webhook_id, int state, const char *before_id,
-                                     size_t limit, struct store_delivery *out, size_t *n,
-                                     bool *more);
-    /* One delivery of project and up to cap of its attempts, oldest first. */
-    enum store_rc (*delivery_get)(struct store *st, const char *project, const char *id,
-                                  struct store_delivery *out, struct store_attempt_info *attempts,
-                                  size_t cap, size_t *nattempts);
-    /* Make a delivery of project pending and due at now_us (a manual retry).
-     * NOT_FOUND when it does not exist; CONFLICT when it is pending. */
-    enum store_rc (*delivery_retry)(struct store *st, const char *project, const char *id,
-                                    int64_t now_us);
-    /* Make every failed delivery of the webhook created at or after
-     * since_us pending and due at now_us; *n says how many. NOT_FOUND when
-     * the webhook does not exist in project. */
-    enum store_rc (*webhook_recover)(struct store *st, const char *project,
-                                     const char *webhook_id, int64_t since_us, int64_t now_us,
-                                     size_t *n);
-    /* Clear the leases of pending deliveries whose lease_owner starts with
-     * owner_prefix (a restarted process releasing what its previous life
-     * held, so it is sent again now rather than when the leases expire);
-     * *n says how many. */
-    enum store_rc (*deliveries_release)(struct store *st, const char *owner_prefix, size_t *n);
-
-    /* ---- several processes on one database (optional: NULL when one
-     * process has the database to itself, as with SQLite) ---- */
-
-    /* Call wake(arg), from a thread of the backend, whenever any process
-     * (this one included) has committed deliveries that are due now - new
-     * events, retries, recoveries, released leases - so that delivery
-     * threads everywhere claim at once instead of at their next poll. Also
-     * called after the backend lost and regained its listening connection,
-     * since wake-ups may have been missed meanwhile. Calling listen again
-     * replaces wake; wake NULL stops the calls (when it returns, wake is not
-     * running and will not be called again), so the caller may then free
-     * arg. The listener itself ends at close. */
-    enum store_rc (*listen)(struct store *st, void (*wake)(void *arg), void *arg);
-};
-
-#define STORE_OPS_VERSION 2
+struct store_driver;
 
 /* Every backend's handle begins with this. */
 struct store {
-    const struct store_ops *ops;
+    const struct store_driver *driver;  /* store_driver.h */
 };
 
 /* Open the store named by url: "sqlite:PATH" or a plain file path selects
@@ -346,58 +203,137 @@ struct store {
 enum store_rc store_open(const char *url, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
 
-/* Thin wrappers over st->ops. */
+/* The backend's name ("sqlite", "postgresql"), for logs. */
+const char *store_backend_name(const struct store *st);
+
+/* Small named values (e.g. the master-key check). get: NOT_FOUND when unset;
+ * the value is NUL-terminated and at most STORE_META_MAX-1 bytes. */
 enum store_rc store_meta_get(struct store *st, const char *key, char *val, size_t cap);
 enum store_rc store_meta_put(struct store *st, const char *key, const char *val);
+/* ---- API keys (store_apikeys.c) ---- */
+
+/* Replace every STORE_KEY_CONFIG key with keys[0..n) (all of source
+ * STORE_KEY_CONFIG), in one transaction. */
 enum store_rc store_apikeys_sync_config(struct store *st, const struct store_apikey *keys, size_t n);
 enum store_rc store_apikey_insert(struct store *st, const struct store_apikey *key);
+/* Number of keys of the given source. */
 enum store_rc store_apikey_count(struct store *st, enum store_key_source source, size_t *n);
+/* The project of the key with this hash; NOT_FOUND when there is none. */
 enum store_rc store_apikey_lookup(struct store *st, const uint8_t *hash, char *project, size_t cap);
+/* ---- webhooks and secrets (store_webhooks.c) ---- */
+
+/* Insert wh and its first secret in one transaction. CONFLICT if the id
+ * exists. wh->nsecrets and wh->secrets are ignored. */
 enum store_rc store_webhook_create(struct store *st, const struct webhook *wh,
                                    const struct store_secret *secret);
+/* Fill out with the webhook and its secrets that are live at now_us
+ * (expire_time 0 or > now_us), newest first. NOT_FOUND when the id does not
+ * exist in project. */
 enum store_rc store_webhook_get(struct store *st, const char *project, const char *id,
                                 int64_t now_us, struct webhook *out);
+/* Up to limit webhooks of project with id > after_id (after_id NULL or ""
+ * for the first page), in id order, into out[0..*n). *more is set when
+ * further webhooks exist. */
 enum store_rc store_webhook_list(struct store *st, const char *project, const char *after_id,
                                  size_t limit, int64_t now_us, struct webhook *out,
                                  size_t *n, bool *more);
+/* Write name, uri, events, state and update_time of wh (matched by
+ * wh->project and wh->id). Changing the state to ENABLED from another state
+ * also clears the failure record (failing_since), so a re-enabled webhook
+ * gets a fresh window. NOT_FOUND when it does not exist. */
 enum store_rc store_webhook_update(struct store *st, const struct webhook *wh);
+/* Delete the webhook, its secrets, and its deliveries with their attempts.
+ * NOT_FOUND when it does not exist. */
 enum store_rc store_webhook_delete(struct store *st, const char *project, const char *id);
+/* In one transaction: give every secret of the webhook that is live at
+ * now_us and expires later than prev_expire_us (or never) the expiry
+ * prev_expire_us; insert secret; then, if more than max_live secrets are
+ * live at now_us, expire the oldest of them at now_us. Also sets the
+ * webhook's update_time to now_us. NOT_FOUND when the webhook does not exist
+ * in project. */
 enum store_rc store_secret_rotate(struct store *st, const char *project, const char *webhook_id,
                                   const struct store_secret *secret, int64_t prev_expire_us,
                                   size_t max_live, int64_t now_us);
+/* The secrets of a webhook live at now_us, newest first, into out[0..*n)
+ * (at most cap). */
 enum store_rc store_secrets_live(struct store *st, const char *webhook_id, int64_t now_us,
                                  struct store_secret *out, size_t cap, size_t *n);
 
+/* ---- messages and deliveries (store_deliver.c) ---- */
+
+/* Commit msgs[0..n) in ONE transaction (group commit): for each, the
+ * message row and its deliveries. A message whose idempotency key was
+ * used in its project by a message created at or after idem_since_us is
+ * not inserted: it gets duplicate = true and the earlier message's id.
+ * Per-message failures (NOT_FOUND ping target) are in msgs[i].rc and do
+ * not fail the others; the return value is for the transaction. */
 enum store_rc store_messages_insert(struct store *st, struct store_message *msgs, size_t n,
                                     int64_t idem_since_us);
+/* Lease up to limit due deliveries (state pending, due_time <= now_us,
+ * lease_expire_time <= now_us, and for static ones a webhook that still
+ * exists and is enabled) to owner until lease_until_us, oldest due
+ * first, into out[0..*n). Per target_uri at most per_target minus the
+ * number already in flight there: busy[i] has inflight[i] in flight
+ * (i < nbusy), so a target at its cap is skipped entirely and cannot
+ * starve the others. */
 enum store_rc store_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
                                      int64_t lease_until_us, size_t limit, size_t per_target,
                                      const char *const *busy, const size_t *inflight,
                                      size_t nbusy, struct store_job *out, size_t *n);
+/* Record attempts[0..n) in one transaction: insert each attempt (except
+ * RELEASED), update its delivery (state, attempts, due time, lease
+ * cleared) and, for static webhooks, the webhook's health: a success
+ * sets last_success_time and clears failing_since; a failure sets
+ * failing_since if unset, and a webhook whose failing_since is at least
+ * disable_after_us old becomes DISABLED_DUE_TO_FAILED_DELIVERIES; GONE
+ * disables it at once. */
 enum store_rc store_attempts_record(struct store *st, const struct store_attempt *attempts,
                                     size_t n, int64_t now_us, int64_t disable_after_us);
+/* Pending deliveries not yet delivered (queue depth). */
 enum store_rc store_deliveries_pending_count(struct store *st, size_t *n);
+/* The earliest due_time of a pending, claimable delivery; NOT_FOUND when
+ * none is pending. */
 enum store_rc store_deliveries_next_due(struct store *st, int64_t *due_us);
+
+/* The delivery log. list: deliveries of a webhook of project, newest
+ * first, with id < before_id (NULL/"" for the first page), state
+ * filter -1 for all. */
 enum store_rc store_deliveries_list(struct store *st, const char *project,
                                     const char *webhook_id, int state, const char *before_id,
                                     size_t limit, struct store_delivery *out, size_t *n,
                                     bool *more);
+/* One delivery of project and up to cap of its attempts, oldest first. */
 enum store_rc store_delivery_get(struct store *st, const char *project, const char *id,
                                  struct store_delivery *out, struct store_attempt_info *attempts,
                                  size_t cap, size_t *nattempts);
+/* Make a delivery of project pending and due at now_us (a manual retry).
+ * NOT_FOUND when it does not exist; CONFLICT when it is pending. */
 enum store_rc store_delivery_retry(struct store *st, const char *project, const char *id,
                                    int64_t now_us);
+/* Make every failed delivery of the webhook created at or after
+ * since_us pending and due at now_us; *n says how many. NOT_FOUND when
+ * the webhook does not exist in project. */
 enum store_rc store_webhook_recover(struct store *st, const char *project,
                                     const char *webhook_id, int64_t since_us, int64_t now_us,
                                     size_t *n);
+/* Clear the leases of pending deliveries whose lease_owner starts with
+ * owner_prefix (a restarted process releasing what its previous life
+ * held, so it is sent again now rather than when the leases expire);
+ * *n says how many. */
 enum store_rc store_deliveries_release(struct store *st, const char *owner_prefix, size_t *n);
 const char *store_delivery_state_name(enum store_delivery_state state);
-/* st->ops->listen, or STORE_OK doing nothing when the backend has none. */
+/*
+ * Several processes on one database. Call wake(arg), from a thread of the
+ * backend, whenever any process (this one included) has committed
+ * deliveries that are due now - new events, retries, recoveries, released
+ * leases - so that delivery threads everywhere claim at once instead of at
+ * their next poll. Also called after the backend lost and regained its
+ * listening connection, since wake-ups may have been missed meanwhile.
+ * Calling listen again replaces wake; wake NULL stops the calls (when it
+ * returns, wake is not running and will not be called again), so the caller
+ * may then free arg. The listener itself ends at close. STORE_OK doing
+ * nothing on a backend that one process has to itself (SQLite).
+ */
 enum store_rc store_listen(struct store *st, void (*wake)(void *arg), void *arg);
-
-/* The SQLite backend's table (store_sqlite.c). */
-extern const struct store_ops store_sqlite_ops;
-/* The PostgreSQL backend's table (store_pg.c). */
-extern const struct store_ops store_pg_ops;
 
 #endif

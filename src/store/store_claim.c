@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_claim.c - the claim's round robin over targets (see store_claim.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_claim.h - how a claim shares its room among targets, for every
  * backend.

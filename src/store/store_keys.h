@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_keys.h - the JWT signing keys of dynamic webhooks in the store.
  *
@@ -8,9 +9,8 @@
  * from (activate) and signing until (retire, 0 = not retired). Rows are never
  * deleted: a retired key only stops being listed.
  *
- * Like store_operations.h, the ops are a table of their own (st->ops->keys)
- * with thin wrappers below. Each op is one short transaction of plain SQL, so
- * that the PostgreSQL backend can do the same.
+ * store_keys.c implements it once over the driver; each op is one short
+ * transaction.
  */
 #ifndef KABAR_STORE_KEYS_H
 #define KABAR_STORE_KEYS_H
@@ -21,7 +21,6 @@
 
 #include "store/store.h"
 
-#define STORE_KEYS_OPS_VERSION 2
 #define STORE_KID_MAX 64                /* a SHA-256 thumbprint is 43 chars */
 /* A sealed RSA-2048 private JWK is about 1.7 KB; room for RSA-4096. */
 #define STORE_KEY_BLOB_MAX 8192
@@ -38,27 +37,17 @@ struct store_signing_key {
     int64_t retire_time_us;                     /* 0: not retired */
 };
 
-struct store_keys_ops {
-    int version;                    /* STORE_KEYS_OPS_VERSION */
-    /* The keys not retired at since_us (retire_time 0 or > since_us), newest
-     * activate_time first (then kid, descending), at most cap, into
-     * out[0..*n). */
-    enum store_rc (*keys_list)(struct store *st, int64_t since_us,
-                               struct store_signing_key *out, size_t cap, size_t *n);
-    /* Insert key if, and only if, the table has no key at all, atomically
-     * with the check: the first start of several processes on one database
-     * makes one key, not one each. CONFLICT when a key exists. */
-    enum store_rc (*key_insert_first)(struct store *st, const struct store_signing_key *key);
-    /* In one transaction: retire every other key not retired at
-     * key->activate_time_us (retire_time 0 or later) at key->activate_time_us,
-     * and insert key. CONFLICT when the kid exists. */
-    enum store_rc (*key_rotate)(struct store *st, const struct store_signing_key *key);
-};
-
-/* Thin wrappers over st->ops->keys (store_keys.c). */
+/* The keys not retired at since_us (retire_time 0 or > since_us), newest
+ * activate_time first (then kid, descending), at most cap, into out[0..*n). */
 enum store_rc store_keys_list(struct store *st, int64_t since_us,
                               struct store_signing_key *out, size_t cap, size_t *n);
+/* Insert key if, and only if, the table has no key at all, atomically with
+ * the check: the first start of several processes on one database makes one
+ * key, not one each. CONFLICT when a key exists. */
 enum store_rc store_keys_insert_first(struct store *st, const struct store_signing_key *key);
+/* In one transaction: retire every other key not retired at
+ * key->activate_time_us (retire_time 0 or later) at key->activate_time_us,
+ * and insert key. CONFLICT when the kid exists. */
 enum store_rc store_keys_rotate(struct store *st, const struct store_signing_key *key);
 
 #endif

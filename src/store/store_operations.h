@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_operations.h - long-running operations in the store (interactions,
  * batches, videos): the durable half of their state machine.
@@ -12,8 +13,7 @@
  * or neither.
  *
  * Request, result and webhook_config are JSON texts the store only keeps.
- * A backend implements struct store_operations_ops (reached as
- * st->ops->operations); callers use the store_operation_* wrappers.
+ * store_operations.c implements it once over the driver (store_driver.h).
  */
 #ifndef KABAR_STORE_OPERATIONS_H
 #define KABAR_STORE_OPERATIONS_H
@@ -91,86 +91,58 @@ struct store_op_delivery {
     int64_t create_time_us;
 };
 
-struct store_operations_ops {
-    int version;                    /* STORE_OPERATIONS_OPS_VERSION */
-
-    /* Insert op (state, times and all). CONFLICT when the id exists. */
-    enum store_rc (*create)(struct store *st, const struct store_operation *op);
-    /* The operation id of project into out. NOT_FOUND when there is none. */
-    enum store_rc (*get)(struct store *st, const char *project, const char *id,
-                         struct store_operation *out);
-    /* Up to limit operations of project with id > after_id (NULL or "" for
-     * the first page), in id order, into out[0..*n); kind NULL for every
-     * kind, state -1 for every state. *more is set when more follow. */
-    enum store_rc (*list)(struct store *st, const char *project, const char *kind, int state,
-                          const char *after_id, size_t limit, struct store_operation *out,
-                          size_t *n, bool *more);
-    /* Delete the operation. NOT_FOUND when it does not exist. Its events
-     * and their deliveries stay (the delivery log outlives the job). */
-    enum store_rc (*remove)(struct store *st, const char *project, const char *id);
-    /* Apply t and, when msg is not NULL, insert msg (an event, see
-     * struct store_message) in the same transaction. NOT_FOUND when the
-     * operation does not exist; CONFLICT when its state (or lease owner) is
-     * no longer what t expects - then nothing is written. msg->rc etc. are
-     * filled in as by messages_insert. */
-    enum store_rc (*transition)(struct store *st, const struct store_op_transition *t,
-                                struct store_message *msg);
-    /* Lease to owner until lease_until_us the oldest operation of project
-     * (one of kinds[0..nkinds), or any kind when nkinds is 0) that is
-     * PENDING, or RUNNING with a lease expired at now_us; it becomes
-     * RUNNING. NOT_FOUND when there is none. */
-    enum store_rc (*claim)(struct store *st, const char *project, const char *const *kinds,
-                           size_t nkinds, const char *owner, int64_t now_us,
-                           int64_t lease_until_us, struct store_operation *out);
-    /* Extend the lease of a RUNNING operation held by owner. NOT_FOUND when
-     * it does not exist; CONFLICT when it is not running or owner does not
-     * hold it. */
-    enum store_rc (*heartbeat)(struct store *st, const char *project, const char *id,
-                               const char *owner, int64_t lease_until_us, int64_t now_us);
-    /* Up to limit PENDING operations (any project) with 0 < due_time <=
-     * now_us, earliest first, into out[0..*n): work the simulator owes. */
-    enum store_rc (*due)(struct store *st, int64_t now_us, size_t limit,
-                         struct store_operation *out, size_t *n);
-    /* Up to limit operations (any project) of kind that are PENDING or
-     * RUNNING and were created at or before created_before_us, oldest first:
-     * the ones past their deadline. */
-    enum store_rc (*stale)(struct store *st, const char *kind, int64_t created_before_us,
-                           size_t limit, struct store_operation *out, size_t *n);
-    /* Up to cap deliveries of the events of operation id of project,
-     * oldest first, into out[0..*n). */
-    enum store_rc (*deliveries)(struct store *st, const char *project, const char *id,
-                                struct store_op_delivery *out, size_t cap, size_t *n);
-};
-
-#define STORE_OPERATIONS_OPS_VERSION 1
-
 /* Free the texts of op and zero them (safe on a zeroed struct). */
 void store_operation_clear(struct store_operation *op);
 /* store_operation_clear on out[0..n). */
 void store_operations_clear(struct store_operation *ops, size_t n);
 
-/* Thin wrappers over st->ops->operations. */
+/* Insert op (state, times and all). CONFLICT when the id exists. */
 enum store_rc store_operation_create(struct store *st, const struct store_operation *op);
+/* The operation id of project into out. NOT_FOUND when there is none. */
 enum store_rc store_operation_get(struct store *st, const char *project, const char *id,
                                   struct store_operation *out);
+/* Up to limit operations of project with id > after_id (NULL or "" for the
+ * first page), in id order, into out[0..*n); kind NULL for every kind,
+ * state -1 for every state. *more is set when more follow. */
 enum store_rc store_operation_list(struct store *st, const char *project, const char *kind,
                                    int state, const char *after_id, size_t limit,
                                    struct store_operation *out, size_t *n, bool *more);
+/* Delete the operation. NOT_FOUND when it does not exist. Its events and
+ * their deliveries stay (the delivery log outlives the job). */
 enum store_rc store_operation_delete(struct store *st, const char *project, const char *id);
+/* Apply t and, when msg is not NULL, insert msg (an event, see struct
+ * store_message) in the same transaction. NOT_FOUND when the operation does
+ * not exist; CONFLICT when its state (or lease owner) is no longer what t
+ * expects - then nothing is written. msg->rc etc. are filled in as by
+ * store_messages_insert. */
 enum store_rc store_operation_transition(struct store *st, const struct store_op_transition *t,
                                          struct store_message *msg);
+/* Lease to owner until lease_until_us the oldest operation of project (one
+ * of kinds[0..nkinds), or any kind when nkinds is 0) that is PENDING, or
+ * RUNNING with a lease expired at now_us; it becomes RUNNING. NOT_FOUND when
+ * there is none. */
 enum store_rc store_operation_claim(struct store *st, const char *project,
                                     const char *const *kinds, size_t nkinds, const char *owner,
                                     int64_t now_us, int64_t lease_until_us,
                                     struct store_operation *out);
+/* Extend the lease of a RUNNING operation held by owner. NOT_FOUND when it
+ * does not exist; CONFLICT when it is not running or owner does not hold
+ * it. */
 enum store_rc store_operation_heartbeat(struct store *st, const char *project, const char *id,
                                         const char *owner, int64_t lease_until_us,
                                         int64_t now_us);
+/* Up to limit PENDING operations (any project) with 0 < due_time <= now_us,
+ * earliest first, into out[0..*n): work the simulator owes. */
 enum store_rc store_operation_due(struct store *st, int64_t now_us, size_t limit,
                                   struct store_operation *out, size_t *n);
+/* Up to limit operations (any project) of kind that are PENDING or RUNNING
+ * and were created at or before created_before_us, oldest first: the ones
+ * past their deadline. */
 enum store_rc store_operation_stale(struct store *st, const char *kind,
                                     int64_t created_before_us, size_t limit,
                                     struct store_operation *out, size_t *n);
+/* Up to cap deliveries of the events of operation id of project, oldest
+ * first, into out[0..*n). */
 enum store_rc store_operation_deliveries(struct store *st, const char *project, const char *id,
                                          struct store_op_delivery *out, size_t cap, size_t *n);
 

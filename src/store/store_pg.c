@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_pg.c - the PostgreSQL backend of store.h, for several kabard
  * processes (on several machines) sharing one database.
@@ -38,9 +39,69 @@
 #include <time.h>
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 
 #include "common/log.h"
-#include "store/store_pg_int.h"
+#include "store/store_driver.h"
+
+/* Connections per process. The HTTP threads hold one only for the length of
+ * one op; the event writer and the delivery thread each hold one at a time. */
+#define STORE_PG_POOL_MAX 16
+/* Reconnect backoff after a failed connect: the first retry waits _MIN, each
+ * failure doubles it up to _MAX. Meanwhile ops fail fast with
+ * STORE_UNAVAILABLE (the API answers 503) instead of each waiting on a
+ * connect that is bound to fail. */
+#define STORE_PG_BACKOFF_MIN_US (INT64_C(50) * 1000)
+#define STORE_PG_BACKOFF_MAX_US (INT64_C(2) * 1000 * 1000)
+#define STORE_PG_CONNECT_TIMEOUT_S "5"
+#define STORE_PG_PARAMS_MAX 14
+
+/* The NOTIFY channel: deliveries may be due now. */
+#define STORE_PG_CHANNEL "kabar_deliveries"
+
+/* One server connection and which statements it has prepared. Between
+ * store_pg_conn_get and store_pg_conn_put it belongs to one thread. */
+struct store_pg_conn {
+    struct store_conn base;             /* first: the driver's view */
+    PGconn *pg;
+    bool prep[STORE_SQL_COUNT];         /* store_sql.h statements prepared */
+    PGresult *res;                      /* the result of store_run's last statement */
+    int row;                            /* its current row */
+};
+
+struct store_pg {
+    struct store base;                  /* first: struct store * converts back */
+    char *url;
+    pthread_mutex_t lock;               /* guards the pool and backoff fields */
+    pthread_cond_t idle_cond;
+    size_t nconns;                      /* open or being opened */
+    size_t nidle;
+    struct store_pg_conn *idle[STORE_PG_POOL_MAX];
+    int64_t retry_at_mono_us;           /* no connect attempt before this */
+    int64_t backoff_us;                 /* 0: the last connect worked */
+
+    /* LISTEN thread (store_pg_listen). */
+    pthread_mutex_t wake_lock;          /* held while calling wake */
+    void (*wake)(void *arg);
+    void *wake_arg;
+    pthread_t listener;
+    bool listening;                     /* the thread was started */
+    atomic_bool stopping;
+};
+
+/* Parameters of one statement. Values are the caller's (text, bytea) or
+ * formatted into ints[] (integers); they must live until the statement has
+ * run. */
+struct store_pg_params {
+    int n;
+    const char *vals[STORE_PG_PARAMS_MAX];
+    int lens[STORE_PG_PARAMS_MAX];
+    int fmts[STORE_PG_PARAMS_MAX];
+    char ints[STORE_PG_PARAMS_MAX][24];
+};
+
+static const struct store_driver store_pg_driver;
+
 
 /*
  * The migrations, in order: migrations[i] brings the schema from version i
@@ -176,20 +237,22 @@ static const char *const store_pg_migrations[] = {
     "  FROM deliveries GROUP BY target_id;"
     "DROP INDEX deliveries_pending_due;"
     "CREATE INDEX deliveries_target_due ON deliveries (target_id, due_time) WHERE state = 0;"
+    /* The triggers wake or drop a target, never park one (the claim
+     * does): a webhook disabled by attempts_record's health update would
+     * otherwise lock a target row after that transaction's one ordered
+     * pass over targets (see TARGETS_UPSERT in store_sql.h). */
     "CREATE FUNCTION kabar_webhook_target() RETURNS trigger LANGUAGE plpgsql AS $f$"
     "BEGIN"
     "  IF TG_OP = 'DELETE' THEN"
     "    DELETE FROM targets WHERE id = OLD.id;"
-    "  ELSIF NEW.state = 0 THEN"
+    "  ELSE"
     "    UPDATE targets SET next_due = coalesce((SELECT min(due_time) FROM deliveries"
     "      WHERE target_id = NEW.id AND state = 0), 9223372036854775807) WHERE id = NEW.id;"
-    "  ELSE"
-    "    UPDATE targets SET next_due = 9223372036854775807 WHERE id = NEW.id;"
     "  END IF;"
     "  RETURN NULL;"
     "END $f$;"
-    "CREATE TRIGGER webhooks_target AFTER UPDATE OF state, uri ON webhooks FOR EACH ROW"
-    "  WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.uri IS DISTINCT FROM NEW.uri)"
+    "CREATE TRIGGER webhooks_wake_target AFTER UPDATE OF state, uri ON webhooks FOR EACH ROW"
+    "  WHEN (NEW.state = 0 AND (OLD.state <> 0 OR OLD.uri IS DISTINCT FROM NEW.uri))"
     "  EXECUTE FUNCTION kabar_webhook_target();"
     "CREATE TRIGGER webhooks_drop_target AFTER DELETE ON webhooks FOR EACH ROW"
     "  EXECUTE FUNCTION kabar_webhook_target();",
@@ -198,27 +261,11 @@ static const char *const store_pg_migrations[] = {
 #define STORE_PG_SCHEMA_VERSION \
     ((int)(sizeof store_pg_migrations / sizeof store_pg_migrations[0]))
 
-/* The advisory lock of the migration, and of the few writes that must not
- * run twice at once across processes (see the callers), per schema so that
- * tests on separate schemas of one database do not wait for each other. */
+/* The advisory lock of the migration (the few writes that must not run
+ * twice at once across processes take theirs in store_sql.h), per schema so
+ * that tests on separate schemas of one database do not wait for each
+ * other. */
 #define STORE_PG_LOCK_MIGRATE "SELECT pg_advisory_xact_lock(hashtext(current_schema()), 1)"
-#define STORE_PG_LOCK_APIKEYS "SELECT pg_advisory_xact_lock(hashtext(current_schema()), 2)"
-
-const char *const store_pg_sql_text[PGSQL_COUNT] = {
-#define X(name, text) [PGSQL_##name] = text,
-    STORE_PG_SQL_MAP(X)
-    STORE_PG_SQL_OPERATIONS_MAP(X)
-    STORE_PG_SQL_KEYS_MAP(X)
-#undef X
-};
-
-int64_t store_pg_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int64_t store_pg_mono_us(void)
 {
@@ -228,9 +275,9 @@ static int64_t store_pg_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* ---- parameters and columns ----------------------------------------------- */
+/* ---- parameters ----------------------------------------------- */
 
-void store_pg_text(struct store_pg_params *p, const char *v)
+static void store_pg_text(struct store_pg_params *p, const char *v)
 {
     assert(p->n < STORE_PG_PARAMS_MAX);
     p->vals[p->n] = v;
@@ -239,7 +286,7 @@ void store_pg_text(struct store_pg_params *p, const char *v)
     p->n++;
 }
 
-void store_pg_int(struct store_pg_params *p, int64_t v)
+static void store_pg_int(struct store_pg_params *p, int64_t v)
 {
     assert(p->n < STORE_PG_PARAMS_MAX);
     snprintf(p->ints[p->n], sizeof p->ints[p->n], "%" PRId64, v);
@@ -251,7 +298,7 @@ void store_pg_int(struct store_pg_params *p, int64_t v)
 
 /* Bytea goes binary: no escaping, no doubling. An empty value is an empty
  * bytea, not NULL, so v may be NULL only when len is 0 and NULL is meant. */
-void store_pg_bytea(struct store_pg_params *p, const void *v, size_t len)
+static void store_pg_bytea(struct store_pg_params *p, const void *v, size_t len)
 {
     assert(p->n < STORE_PG_PARAMS_MAX);
     assert(len <= INT_MAX);
@@ -262,7 +309,7 @@ void store_pg_bytea(struct store_pg_params *p, const void *v, size_t len)
 }
 
 /* Read a binary integer column of any width (int2, int4, int8, bool). */
-int64_t store_pg_col_int(const PGresult *r, int row, int col)
+static int64_t store_pg_col_int(const PGresult *r, int row, int col)
 {
     const unsigned char *v;
     int len;
@@ -281,61 +328,6 @@ int64_t store_pg_col_int(const PGresult *r, int row, int col)
     default: return (int64_t)u;
     }
 }
-
-int store_pg_col_text(const PGresult *r, int row, int col, char *dst, size_t cap)
-{
-    int len;
-
-    if (PQgetisnull(r, row, col))
-        return -1;
-    len = PQgetlength(r, row, col);
-    if (len < 0 || (size_t)len >= cap)
-        return -1;
-    memcpy(dst, PQgetvalue(r, row, col), (size_t)len);
-    dst[len] = '\0';
-    return 0;
-}
-
-int store_pg_col_text_opt(const PGresult *r, int row, int col, char *dst, size_t cap)
-{
-    if (PQgetisnull(r, row, col)) {
-        dst[0] = '\0';
-        return 0;
-    }
-    return store_pg_col_text(r, row, col, dst, cap);
-}
-
-int store_pg_col_bytea(const PGresult *r, int row, int col, uint8_t *dst, size_t cap,
-                       size_t *len)
-{
-    int n = PQgetisnull(r, row, col) ? 0 : PQgetlength(r, row, col);
-
-    if (n < 0 || (size_t)n > cap)
-        return -1;
-    if (n > 0)
-        memcpy(dst, PQgetvalue(r, row, col), (size_t)n);
-    *len = (size_t)n;
-    return 0;
-}
-
-char *store_pg_col_strdup(const PGresult *r, int row, int col, bool *err)
-{
-    char *s;
-    int len;
-
-    if (PQgetisnull(r, row, col))
-        return NULL;
-    len = PQgetlength(r, row, col);
-    s = malloc((size_t)len + 1);
-    if (!s) {
-        *err = true;
-        return NULL;
-    }
-    memcpy(s, PQgetvalue(r, row, col), (size_t)len);
-    s[len] = '\0';
-    return s;
-}
-
 /* ---- errors --------------------------------------------------------------- */
 
 /* Map a failed result (or NULL: no result at all) on c to the store's code,
@@ -368,60 +360,7 @@ static enum store_rc store_pg_result_error(struct store_pg_conn *c, const PGresu
     return STORE_ERROR;
 }
 
-enum store_rc store_pg_row_error(const char *op, const char *what)
-{
-    log_error("database row out of range", "op=%s field=%s", op, what);
-    return STORE_ERROR;
-}
-
-/* ---- running statements --------------------------------------------------- */
-
-enum store_rc store_pg_run(struct store_pg_conn *c, enum store_pg_sql id,
-                           const struct store_pg_params *p, PGresult **res, size_t *changed,
-                           const char *op)
-{
-    char name[16];
-    PGresult *r;
-    enum store_rc ret;
-
-    if (res)
-        *res = NULL;
-    snprintf(name, sizeof name, "k%d", (int)id);
-    if (!c->prepared[id]) {
-        /* Parameter types are left to the server, which infers them from
-         * the statement; the SQL casts where that would be ambiguous. */
-        r = PQprepare(c->pg, name, store_pg_sql_text[id], 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            ret = store_pg_result_error(c, r, op);
-            PQclear(r);
-            return ret;
-        }
-        PQclear(r);
-        c->prepared[id] = true;
-    }
-    r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->vals : NULL, p ? p->lens : NULL,
-                       p ? p->fmts : NULL, 1);
-    switch (PQresultStatus(r)) {
-    case PGRES_COMMAND_OK:
-    case PGRES_TUPLES_OK:
-        break;
-    default:
-        ret = store_pg_result_error(c, r, op);
-        PQclear(r);
-        return ret;
-    }
-    if (changed) {
-        const char *t = PQcmdTuples(r);
-        *changed = t && *t ? (size_t)strtoull(t, NULL, 10) : 0;
-    }
-    if (res)
-        *res = r;
-    else
-        PQclear(r);
-    return STORE_OK;
-}
-
-enum store_rc store_pg_exec(struct store_pg_conn *c, const char *sql, const char *op)
+static enum store_rc store_pg_exec(struct store_pg_conn *c, const char *sql, const char *op)
 {
     PGresult *r = PQexec(c->pg, sql);
     enum store_rc ret = STORE_OK;
@@ -437,23 +376,13 @@ enum store_rc store_pg_exec(struct store_pg_conn *c, const char *sql, const char
     PQclear(r);
     return ret;
 }
-
-enum store_rc store_pg_begin(struct store_pg_conn *c, const char *op)
-{
-    return store_pg_exec(c, "BEGIN", op);
-}
-
-enum store_rc store_pg_commit(struct store_pg_conn *c, const char *op)
-{
-    return store_pg_exec(c, "COMMIT", op);
-}
-
 /* ---- connections ---------------------------------------------------------- */
 
 static void conn_close(struct store_pg_conn *c)
 {
     if (!c)
         return;
+    PQclear(c->res);
     PQfinish(c->pg);
     free(c);
 }
@@ -491,7 +420,7 @@ static PGconn *store_pg_connect(const char *url, char *err, size_t errlen)
     return pg;
 }
 
-static enum store_rc conn_open(const char *url, struct store_pg_conn **out, char *err,
+static enum store_rc conn_open(struct store_pg *s, struct store_pg_conn **out, char *err,
                                size_t errlen)
 {
     struct store_pg_conn *c = calloc(1, sizeof *c);
@@ -501,11 +430,13 @@ static enum store_rc conn_open(const char *url, struct store_pg_conn **out, char
         snprintf(err, errlen, "out of memory");
         return STORE_ERROR;
     }
-    c->pg = store_pg_connect(url, err, errlen);
+    c->pg = store_pg_connect(s->url, err, errlen);
     if (!c->pg) {
         free(c);
         return STORE_UNAVAILABLE;
     }
+    c->base.driver = &store_pg_driver;
+    c->base.st = &s->base;
     *out = c;
     return STORE_OK;
 }
@@ -534,7 +465,7 @@ static bool conn_alive(struct store_pg_conn *c)
 /* Take a connection from the pool, opening one if the pool is not full, and
  * otherwise waiting for one to come back. STORE_UNAVAILABLE when the server
  * cannot be reached (now, or recently: see the backoff above). */
-enum store_rc store_pg_conn_get(struct store_pg *s, struct store_pg_conn **out)
+static enum store_rc conn_get(struct store_pg *s, struct store_pg_conn **out)
 {
     struct store_pg_conn *c = NULL;
     char err[320];
@@ -572,7 +503,7 @@ enum store_rc store_pg_conn_get(struct store_pg *s, struct store_pg_conn **out)
         break;
     }
 
-    ret = conn_open(s->url, &c, err, sizeof err);
+    ret = conn_open(s, &c, err, sizeof err);
     pthread_mutex_lock(&s->lock);
     if (ret != STORE_OK) {
         s->nconns--;
@@ -601,9 +532,12 @@ enum store_rc store_pg_conn_get(struct store_pg *s, struct store_pg_conn **out)
 /* Give c back to the pool. This is every op's single exit: it rolls back a
  * transaction an error path left open, and drops a connection that broke,
  * so no op needs its own cleanup for those. */
-void store_pg_conn_put(struct store_pg *s, struct store_pg_conn *c)
+static void conn_put(struct store_pg *s, struct store_pg_conn *c)
 {
     bool broken = PQstatus(c->pg) != CONNECTION_OK;
+
+    PQclear(c->res);
+    c->res = NULL;
 
     if (!broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
         PGresult *r = PQexec(c->pg, "ROLLBACK");
@@ -634,7 +568,7 @@ static enum store_rc store_pg_migrate(struct store_pg_conn *c, char *err, size_t
     int version;
     char sql[128];
 
-    ret = store_pg_begin(c, __func__);
+    ret = store_pg_exec(c, "BEGIN", __func__);
     if (ret == STORE_OK)
         ret = store_pg_exec(c, STORE_PG_LOCK_MIGRATE, __func__);
     if (ret == STORE_OK)
@@ -664,13 +598,13 @@ static enum store_rc store_pg_migrate(struct store_pg_conn *c, char *err, size_t
             goto fail;
         snprintf(sql, sizeof sql,
                  "INSERT INTO schema_version (version, apply_time) VALUES (%d, %" PRId64 ")",
-                 v, store_pg_now_us());
+                 v, store_now_us());
         ret = store_pg_exec(c, sql, __func__);
         if (ret != STORE_OK)
             goto fail;
         log_info("database schema migrated", "version=%d", v);
     }
-    ret = store_pg_commit(c, __func__);
+    ret = store_pg_exec(c, "COMMIT", __func__);
     if (ret == STORE_OK)
         return STORE_OK;
 fail:
@@ -797,7 +731,7 @@ static void pg_close(struct store *st)
     free(s);
 }
 
-static enum store_rc pg_open(const char *url, struct store **out, char *err, size_t errlen)
+enum store_rc store_pg_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     struct store_pg *s;
     struct store_pg_conn *c = NULL;
@@ -813,7 +747,7 @@ static enum store_rc pg_open(const char *url, struct store **out, char *err, siz
         snprintf(err, errlen, "out of memory");
         return STORE_ERROR;
     }
-    s->base.ops = &store_pg_ops;
+    s->base.driver = &store_pg_driver;
     atomic_init(&s->stopping, false);
     s->url = strdup(url);
     if (!s->url) {
@@ -832,7 +766,7 @@ static enum store_rc pg_open(const char *url, struct store **out, char *err, siz
         snprintf(err, errlen, "cannot create mutex");
         goto fail_wake_lock;
     }
-    ret = conn_open(s->url, &c, err, errlen);
+    ret = conn_open(s, &c, err, errlen);
     if (ret != STORE_OK)
         goto fail_conn;
     ret = store_pg_migrate(c, err, errlen);
@@ -859,198 +793,190 @@ fail_url:
     return ret;
 }
 
-/* ---- meta ----------------------------------------------------------------- */
+/* ---- the driver (store_driver.h) ------------------------------------------ */
 
-static enum store_rc pg_meta_get(struct store *st, const char *key, char *val, size_t cap)
+static const char *const pg_sql[STORE_SQL_COUNT] = {
+#define S(name, text) [STORE_SQL_##name] = text,
+#define D(name, sqlite, pg) [STORE_SQL_##name] = pg,
+    STORE_SQL_LIST(S, D)
+#undef S
+#undef D
+};
+
+static struct store_pg_conn *pg_conn(struct store_conn *c)
 {
-    struct store_pg *s = (struct store_pg *)st;
-    struct store_pg_params p = {0};
+    return (struct store_pg_conn *)c;
+}
+
+static enum store_rc drv_conn_get(struct store *st, struct store_conn **out)
+{
     struct store_pg_conn *c;
+    enum store_rc ret = conn_get((struct store_pg *)st, &c);
+
+    if (ret == STORE_OK)
+        *out = &c->base;
+    return ret;
+}
+
+static void drv_conn_put(struct store_conn *c)
+{
+    conn_put((struct store_pg *)c->st, pg_conn(c));
+}
+
+/* Reads that need one view of several statements get a snapshot. */
+static enum store_rc drv_begin(struct store_conn *c, enum store_txn txn)
+{
+    return store_pg_exec(pg_conn(c), txn == STORE_TXN_WRITE ? "BEGIN" :
+                         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin");
+}
+
+static enum store_rc drv_commit(struct store_conn *c)
+{
+    return store_pg_exec(pg_conn(c), "COMMIT", "commit");
+}
+
+static enum store_rc drv_notify(struct store_conn *c)
+{
+    return store_pg_exec(pg_conn(c), "NOTIFY " STORE_PG_CHANNEL, "notify");
+}
+
+/* Prepare statement id on c, its ?n parameters written $n. */
+static enum store_rc prepare(struct store_pg_conn *c, enum store_sql id, const char *name)
+{
+    size_t len = strlen(pg_sql[id]);
+    char *text = malloc(len + 1);
+    PGresult *r;
+    enum store_rc ret = STORE_OK;
+
+    if (!text)
+        return store_oom("prepare");
+    for (size_t i = 0; i <= len; i++) {
+        char ch = pg_sql[id][i];
+
+        text[i] = ch == '?' && pg_sql[id][i + 1] >= '0' && pg_sql[id][i + 1] <= '9' ? '$' : ch;
+    }
+    /* Parameter types are left to the server, which infers them from the
+     * statement; the SQL casts where that would be ambiguous. */
+    r = PQprepare(c->pg, name, text, 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        ret = store_pg_result_error(c, r, store_sql_name(id));
+    else
+        c->prep[id] = true;
+    PQclear(r);
+    free(text);
+    return ret;
+}
+
+/* Text parameters, bytea binary; binary results (store_pg_col_int). */
+static enum store_rc drv_run(struct store_conn *base, enum store_sql id,
+                             const struct store_arg *args, size_t nargs, size_t *changes)
+{
+    struct store_pg_conn *c = pg_conn(base);
+    struct store_pg_params p = {0};
+    char name[16];
     PGresult *r;
     enum store_rc ret;
 
-    ret = store_pg_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    store_pg_text(&p, key);
-    ret = store_pg_run(c, PGSQL_META_GET, &p, &r, NULL, __func__);
-    if (ret == STORE_OK) {
-        if (PQntuples(r) == 0)
-            ret = STORE_NOT_FOUND;
-        else if (store_pg_col_text(r, 0, 0, val, cap) != 0)
-            ret = store_pg_row_error(__func__, "value");
+    PQclear(c->res);
+    c->res = NULL;
+    snprintf(name, sizeof name, "s%d", (int)id);
+    if (!c->prep[id]) {
+        ret = prepare(c, id, name);
+        if (ret != STORE_OK)
+            return ret;
+    }
+    assert(nargs <= STORE_PG_PARAMS_MAX);
+    for (size_t i = 0; i < nargs; i++) {
+        switch (args[i].type) {
+        case STORE_ARG_NULL:
+            store_pg_text(&p, NULL);
+            break;
+        case STORE_ARG_TEXT:
+            store_pg_text(&p, args[i].text);
+            break;
+        case STORE_ARG_INT:
+            store_pg_int(&p, args[i].i);
+            break;
+        case STORE_ARG_BLOB:
+            /* An empty value is an empty bytea, not NULL. */
+            store_pg_bytea(&p, args[i].len ? args[i].blob : "", args[i].len);
+            break;
+        }
+    }
+    r = PQexecPrepared(c->pg, name, p.n, p.vals, p.lens, p.fmts, 1);
+    switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+        break;
+    default:
+        ret = store_pg_result_error(c, r, store_sql_name(id));
         PQclear(r);
+        return ret;
     }
-    store_pg_conn_put(s, c);
-    return ret;
-}
-
-static enum store_rc pg_meta_put(struct store *st, const char *key, const char *val)
-{
-    struct store_pg *s = (struct store_pg *)st;
-    struct store_pg_params p = {0};
-    struct store_pg_conn *c;
-    enum store_rc ret;
-
-    if (strlen(val) >= STORE_META_MAX) {
-        log_error("meta value too long", "key=%s", key);
-        return STORE_ERROR;
+    if (changes) {
+        const char *t = PQcmdTuples(r);
+        *changes = t && *t ? (size_t)strtoull(t, NULL, 10) : 0;
     }
-    ret = store_pg_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    store_pg_text(&p, key);
-    store_pg_text(&p, val);
-    ret = store_pg_run(c, PGSQL_META_PUT, &p, NULL, NULL, __func__);
-    store_pg_conn_put(s, c);
-    return ret;
+    c->res = r;
+    c->row = -1;
+    return STORE_OK;
 }
 
-/* ---- API keys ------------------------------------------------------------- */
-
-static enum store_rc apikey_write(struct store_pg_conn *c, enum store_pg_sql id,
-                                  const struct store_apikey *key, int64_t now_us)
+static enum store_rc drv_next(struct store_conn *base)
 {
-    struct store_pg_params p = {0};
-    enum store_rc ret;
+    struct store_pg_conn *c = pg_conn(base);
 
-    store_pg_text(&p, key->project);
-    store_pg_int(&p, now_us);
-    ret = store_pg_run(c, PGSQL_PROJECT_ENSURE, &p, NULL, NULL, "apikey_write");
-    if (ret != STORE_OK)
-        return ret;
-    memset(&p, 0, sizeof p);
-    store_pg_bytea(&p, key->hash, STORE_KEY_HASH_LEN);
-    store_pg_text(&p, key->project);
-    store_pg_int(&p, key->source);
-    store_pg_int(&p, now_us);
-    return store_pg_run(c, id, &p, NULL, NULL, "apikey_write");
+    if (!c->res || c->row + 1 >= PQntuples(c->res))
+        return STORE_NOT_FOUND;
+    c->row++;
+    return STORE_OK;
 }
 
-static enum store_rc pg_apikeys_sync_config(struct store *st, const struct store_apikey *keys,
-                                            size_t n)
+static bool drv_col_null(struct store_conn *base, int col)
 {
-    struct store_pg *s = (struct store_pg *)st;
-    struct store_pg_params p = {0};
-    struct store_pg_conn *c;
-    int64_t now_us = store_pg_now_us();
-    enum store_rc ret;
+    struct store_pg_conn *c = pg_conn(base);
 
-    ret = store_pg_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    ret = store_pg_begin(c, __func__);
-    /* Several processes starting at once each replace the configured keys;
-     * one at a time, or their deletes and upserts could deadlock. */
-    if (ret == STORE_OK)
-        ret = store_pg_exec(c, STORE_PG_LOCK_APIKEYS, __func__);
-    store_pg_int(&p, STORE_KEY_CONFIG);
-    if (ret == STORE_OK)
-        ret = store_pg_run(c, PGSQL_APIKEY_DELETE_SOURCE, &p, NULL, NULL, __func__);
-    for (size_t i = 0; i < n && ret == STORE_OK; i++) {
-        assert(keys[i].source == STORE_KEY_CONFIG);
-        ret = apikey_write(c, PGSQL_APIKEY_UPSERT, &keys[i], now_us);
-    }
-    if (ret == STORE_OK)
-        ret = store_pg_commit(c, __func__);
-    store_pg_conn_put(s, c);
-    return ret;
+    return PQgetisnull(c->res, c->row, col);
 }
 
-static enum store_rc pg_apikey_insert(struct store *st, const struct store_apikey *key)
+static int64_t drv_col_int(struct store_conn *base, int col)
 {
-    struct store_pg *s = (struct store_pg *)st;
-    struct store_pg_conn *c;
-    enum store_rc ret;
+    struct store_pg_conn *c = pg_conn(base);
 
-    ret = store_pg_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    ret = store_pg_begin(c, __func__);
-    if (ret == STORE_OK)
-        ret = apikey_write(c, PGSQL_APIKEY_INSERT, key, store_pg_now_us());
-    if (ret == STORE_OK)
-        ret = store_pg_commit(c, __func__);
-    store_pg_conn_put(s, c);
-    return ret;
+    return store_pg_col_int(c->res, c->row, col);
 }
 
-static enum store_rc pg_apikey_count(struct store *st, enum store_key_source source, size_t *n)
+/* libpq ends every value with a NUL, binary ones too. */
+static const char *drv_col_text(struct store_conn *base, int col, size_t *len)
 {
-    struct store_pg *s = (struct store_pg *)st;
-    struct store_pg_params p = {0};
-    struct store_pg_conn *c;
-    PGresult *r;
-    enum store_rc ret;
+    struct store_pg_conn *c = pg_conn(base);
 
-    *n = 0;
-    ret = store_pg_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    store_pg_int(&p, source);
-    ret = store_pg_run(c, PGSQL_APIKEY_COUNT, &p, &r, NULL, __func__);
-    if (ret == STORE_OK) {
-        *n = (size_t)store_pg_col_int(r, 0, 0);
-        PQclear(r);
-    }
-    store_pg_conn_put(s, c);
-    return ret;
+    *len = 0;
+    if (PQgetisnull(c->res, c->row, col))
+        return NULL;
+    *len = (size_t)PQgetlength(c->res, c->row, col);
+    return PQgetvalue(c->res, c->row, col);
 }
 
-static enum store_rc pg_apikey_lookup(struct store *st, const uint8_t *hash, char *project,
-                                      size_t cap)
+static const void *drv_col_blob(struct store_conn *c, int col, size_t *len)
 {
-    struct store_pg *s = (struct store_pg *)st;
-    struct store_pg_params p = {0};
-    struct store_pg_conn *c;
-    PGresult *r;
-    enum store_rc ret;
-
-    ret = store_pg_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    store_pg_bytea(&p, hash, STORE_KEY_HASH_LEN);
-    ret = store_pg_run(c, PGSQL_APIKEY_LOOKUP, &p, &r, NULL, __func__);
-    if (ret == STORE_OK) {
-        if (PQntuples(r) == 0)
-            ret = STORE_NOT_FOUND;
-        else if (store_pg_col_text(r, 0, 0, project, cap) != 0)
-            ret = store_pg_row_error(__func__, "project");
-        PQclear(r);
-    }
-    store_pg_conn_put(s, c);
-    return ret;
+    return drv_col_text(c, col, len);
 }
 
-const struct store_ops store_pg_ops = {
-    .version = STORE_OPS_VERSION,
-    .name = "postgres",
-    .operations = &store_pg_operations_ops,
-    .keys = &store_pg_keys_ops,
-    .open = pg_open,
-    .close = pg_close,
-    .meta_get = pg_meta_get,
-    .meta_put = pg_meta_put,
-    .apikeys_sync_config = pg_apikeys_sync_config,
-    .apikey_insert = pg_apikey_insert,
-    .apikey_count = pg_apikey_count,
-    .apikey_lookup = pg_apikey_lookup,
-    .webhook_create = store_pg_webhook_create,
-    .webhook_get = store_pg_webhook_get,
-    .webhook_list = store_pg_webhook_list,
-    .webhook_update = store_pg_webhook_update,
-    .webhook_delete = store_pg_webhook_delete,
-    .secret_rotate = store_pg_secret_rotate,
-    .secrets_live = store_pg_secrets_live,
-    .messages_insert = store_pg_messages_insert,
-    .deliveries_claim = store_pg_deliveries_claim,
-    .attempts_record = store_pg_attempts_record,
-    .deliveries_pending_count = store_pg_deliveries_pending_count,
-    .deliveries_next_due = store_pg_deliveries_next_due,
-    .deliveries_list = store_pg_deliveries_list,
-    .delivery_get = store_pg_delivery_get,
-    .delivery_retry = store_pg_delivery_retry,
-    .webhook_recover = store_pg_webhook_recover,
-    .deliveries_release = store_pg_deliveries_release,
+static const struct store_driver store_pg_driver = {
+    .name = "postgresql",
+    .conn_get = drv_conn_get,
+    .conn_put = drv_conn_put,
+    .begin = drv_begin,
+    .commit = drv_commit,
+    .run = drv_run,
+    .next = drv_next,
+    .col_null = drv_col_null,
+    .col_int = drv_col_int,
+    .col_text = drv_col_text,
+    .col_blob = drv_col_blob,
+    .notify = drv_notify,
     .listen = pg_listen,
+    .close = pg_close,
+    .claim_leases = true,
 };

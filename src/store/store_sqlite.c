@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_sqlite.c - the embedded SQLite backend of store.h.
  *
@@ -32,7 +33,48 @@
 
 #include "common/ids.h"
 #include "common/log.h"
-#include "store/store_sqlite_int.h"
+#include "store/store_driver.h"
+
+#define STORE_SQLITE_POOL_MAX 8
+#define STORE_SQLITE_BUSY_MS 5000
+
+/* The transaction statements, cached per connection beside store_sql.h's. */
+enum txn_stmt { TXN_BEGIN_READ, TXN_BEGIN_WRITE, TXN_COMMIT, TXN_ROLLBACK, TXN_COUNT };
+
+static const char *const txn_sql[TXN_COUNT] = {
+    "BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK",
+};
+
+/* One SQLite connection with its statement cache. Used by one thread at a
+ * time: between conn_get and conn_put it belongs to the caller alone. */
+struct store_sqlite_conn {
+    struct store_conn base;             /* first: the driver's view */
+    sqlite3 *db;
+    sqlite3_stmt *q[STORE_SQL_COUNT];   /* store_sql.h, prepared on first use */
+    sqlite3_stmt *txn[TXN_COUNT];
+    sqlite3_stmt *cur;                  /* the statement store_run ran last */
+    enum { CUR_ROW_PENDING, CUR_ROW, CUR_DONE } cur_state;
+    pthread_mutex_t *write_lock;        /* the store's; held while writing */
+    bool writing;                       /* holds *write_lock */
+};
+
+struct store_sqlite {
+    struct store base;                  /* first: struct store * converts back */
+    char *path;
+    pthread_mutex_t lock;               /* guards the pool fields below */
+    /* One writer at a time within this process. SQLite allows one anyway;
+     * queueing on a mutex instead of in SQLite's busy handler (which sleeps
+     * and polls) turns contention between the API's event writer and the
+     * delivery thread into a plain hand-over. Other processes on the same
+     * file still meet the busy handler. */
+    pthread_mutex_t write_lock;
+    pthread_cond_t idle_cond;           /* signalled when a connection is put back */
+    size_t nconns;                      /* connections open or being opened */
+    size_t nidle;
+    struct store_sqlite_conn *idle[STORE_SQLITE_POOL_MAX];
+};
+
+static const struct store_driver store_sqlite_driver;
 
 
 /*
@@ -157,8 +199,10 @@ static const char *const store_migrations[] = {
      * deliveries may be claimable (9223372036854775807: none pending, or its
      * webhook is not enabled). The claim walks targets_next_due, then each
      * chosen target's deliveries through deliveries_target_due, so its cost
-     * follows what it claims, not the backlog. Editing or deleting a webhook
-     * wakes or drops its target (the triggers). */
+     * follows what it claims, not the backlog. Enabling a webhook or
+     * changing its uri wakes its target, deleting it drops the target (the
+     * triggers); a claim parks the target of a webhook it finds not
+     * enabled. */
     "CREATE TABLE targets ("
     "  id TEXT PRIMARY KEY,"
     "  project TEXT NOT NULL,"
@@ -179,36 +223,15 @@ static const char *const store_migrations[] = {
     "  UPDATE targets SET next_due = coalesce((SELECT min(due_time) FROM deliveries"
     "    WHERE target_id = NEW.id AND state = 0), 9223372036854775807) WHERE id = NEW.id;"
     "END;"
-    "CREATE TRIGGER webhooks_park_target AFTER UPDATE OF state ON webhooks"
-    "  WHEN NEW.state != 0 AND OLD.state = 0 BEGIN"
-    "  UPDATE targets SET next_due = 9223372036854775807 WHERE id = NEW.id;"
-    "END;"
     "CREATE TRIGGER webhooks_drop_target AFTER DELETE ON webhooks BEGIN"
     "  DELETE FROM targets WHERE id = OLD.id;"
     "END;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof store_migrations[0]))
-
-const char *const store_sqlite_sql_text[SQL_COUNT] = {
-#define X(name, text) [SQL_##name] = text,
-    STORE_SQL_MAP(X)
-    STORE_SQL_OPERATIONS_MAP(X)
-    STORE_SQL_KEYS_MAP(X)
-#undef X
-};
-
-int64_t store_sqlite_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Map a failed SQLite result code to the store's, logging what is worth
  * logging. Unique and primary key violations are the caller's CONFLICT. */
-enum store_rc store_sqlite_sql_error(struct store_conn *c, int rc, const char *op)
+static enum store_rc sql_error(struct store_sqlite_conn *c, int rc, const char *op)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -226,24 +249,18 @@ enum store_rc store_sqlite_sql_error(struct store_conn *c, int rc, const char *o
     return STORE_ERROR;
 }
 
-/* A row that does not fit what the store promises (a value too long for the
- * caller's buffer, an unknown state): a bug or a damaged database. */
-enum store_rc store_sqlite_row_error(const char *op, const char *what)
-{
-    log_error("database row out of range", "op=%s field=%s", op, what);
-    return STORE_ERROR;
-}
-
 /* Close a connection and free it. Every statement is finalized first, so
  * sqlite3_close can release the handle. */
-static void conn_close(struct store_conn *c)
+static void conn_close(struct store_sqlite_conn *c)
 {
     int rc;
 
     if (!c)
         return;
-    for (size_t i = 0; i < SQL_COUNT; i++)
-        sqlite3_finalize(c->stmts[i]);
+    for (size_t i = 0; i < TXN_COUNT; i++)
+        sqlite3_finalize(c->txn[i]);
+    for (size_t i = 0; i < STORE_SQL_COUNT; i++)
+        sqlite3_finalize(c->q[i]);
     rc = sqlite3_close(c->db);
     if (rc != SQLITE_OK)
         log_error("cannot close database connection", "rc=%d", rc);
@@ -252,13 +269,13 @@ static void conn_close(struct store_conn *c)
 
 /* Open one connection to path and set its per-connection PRAGMAs. Returns
  * STORE_OK with *out set, or an error with a message in err. */
-static enum store_rc conn_open(const char *path, struct store_conn **out, char *err,
+static enum store_rc conn_open(const char *path, struct store_sqlite_conn **out, char *err,
                                size_t errlen)
 {
     /* NOMUTEX: the pool guarantees one thread per connection at a time, so
      * SQLite's per-connection mutex would only cost. */
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     enum store_rc ret = STORE_ERROR;
     int rc;
 
@@ -299,114 +316,37 @@ fail_db:
     return ret;
 }
 
-/* The cached statement id of c, prepared on first use. Returns an SQLite
- * result code. */
-int store_sqlite_stmt_get(struct store_conn *c, enum store_sql id, sqlite3_stmt **q)
+/* Run transaction statement id. BEGIN IMMEDIATE takes the store's write
+ * lock first; a COMMIT that succeeds, or the ROLLBACK in conn_put, gives it
+ * back. Returns an SQLite result code. */
+static int txn_exec(struct store_sqlite_conn *c, enum txn_stmt id)
 {
-    int rc;
+    int rc = SQLITE_OK;
 
-    if (!c->stmts[id]) {
-        rc = sqlite3_prepare_v3(c->db, store_sqlite_sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                &c->stmts[id], NULL);
-        if (rc != SQLITE_OK)
-            return rc;
-    }
-    *q = c->stmts[id];
-    return SQLITE_OK;
-}
-
-/* Step q to completion and reset it. Returns SQLITE_OK, or the failing code
- * with q left as it is so that the error message can still be read (store_sqlite_conn_put
- * resets it). */
-int store_sqlite_stmt_done(sqlite3_stmt *q)
-{
-    int rc = sqlite3_step(q);
-
-    if (rc != SQLITE_DONE)
-        return rc == SQLITE_ROW ? SQLITE_MISUSE : rc;
-    sqlite3_reset(q);
-    return SQLITE_OK;
-}
-
-/* Run a statement without parameters or rows (BEGIN, COMMIT, ROLLBACK).
- * BEGIN IMMEDIATE takes the store's write lock first; a COMMIT that
- * succeeds, or the ROLLBACK in store_sqlite_conn_put, gives it back. */
-int store_sqlite_stmt_exec(struct store_conn *c, enum store_sql id)
-{
-    sqlite3_stmt *q = NULL;
-    int rc = store_sqlite_stmt_get(c, id, &q);
-
+    if (!c->txn[id])
+        rc = sqlite3_prepare_v3(c->db, txn_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->txn[id],
+                                NULL);
     if (rc != SQLITE_OK)
         return rc;
-    if (id == SQL_BEGIN_WRITE && !c->writing) {
+    if (id == TXN_BEGIN_WRITE && !c->writing) {
         pthread_mutex_lock(c->write_lock);
         c->writing = true;
     }
-    rc = store_sqlite_stmt_done(q);
+    rc = sqlite3_step(c->txn[id]);
+    sqlite3_reset(c->txn[id]);
     if (c->writing && sqlite3_get_autocommit(c->db)) {
         /* No transaction is open (committed, or BEGIN failed): release. */
         c->writing = false;
         pthread_mutex_unlock(c->write_lock);
     }
-    return rc;
-}
-
-/*
- * Binding helpers. Each does nothing once *rc holds an error, so a run of
- * binds can be checked once. Text and blobs are bound SQLITE_STATIC: they
- * are the caller's and live for the whole call, and store_sqlite_conn_put clears every
- * binding before the connection goes back to the pool.
- */
-void store_sqlite_bind_text(sqlite3_stmt *q, int i, const char *v, int *rc)
-{
-    if (*rc == SQLITE_OK)
-        *rc = sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
-}
-
-void store_sqlite_bind_int64(sqlite3_stmt *q, int i, int64_t v, int *rc)
-{
-    if (*rc == SQLITE_OK)
-        *rc = sqlite3_bind_int64(q, i, v);
-}
-
-/* Text bound as given, or NULL for NULL and "" (nullable columns). */
-void store_sqlite_bind_text_opt(sqlite3_stmt *q, int i, const char *v, int *rc)
-{
-    if (*rc == SQLITE_OK && (!v || !v[0]))
-        *rc = sqlite3_bind_null(q, i);
-    else
-        store_sqlite_bind_text(q, i, v, rc);
-}
-
-void store_sqlite_bind_blob(sqlite3_stmt *q, int i, const void *v, size_t len, int *rc)
-{
-    if (*rc != SQLITE_OK)
-        return;
-    if (len > INT_MAX)
-        *rc = SQLITE_TOOBIG;
-    else
-        *rc = sqlite3_bind_blob(q, i, v, (int)len, SQLITE_STATIC);
-}
-
-/* Copy text column i into dst (cap bytes with the NUL). Returns 0, or -1
- * when it is NULL or does not fit. */
-int store_sqlite_col_text(sqlite3_stmt *q, int i, char *dst, size_t cap)
-{
-    const unsigned char *t = sqlite3_column_text(q, i);
-    int len = sqlite3_column_bytes(q, i);
-
-    if (!t || len < 0 || (size_t)len >= cap)
-        return -1;
-    memcpy(dst, t, (size_t)len);
-    dst[len] = '\0';
-    return 0;
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 /* Take a connection from the pool, opening one if the pool is not full, and
  * otherwise waiting for one to come back. */
-enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **out)
+static enum store_rc conn_get(struct store_sqlite *s, struct store_sqlite_conn **out)
 {
-    struct store_conn *c = NULL;
+    struct store_sqlite_conn *c = NULL;
     char err[256];
     enum store_rc ret;
 
@@ -424,8 +364,11 @@ enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **
     }
 
     ret = conn_open(s->path, &c, err, sizeof err);
-    if (ret == STORE_OK)
+    if (ret == STORE_OK) {
         c->write_lock = &s->write_lock;
+        c->base.driver = &store_sqlite_driver;
+        c->base.st = &s->base;
+    }
     if (ret != STORE_OK) {
         log_error("cannot open database connection", "error=\"%s\"", err);
         pthread_mutex_lock(&s->lock);
@@ -441,17 +384,16 @@ enum store_rc store_sqlite_conn_get(struct store_sqlite *s, struct store_conn **
 /* Give c back to the pool. This is every op's single exit: it resets every
  * statement, clears the caller's bindings, and rolls back a transaction an
  * error path left open, so no op needs its own cleanup for those. */
-void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c)
+static void conn_put(struct store_sqlite *s, struct store_sqlite_conn *c)
 {
     bool broken = false;
 
-    for (size_t i = 0; i < SQL_COUNT; i++) {
-        if (c->stmts[i]) {
-            sqlite3_reset(c->stmts[i]);
-            sqlite3_clear_bindings(c->stmts[i]);
-        }
+    if (c->cur) {
+        sqlite3_reset(c->cur);
+        sqlite3_clear_bindings(c->cur);
+        c->cur = NULL;
     }
-    if (!sqlite3_get_autocommit(c->db) && store_sqlite_stmt_exec(c, SQL_ROLLBACK) != SQLITE_OK) {
+    if (!sqlite3_get_autocommit(c->db) && txn_exec(c, TXN_ROLLBACK) != SQLITE_OK) {
         log_error("cannot roll back; dropping connection", "error=\"%s\"",
                   sqlite3_errmsg(c->db));
         broken = true;
@@ -472,65 +414,10 @@ void store_sqlite_conn_put(struct store_sqlite *s, struct store_conn *c)
         conn_close(c);
 }
 
-/* Run statement id with args[0..nargs) as a write transaction of its own:
- * the whole body of the ops that change rows with one statement. Returns
- * STORE_OK once committed. When the statement changed no row and none is
- * STORE_SQLITE_NONE_NOT_FOUND, returns STORE_NOT_FOUND and commits nothing.
- * Otherwise the SQLite error mapped by store_sqlite_sql_error and logged
- * under op. *changes, when not NULL, gets the rows the statement changed
- * (0 until it has run; set before the COMMIT, which may still fail). */
-enum store_rc store_sqlite_write(struct store_sqlite *s, enum store_sql id,
-                                 const struct store_sqlite_arg *args, size_t nargs,
-                                 enum store_sqlite_none none, size_t *changes, const char *op)
-{
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
-
-    if (changes)
-        *changes = 0;
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, id, &q);
-    for (size_t i = 0; i < nargs && rc == SQLITE_OK; i++) {
-        int col = (int)i + 1;
-
-        switch (args[i].type) {
-        case STORE_SQLITE_ARG_TEXT:
-            store_sqlite_bind_text(q, col, args[i].text, &rc);
-            break;
-        case STORE_SQLITE_ARG_TEXT_OPT:
-            store_sqlite_bind_text_opt(q, col, args[i].text, &rc);
-            break;
-        case STORE_SQLITE_ARG_INT64:
-            store_sqlite_bind_int64(q, col, args[i].int64, &rc);
-            break;
-        }
-    }
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_done(q);
-    if (rc == SQLITE_OK && sqlite3_changes(c->db) == 0 && none == STORE_SQLITE_NONE_NOT_FOUND) {
-        ret = STORE_NOT_FOUND;
-        goto out;
-    }
-    if (rc == SQLITE_OK && changes)
-        *changes = (size_t)sqlite3_changes(c->db);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, op);
-out:
-    store_sqlite_conn_put(s, c);             /* rolls back when not committed */
-    return ret;
-}
-
 /* Bring the schema of c's database to STORE_SCHEMA_VERSION in one
  * transaction. Returns STORE_OK, or an error with a message in err (the
  * transaction is then rolled back). */
-static enum store_rc store_migrate(struct store_conn *c, char *err, size_t errlen)
+static enum store_rc store_migrate(struct store_sqlite_conn *c, char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_ERROR;
@@ -575,10 +462,12 @@ static enum store_rc store_migrate(struct store_conn *c, char *err, size_t errle
         rc = sqlite3_exec(c->db, store_migrations[v - 1], NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             goto fail_sql;
-        store_sqlite_bind_int64(q, 1, v, &rc);
-        store_sqlite_bind_int64(q, 2, store_sqlite_now_us(), &rc);
+        rc = sqlite3_bind_int64(q, 1, v);
         if (rc == SQLITE_OK)
-            rc = store_sqlite_stmt_done(q);
+            rc = sqlite3_bind_int64(q, 2, store_now_us());
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+        sqlite3_reset(q);
         if (rc != SQLITE_OK)
             goto fail_sql;
         log_info("database schema migrated", "version=%d", v);
@@ -605,7 +494,7 @@ fail_rollback:
 
 /* Put the database in WAL mode. The mode is stored in the file, so doing it
  * once at open covers every later connection. */
-static enum store_rc store_set_wal(struct store_conn *c, char *err, size_t errlen)
+static enum store_rc store_set_wal(struct store_sqlite_conn *c, char *err, size_t errlen)
 {
     sqlite3_stmt *q = NULL;
     enum store_rc ret = STORE_ERROR;
@@ -636,7 +525,7 @@ out:
     return ret;
 }
 
-static void sqlite_close(struct store *st)
+void store_sqlite_close(struct store *st)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
 
@@ -653,10 +542,10 @@ static void sqlite_close(struct store *st)
     free(s);
 }
 
-static enum store_rc sqlite_open(const char *url, struct store **out, char *err, size_t errlen)
+enum store_rc store_sqlite_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     struct store_sqlite *s;
-    struct store_conn *c;
+    struct store_sqlite_conn *c;
     const char *path = url;
     enum store_rc ret = STORE_ERROR;
 
@@ -679,7 +568,7 @@ static enum store_rc sqlite_open(const char *url, struct store **out, char *err,
         snprintf(err, errlen, "out of memory");
         return STORE_ERROR;
     }
-    s->base.ops = &store_sqlite_ops;
+    s->base.driver = &store_sqlite_driver;
     s->path = strdup(path);
     if (!s->path) {
         snprintf(err, errlen, "out of memory");
@@ -709,6 +598,8 @@ static enum store_rc sqlite_open(const char *url, struct store **out, char *err,
         goto fail_setup;
 
     c->write_lock = &s->write_lock;
+    c->base.driver = &store_sqlite_driver;
+    c->base.st = &s->base;
     s->idle[0] = c;
     s->nidle = 1;
     s->nconns = 1;
@@ -730,217 +621,175 @@ fail_path:
     return ret;
 }
 
-/* ---- meta ------------------------------------------------------------- */
+/* ---- the driver (store_driver.h) ------------------------------------------ */
 
-static enum store_rc sqlite_meta_get(struct store *st, const char *key, char *val, size_t cap)
+static const char *const sqlite_sql[STORE_SQL_COUNT] = {
+#define S(name, text) [STORE_SQL_##name] = text,
+#define D(name, sqlite, pg) [STORE_SQL_##name] = sqlite,
+    STORE_SQL_LIST(S, D)
+#undef S
+#undef D
+};
+
+static struct store_sqlite_conn *sqlite_conn(struct store_conn *c)
 {
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
+    return (struct store_sqlite_conn *)c;
+}
 
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_get(c, SQL_META_GET, &q);
-    store_sqlite_bind_text(q, 1, key, &rc);
+static enum store_rc drv_conn_get(struct store *st, struct store_conn **out)
+{
+    struct store_sqlite_conn *c;
+    enum store_rc ret = conn_get((struct store_sqlite *)st, &c);
+
+    if (ret == STORE_OK)
+        *out = &c->base;
+    return ret;
+}
+
+static void drv_conn_put(struct store_conn *c)
+{
+    conn_put((struct store_sqlite *)c->st, sqlite_conn(c));
+}
+
+/* BEGIN IMMEDIATE for writes takes the store's writer mutex first
+ * (txn_exec): see struct store_sqlite. */
+static enum store_rc drv_begin(struct store_conn *base, enum store_txn txn)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    int rc = txn_exec(c, txn == STORE_TXN_WRITE ? TXN_BEGIN_WRITE : TXN_BEGIN_READ);
+
+    return rc == SQLITE_OK ? STORE_OK : sql_error(c, rc, "begin");
+}
+
+static enum store_rc drv_commit(struct store_conn *base)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    int rc = txn_exec(c, TXN_COMMIT);
+
+    return rc == SQLITE_OK ? STORE_OK : sql_error(c, rc, "commit");
+}
+
+static int bind_arg(sqlite3_stmt *q, int col, const struct store_arg *a)
+{
+    switch (a->type) {
+    case STORE_ARG_TEXT:
+        return sqlite3_bind_text(q, col, a->text, -1, SQLITE_STATIC);
+    case STORE_ARG_INT:
+        return sqlite3_bind_int64(q, col, a->i);
+    case STORE_ARG_BLOB:
+        if (a->len > INT_MAX)
+            return SQLITE_TOOBIG;
+        /* "" for an empty blob: a NULL pointer would bind SQL NULL. */
+        return sqlite3_bind_blob(q, col, a->len ? a->blob : "", (int)a->len, SQLITE_STATIC);
+    case STORE_ARG_NULL:
+        break;
+    }
+    return sqlite3_bind_null(q, col);
+}
+
+/* Arguments beyond the statement's highest parameter are not bound: the
+ * dialects of one statement take one argument list, and the SQLite text may
+ * leave the last ones to PostgreSQL (TARGET_TAKE's lease). */
+static enum store_rc drv_run(struct store_conn *base, enum store_sql id,
+                             const struct store_arg *args, size_t nargs, size_t *changes)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    sqlite3_stmt *q;
+    int rc = SQLITE_OK;
+    int nparams;
+
+    if (c->cur) {
+        sqlite3_reset(c->cur);
+        sqlite3_clear_bindings(c->cur);
+        c->cur = NULL;
+    }
+    if (!c->q[id])
+        rc = sqlite3_prepare_v3(c->db, sqlite_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->q[id],
+                                NULL);
     if (rc != SQLITE_OK)
-        goto fail_sql;
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_DONE) {
-        ret = STORE_NOT_FOUND;
-        goto out;
-    }
-    if (rc != SQLITE_ROW)
-        goto fail_sql;
-    ret = store_sqlite_col_text(q, 0, val, cap) == 0 ? STORE_OK : store_sqlite_row_error(__func__, "value");
-    goto out;
-
-fail_sql:
-    ret = store_sqlite_sql_error(c, rc, __func__);
-out:
-    store_sqlite_conn_put(s, c);
-    return ret;
-}
-
-static enum store_rc sqlite_meta_put(struct store *st, const char *key, const char *val)
-{
-    const struct store_sqlite_arg args[] = {STORE_SQLITE_TEXT(key), STORE_SQLITE_TEXT(val)};
-
-    /* meta_get promises values below STORE_META_MAX; keep that true here. */
-    if (strlen(val) >= STORE_META_MAX) {
-        log_error("meta value too long", "key=%s", key);
-        return STORE_ERROR;
-    }
-    return store_sqlite_write((struct store_sqlite *)st, SQL_META_PUT, args, 2,
-                              STORE_SQLITE_NONE_OK, NULL, __func__);
-}
-
-/* ---- API keys ----------------------------------------------------------- */
-
-/* Insert the projects row of project unless it exists. */
-static int project_ensure(struct store_conn *c, const char *project, int64_t now_us)
-{
-    sqlite3_stmt *q = NULL;
-    int rc = store_sqlite_stmt_get(c, SQL_PROJECT_ENSURE, &q);
-
-    store_sqlite_bind_text(q, 1, project, &rc);
-    store_sqlite_bind_int64(q, 2, now_us, &rc);
-    return rc == SQLITE_OK ? store_sqlite_stmt_done(q) : rc;
-}
-
-/* Write one key with statement id (APIKEY_INSERT or APIKEY_UPSERT), its
- * project row first. */
-static int apikey_write(struct store_conn *c, enum store_sql id, const struct store_apikey *key,
-                        int64_t now_us)
-{
-    sqlite3_stmt *q = NULL;
-    int rc = project_ensure(c, key->project, now_us);
-
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, id, &q);
-    store_sqlite_bind_blob(q, 1, key->hash, STORE_KEY_HASH_LEN, &rc);
-    store_sqlite_bind_text(q, 2, key->project, &rc);
-    store_sqlite_bind_int64(q, 3, key->source, &rc);
-    store_sqlite_bind_int64(q, 4, now_us, &rc);
-    return rc == SQLITE_OK ? store_sqlite_stmt_done(q) : rc;
-}
-
-static enum store_rc sqlite_apikeys_sync_config(struct store *st, const struct store_apikey *keys,
-                                                size_t n)
-{
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    int64_t now_us = store_sqlite_now_us();
-    enum store_rc ret;
-    int rc;
-
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_get(c, SQL_APIKEY_DELETE_SOURCE, &q);
-    store_sqlite_bind_int64(q, 1, STORE_KEY_CONFIG, &rc);
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_done(q);
-    /* Upsert, not insert: the same key listed twice in the configuration, or
-     * a generated key pasted into it, becomes one configured key rather than
-     * a failed start. */
-    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
-        assert(keys[i].source == STORE_KEY_CONFIG);
-        rc = apikey_write(c, SQL_APIKEY_UPSERT, &keys[i], now_us);
-    }
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, __func__);
-    store_sqlite_conn_put(s, c);
-    return ret;
-}
-
-static enum store_rc sqlite_apikey_insert(struct store *st, const struct store_apikey *key)
-{
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    enum store_rc ret;
-    int rc;
-
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_exec(c, SQL_BEGIN_WRITE);
-    if (rc == SQLITE_OK)
-        rc = apikey_write(c, SQL_APIKEY_INSERT, key, store_sqlite_now_us());
-    if (rc == SQLITE_OK)
-        rc = store_sqlite_stmt_exec(c, SQL_COMMIT);
-    ret = rc == SQLITE_OK ? STORE_OK : store_sqlite_sql_error(c, rc, __func__);
-    store_sqlite_conn_put(s, c);
-    return ret;
-}
-
-static enum store_rc sqlite_apikey_count(struct store *st, enum store_key_source source,
-                                         size_t *n)
-{
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
-    int rc;
-
-    *n = 0;
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_get(c, SQL_APIKEY_COUNT, &q);
-    store_sqlite_bind_int64(q, 1, source, &rc);
-    if (rc == SQLITE_OK)
+        return sql_error(c, rc, store_sql_name(id));
+    q = c->q[id];
+    nparams = sqlite3_bind_parameter_count(q);
+    for (size_t i = 0; i < nargs && (int)i < nparams && rc == SQLITE_OK; i++)
+        rc = bind_arg(q, (int)i + 1, &args[i]);
+    if (rc == SQLITE_OK) {
+        c->cur = q;
         rc = sqlite3_step(q);
+    }
     if (rc == SQLITE_ROW) {
-        *n = (size_t)sqlite3_column_int64(q, 0);
-        ret = STORE_OK;
-    } else {
-        ret = store_sqlite_sql_error(c, rc, __func__);
+        c->cur_state = CUR_ROW_PENDING;
+        return STORE_OK;
     }
-    store_sqlite_conn_put(s, c);
-    return ret;
+    if (rc == SQLITE_DONE) {
+        c->cur_state = CUR_DONE;
+        if (changes)
+            *changes = (size_t)sqlite3_changes(c->db);
+        return STORE_OK;
+    }
+    return sql_error(c, rc, store_sql_name(id));
 }
 
-static enum store_rc sqlite_apikey_lookup(struct store *st, const uint8_t *hash, char *project,
-                                          size_t cap)
+static enum store_rc drv_next(struct store_conn *base)
 {
-    struct store_sqlite *s = (struct store_sqlite *)st;
-    struct store_conn *c;
-    sqlite3_stmt *q = NULL;
-    enum store_rc ret;
+    struct store_sqlite_conn *c = sqlite_conn(base);
     int rc;
 
-    ret = store_sqlite_conn_get(s, &c);
-    if (ret != STORE_OK)
-        return ret;
-    rc = store_sqlite_stmt_get(c, SQL_APIKEY_LOOKUP, &q);
-    store_sqlite_bind_blob(q, 1, hash, STORE_KEY_HASH_LEN, &rc);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(q);
+    if (!c->cur || c->cur_state == CUR_DONE)
+        return STORE_NOT_FOUND;
+    if (c->cur_state == CUR_ROW_PENDING) {
+        c->cur_state = CUR_ROW;
+        return STORE_OK;
+    }
+    rc = sqlite3_step(c->cur);
     if (rc == SQLITE_ROW)
-        ret = store_sqlite_col_text(q, 0, project, cap) == 0 ? STORE_OK : store_sqlite_row_error(__func__, "project");
-    else if (rc == SQLITE_DONE)
-        ret = STORE_NOT_FOUND;
-    else
-        ret = store_sqlite_sql_error(c, rc, __func__);
-    store_sqlite_conn_put(s, c);
-    return ret;
+        return STORE_OK;
+    c->cur_state = CUR_DONE;
+    return rc == SQLITE_DONE ? STORE_NOT_FOUND : sql_error(c, rc, "next");
 }
 
-const struct store_ops store_sqlite_ops = {
-    .version = STORE_OPS_VERSION,
+static bool drv_col_null(struct store_conn *c, int col)
+{
+    return sqlite3_column_type(sqlite_conn(c)->cur, col) == SQLITE_NULL;
+}
+
+static int64_t drv_col_int(struct store_conn *c, int col)
+{
+    return sqlite3_column_int64(sqlite_conn(c)->cur, col);
+}
+
+static const char *drv_col_text(struct store_conn *c, int col, size_t *len)
+{
+    sqlite3_stmt *q = sqlite_conn(c)->cur;
+    const char *t = (const char *)sqlite3_column_text(q, col);
+    int n = sqlite3_column_bytes(q, col);
+
+    *len = t && n > 0 ? (size_t)n : 0;
+    return t;
+}
+
+static const void *drv_col_blob(struct store_conn *c, int col, size_t *len)
+{
+    sqlite3_stmt *q = sqlite_conn(c)->cur;
+    const void *b = sqlite3_column_blob(q, col);
+    int n = sqlite3_column_bytes(q, col);
+
+    *len = b && n > 0 ? (size_t)n : 0;
+    return b;
+}
+
+static const struct store_driver store_sqlite_driver = {
     .name = "sqlite",
-    .operations = &store_sqlite_operations_ops,
-    .keys = &store_sqlite_keys_ops,
-    .open = sqlite_open,
-    .close = sqlite_close,
-    .meta_get = sqlite_meta_get,
-    .meta_put = sqlite_meta_put,
-    .apikeys_sync_config = sqlite_apikeys_sync_config,
-    .apikey_insert = sqlite_apikey_insert,
-    .apikey_count = sqlite_apikey_count,
-    .apikey_lookup = sqlite_apikey_lookup,
-    .webhook_create = store_sqlite_webhook_create,
-    .webhook_get = store_sqlite_webhook_get,
-    .webhook_list = store_sqlite_webhook_list,
-    .webhook_update = store_sqlite_webhook_update,
-    .webhook_delete = store_sqlite_webhook_delete,
-    .secret_rotate = store_sqlite_secret_rotate,
-    .secrets_live = store_sqlite_secrets_live,
-    .messages_insert = store_sqlite_messages_insert,
-    .deliveries_claim = store_sqlite_deliveries_claim,
-    .attempts_record = store_sqlite_attempts_record,
-    .deliveries_pending_count = store_sqlite_deliveries_pending_count,
-    .deliveries_next_due = store_sqlite_deliveries_next_due,
-    .deliveries_list = store_sqlite_deliveries_list,
-    .delivery_get = store_sqlite_delivery_get,
-    .delivery_retry = store_sqlite_delivery_retry,
-    .webhook_recover = store_sqlite_webhook_recover,
-    .deliveries_release = store_sqlite_deliveries_release,
+    .conn_get = drv_conn_get,
+    .conn_put = drv_conn_put,
+    .begin = drv_begin,
+    .commit = drv_commit,
+    .run = drv_run,
+    .next = drv_next,
+    .col_null = drv_col_null,
+    .col_int = drv_col_int,
+    .col_text = drv_col_text,
+    .col_blob = drv_col_blob,
+    .close = store_sqlite_close,
+    .notify = NULL,
+    .claim_leases = false,
 };

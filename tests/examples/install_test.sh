@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # install_test.sh BUILD_DIR EXAMPLE_C CC [EXTRA_CFLAGS]
 #
 # Install the build into a scratch prefix (cmake --install), then compile

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * receiver_example.c - a complete program that receives one kabar webhook.
  *

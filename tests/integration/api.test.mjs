@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests of kabard's HTTP API against docs/api.md, with fetch().
 
 import assert from 'node:assert/strict';

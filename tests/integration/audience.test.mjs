@@ -1,9 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
 // The aud claim of dynamic webhooks' JWTs: the target URI by default, or
 // the audience a project configures with KABAR_JWT_AUDIENCES
 // ("project:audience,..."); a malformed setting stops kabard at start.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 
 import * as jose from 'jose';
@@ -60,8 +62,9 @@ describe('JWT audience per project', () => {
 
 describe('a malformed KABAR_JWT_AUDIENCES', () => {
   for (const bad of ['alpha', 'alpha:', ':https://x.example']) {
-    it(`"${bad}" stops kabard with a clear message`, async () => {
+    it(`"${bad}" stops kabard with a clear message`, async (t) => {
       const dir = tempDir('kabar-aud-');
+      t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
       const p = spawn(KABARD, ['--listen', '127.0.0.1:0', '--data-dir', dir], {
         env: cleanEnv({ KABAR_JWT_AUDIENCES: bad }), stdio: ['ignore', 'pipe', 'pipe'],
       });

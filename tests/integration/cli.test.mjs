@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kabar CLI against a real kabard.
 //
 // Interface under test: global options --server URL, --api-key KEY (or env

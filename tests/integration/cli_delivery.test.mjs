@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The kabar CLI's event and delivery-log commands against a real kabard and
 // a real receiver.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Durability (docs/delivery.md "Durability"): at least once across SIGKILL.
 // Every event the API acknowledged must reach the receiver after a restart on
 // the same data directory; duplicates are allowed (counted, not failed on).

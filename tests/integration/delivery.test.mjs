@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests of event publishing and webhook delivery against
 // docs/delivery.md: a real kabard delivers to a real HTTP receiver
 // (lib/receiver.mjs) on 127.0.0.1 (--allow-private-targets), with a retry

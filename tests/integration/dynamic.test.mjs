@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Dynamic webhooks end to end (product.md §5, docs/delivery.md "Dynamic
 // webhooks: RS256 JWTs", docs/operations.md "Dynamic webhooks"): the official
 // @google/genai SDK drives interactions, batches and videos against a real

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fairness of the delivery queue (docs/delivery.md, "Concurrency"): one
 // project's flood to an endpoint that never answers must not hold back
 // another project's deliveries. Deterministic: project B's events must all

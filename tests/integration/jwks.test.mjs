@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The signing keys of dynamic webhooks over HTTP and the CLI, against a real
 // kabard.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Long-running operations over plain HTTP (docs/operations.md): every
 // endpoint with good and bad input, project isolation, webhook_config
 // validation, the external executor's worker protocol (claim, complete,

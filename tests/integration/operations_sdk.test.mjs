@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Long-running operations through the official @google/genai SDK, unmodified,
 // against a real kabard with the simulated executor (KABAR_SIM_DELAY_MS=200):
 // interactions, batches, videos and result downloads, plus the events of

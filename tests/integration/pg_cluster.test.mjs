@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Several kabard processes on one PostgreSQL database (docs/postgres.md).
 // Runs only in make test's PostgreSQL pass (KABAR_TEST_DATABASE_URL set).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The receiver toolkit: libkabar through `kabar verify`, `kabar listen` and
 // the example program of docs/receiving.md, against what other libraries
 // make (interop) and what kabard sends (end to end).
@@ -30,6 +31,8 @@ import { startReceiver, waitFor } from './lib/receiver.mjs';
 const EXAMPLE = path.join(BIN_DIR, 'tests', 'receiver_example');
 const KEY = 'receiver-key-0123456789abcdefABC';
 const scratch = tempDir('kabar-receiver-');
+// A root-level hook: runs once every suite of this file has finished.
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 const T = { timeout: 60_000 };
 
 /** Run a program with stdin; resolves {code, signal, stdout, stderr}. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Interop with the official @google/genai SDK: every WebhookService call,
 // unmodified, against a real kabard.
 //

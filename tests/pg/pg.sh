@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # A throwaway PostgreSQL cluster for the tests and benchmarks: initdb and
 # pg_ctl in a directory of its own, on a free loopback port, trust
 # authentication, superuser "postgres", database "kabar_test".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_testdb.h - a fresh, empty database for each store unit test, on the
  * backend the test run asks for: a temporary SQLite file by default, or,

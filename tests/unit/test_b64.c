@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_b64.c - base64 and base64url against RFC 4648 §10, plus the strict
  * decoding rules (padding, alphabet, canonical bits) and buffer limits.

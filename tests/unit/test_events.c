@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_events.c - the event catalog: every entry maps name to type and
  * back, the bits are distinct and fit the mask, and names outside the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ids.c - resource ids: shape, alphabet, uniqueness, ordering by
  * creation time, and what ids_valid accepts and refuses.

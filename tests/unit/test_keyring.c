@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_keyring.c - the RS256 signing keys of dynamic webhooks (sign/keyring.h)
  * on a real SQLite store.

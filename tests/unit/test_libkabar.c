@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_libkabar.c - libkabar's public API for static webhooks, through the
  * public header only (the test links libkabar_static, as a receiver would):

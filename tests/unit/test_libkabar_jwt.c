@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_libkabar_jwt.c - libkabar's dynamic-webhook (RS256 JWT) verification,
  * against tokens signed by the latchset jose C library (the library kabard

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_libkabar_kabard.c - tokens from kabard's own signer verify in
  * libkabar: kabard's keyring (sign/keyring.h, the code that signs dynamic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ops_state.c - the transition table of long-running operations: for
  * every kind, every (from, to) pair is either allowed with its catalog

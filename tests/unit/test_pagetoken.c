@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_pagetoken.c - opaque page tokens: round trips, the documented
  * encoding, and refusal of tokens for another kind, of damaged or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_retry.c - the retry schedule: the default delays, which delay
  * follows which failure, the bounds of the jitter over the whole range of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_secretbox.c - AES-256-GCM sealing: round trips, the blob layout,
  * fresh nonces, and refusal of every kind of tampering, of the wrong key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ssrf.c - address classification for the SSRF guard: a table of
  * addresses in every class, with the edges of each block (the last address

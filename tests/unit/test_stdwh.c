@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_stdwh.c - Standard Webhooks v1 signing against the two vectors of
  * the official libraries (product.md §8), secrets with and without their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_store_deliver.c - the messages and deliveries ops of the SQLite store
  * (group commit, fan-out, idempotency, claiming with leases and per-target

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_store_ops.c - the operations sub-table of the store
  * (store_operations.h): create/get/list/delete, compare-and-set

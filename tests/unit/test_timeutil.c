@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_timeutil.c - clocks, RFC 3339 formatting and strict parsing:
  * known instants, round trips, numeric offsets, and strings that are not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_webhook.c - webhook states and the validation of names and URIs,
  * including the exact user-facing messages the API returns.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_whsec.c - signing secrets: "whsec_" + standard base64 of 32 random
  * bytes, different every time, and the truncated display form.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared expectations of docs/api.md, used by the api, sdk and cli tests.
 
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test helper: start a real kabard on a free port with a fresh temporary data
 // directory, wait until /healthz answers, capture its output, and stop it with
 // SIGTERM (asserting a clean exit). Also small HTTP helpers shared by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test helper: a real HTTP receiver for webhook deliveries (node:http on
 // 127.0.0.1, a free port). It records every request and answers from a
 // programmable script.

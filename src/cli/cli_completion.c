@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_completion.c - "kabar completion bash|zsh|fish": print a completion
+ * script for that shell.
+ *
+ * The script is generated from cmd_table[] itself (cli_main.c), so a
+ * command added to the table completes without anyone editing a script:
+ * groups, their commands with the first sentence of their help, and each
+ * command's options, split into flags and options that take a value (after
+ * which the shell offers file names). The build runs this command to make
+ * the scripts it installs. The global options are parsed by cli_main.c
+ * rather than declared in the table, so they are listed here once.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* The global options of cli_main.c's cli_parse_global(). */
+struct completion_global {
+    const char *name;
+    bool has_arg;
+    const char *help;
+};
+
+static const struct completion_global completion_globals[] = {
+    {"server", true, "kabard's base URL"},
+    {"api-key", true, "the API key"},
+    {"json", false, "print the server's JSON response"},
+    {"help", false, "show help"},
+    {"version", false, "show kabar's version"},
+};
+#define COMPLETION_GLOBALS_LEN (sizeof(completion_globals) / sizeof(completion_globals[0]))
+
+/* Where a quoted string is going: sh-like single quotes, or fish's. */
+enum completion_quote { QUOTE_SH, QUOTE_FISH };
+
+/* Write s in single quotes for the shell; at most max bytes of it (0: all). */
+static void
+completion_quoted(const char *s, size_t max, enum completion_quote q)
+{
+    size_t i;
+
+    putchar('\'');
+    for (i = 0; s[i] != '\0' && (max == 0 || i < max); i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c < 0x20 || c == 0x7f)
+            putchar(' ');
+        else if (c == '\'' && q == QUOTE_SH)
+            fputs("'\\''", stdout);
+        else if ((c == '\'' || c == '\\') && q == QUOTE_FISH)
+            printf("\\%c", c);
+        else
+            putchar(c);
+    }
+    putchar('\'');
+}
+
+/* The length of the first phrase of a help text: up to the first ". ",
+ * "; ", ": " or " (", without a full stop, and cut at a word under 64. */
+static size_t
+completion_summary_len(const char *help)
+{
+    static const char *const stops[] = {". ", "; ", ": ", " ("};
+    size_t len = strlen(help), i;
+
+    for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+        const char *end = strstr(help, stops[i]);
+
+        if (end != NULL && (size_t)(end - help) < len)
+            len = (size_t)(end - help);
+    }
+    if (len > 0 && help[len - 1] == '.')
+        len--;
+    while (len > 64) {
+        do
+            len--;
+        while (len > 0 && help[len] != ' ');
+    }
+    return len;
+}
+
+/* Is group the group of an entry before index i? (print each group once) */
+static bool
+completion_group_seen(size_t i, const char *group)
+{
+    size_t j;
+
+    for (j = 0; j < i; j++) {
+        if (strcmp(cmd_table[j]->group, group) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Does the group have named commands ("webhooks create"), or is it one
+ * word ("verify")? */
+static bool
+completion_group_has_commands(const char *group)
+{
+    size_t i;
+
+    for (i = 0; i < cmd_table_len; i++) {
+        if (strcmp(cmd_table[i]->group, group) == 0 && cmd_table[i]->name != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* The key a script uses for an entry: "group name", or "group". */
+static void
+completion_key(const struct cmd_entry *e, enum completion_quote q)
+{
+    char key[128];
+
+    snprintf(key, sizeof(key), "%s%s%s", e->group, e->name ? " " : "",
+             e->name ? e->name : "");
+    completion_quoted(key, 0, q);
+}
+
+/* Print the entry's options that take a value (has_arg) or not, each as
+ * "--name", separated by spaces. */
+static void
+completion_opts(const struct cmd_entry *e, bool has_arg)
+{
+    const struct cmd_opt *o;
+    const char *sep = "";
+
+    for (o = e->opts; o != NULL && o->name != NULL; o++) {
+        if (o->has_arg == has_arg) {
+            printf("%s--%s", sep, o->name);
+            sep = " ";
+        }
+    }
+}
+
+/* A shell function "NAME KEY" that prints the options of one kind. */
+static void
+completion_sh_opts_function(const char *fname, bool has_arg, bool zsh)
+{
+    size_t i;
+
+    printf("%s() {\n    case $1 in\n", fname);
+    for (i = 0; i < cmd_table_len; i++) {
+        fputs(zsh ? "    (" : "    ", stdout);
+        completion_key(cmd_table[i], QUOTE_SH);
+        fputs(zsh ? ") reply=(" : ") echo '", stdout);
+        completion_opts(cmd_table[i], has_arg);
+        fputs(zsh ? ") ;;\n" : "' ;;\n", stdout);
+    }
+    printf("%s    esac\n}\n\n", zsh ? "    (*) reply=() ;;\n" : "");
+}
+
+static void
+completion_sh_globals(bool has_arg)
+{
+    size_t i;
+
+    for (i = 0; i < COMPLETION_GLOBALS_LEN; i++) {
+        if (completion_globals[i].has_arg == has_arg)
+            printf(" --%s", completion_globals[i].name);
+    }
+}
+
+static void
+completion_bash(void)
+{
+    size_t i, j;
+
+    printf("# bash completion for kabar(1). Generated by `kabar completion bash`\n"
+           "# from kabar's own command table.\n\n");
+    /* The commands of each group that has some. */
+    printf("_kabar_cmds() {\n    case $1 in\n");
+    for (i = 0; i < cmd_table_len; i++) {
+        const char *g = cmd_table[i]->group;
+
+        if (completion_group_seen(i, g) || !completion_group_has_commands(g))
+            continue;
+        printf("    ");
+        completion_quoted(g, 0, QUOTE_SH);
+        printf(") echo '");
+        for (j = i; j < cmd_table_len; j++) {
+            if (strcmp(cmd_table[j]->group, g) == 0 && cmd_table[j]->name != NULL)
+                printf("%s%s", j == i ? "" : " ", cmd_table[j]->name);
+        }
+        printf("' ;;\n");
+    }
+    printf("    esac\n}\n\n");
+    completion_sh_opts_function("_kabar_flags", false, false);
+    completion_sh_opts_function("_kabar_valued", true, false);
+
+    printf("_kabar() {\n"
+           "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+           "    local group= cmd= key= i w words valued\n"
+           "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+           "        w=${COMP_WORDS[i]}\n"
+           "        valued=\"");
+    completion_sh_globals(true);
+    printf(" $(_kabar_valued \"$key\") \"\n"
+           "        if [[ $w == -* ]]; then\n"
+           "            [[ $valued == *\" $w \"* ]] && ((i++))\n"
+           "        elif [[ -z $group ]]; then\n"
+           "            group=$w key=$w\n"
+           "        elif [[ -z $cmd && -n $(_kabar_cmds \"$group\") ]]; then\n"
+           "            cmd=$w key=\"$group $w\"\n"
+           "        fi\n"
+           "    done\n"
+           "    COMPREPLY=()\n"
+           "    valued=\"");
+    completion_sh_globals(true);
+    printf(" $(_kabar_valued \"$key\") \"\n"
+           "    # A value: let bash offer file names.\n"
+           "    [[ $valued == *\" $prev \"* ]] && return 0\n"
+           "    if [[ $cur == -* ]]; then\n"
+           "        words=\"$valued $(_kabar_flags \"$key\")");
+    completion_sh_globals(false);
+    printf("\"\n"
+           "    elif [[ -z $group ]]; then\n"
+           "        words='");
+    for (i = 0; i < cmd_table_len; i++) {
+        if (!completion_group_seen(i, cmd_table[i]->group))
+            printf("%s%s", i == 0 ? "" : " ", cmd_table[i]->group);
+    }
+    printf("'\n"
+           "    elif [[ -z $cmd ]]; then\n"
+           "        words=$(_kabar_cmds \"$group\")\n"
+           "    fi\n"
+           "    [[ -n $words ]] && COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+           "    return 0\n"
+           "}\n\n"
+           "complete -o bashdefault -o default -F _kabar kabar\n");
+}
+
+static void
+completion_zsh(void)
+{
+    size_t i, j;
+
+    printf("#compdef kabar\n"
+           "# zsh completion for kabar(1). Generated by `kabar completion zsh`\n"
+           "# from kabar's own command table.\n\n");
+    printf("_kabar_cmds() {\n    case $1 in\n");
+    for (i = 0; i < cmd_table_len; i++) {
+        const char *g = cmd_table[i]->group;
+
+        if (completion_group_seen(i, g) || !completion_group_has_commands(g))
+            continue;
+        printf("    (");
+        completion_quoted(g, 0, QUOTE_SH);
+        printf(") reply=(\n");
+        for (j = i; j < cmd_table_len; j++) {
+            const struct cmd_entry *e = cmd_table[j];
+            char item[512];
+
+            if (strcmp(e->group, g) != 0 || e->name == NULL)
+                continue;
+            snprintf(item, sizeof(item), "%s:%.*s", e->name,
+                     (int)completion_summary_len(e->help), e->help);
+            printf("        ");
+            completion_quoted(item, 0, QUOTE_SH);
+            printf("\n");
+        }
+        printf("    ) ;;\n");
+    }
+    printf("    (*) reply=() ;;\n    esac\n}\n\n");
+    completion_sh_opts_function("_kabar_flags", false, true);
+    completion_sh_opts_function("_kabar_valued", true, true);
+
+    printf("_kabar() {\n"
+           "    local group= cmd= key= w\n"
+           "    local -i i\n"
+           "    local -a valued items reply\n"
+           "    for ((i = 2; i < CURRENT; i++)); do\n"
+           "        w=${words[i]}\n"
+           "        _kabar_valued \"$key\"; valued=(");
+    completion_sh_globals(true);
+    printf(" $reply)\n"
+           "        if [[ $w == -* ]]; then\n"
+           "            (( ${valued[(Ie)$w]} )) && (( i++ ))\n"
+           "        elif [[ -z $group ]]; then\n"
+           "            group=$w key=$w\n"
+           "        elif [[ -z $cmd ]]; then\n"
+           "            _kabar_cmds \"$group\"\n"
+           "            (( $#reply )) && { cmd=$w; key=\"$group $w\" }\n"
+           "        fi\n"
+           "    done\n"
+           "    _kabar_valued \"$key\"; valued=(");
+    completion_sh_globals(true);
+    printf(" $reply)\n"
+           "    if (( ${valued[(Ie)${words[CURRENT-1]}]} )); then\n"
+           "        _files; return\n"
+           "    fi\n"
+           "    if [[ ${words[CURRENT]} == -* ]]; then\n"
+           "        _kabar_flags \"$key\"; items=($valued $reply");
+    completion_sh_globals(false);
+    printf(")\n"
+           "        compadd -- $items; return\n"
+           "    fi\n"
+           "    if [[ -z $group ]]; then\n"
+           "        items=(\n");
+    for (i = 0; i < cmd_table_len; i++) {
+        const struct cmd_entry *e = cmd_table[i];
+        char item[512];
+
+        if (completion_group_seen(i, e->group))
+            continue;
+        if (completion_group_has_commands(e->group))
+            snprintf(item, sizeof(item), "%s:%s commands", e->group, e->group);
+        else
+            snprintf(item, sizeof(item), "%s:%.*s", e->group,
+                     (int)completion_summary_len(e->help), e->help);
+        printf("            ");
+        completion_quoted(item, 0, QUOTE_SH);
+        printf("\n");
+    }
+    printf("        )\n"
+           "        _describe -t commands 'kabar command' items; return\n"
+           "    fi\n"
+           "    if [[ -z $cmd ]]; then\n"
+           "        _kabar_cmds \"$group\"; items=($reply)\n"
+           "        if (( $#items )); then\n"
+           "            _describe -t commands \"kabar $group command\" items; return\n"
+           "        fi\n"
+           "    fi\n"
+           "    _files\n"
+           "}\n\n"
+           "_kabar \"$@\"\n");
+}
+
+/* The fish condition that holds when the command line has reached e. */
+static void
+completion_fish_condition(const struct cmd_entry *e)
+{
+    char cond[256];
+
+    if (e->name != NULL)
+        snprintf(cond, sizeof(cond), "__fish_seen_subcommand_from %s; "
+                 "and __fish_seen_subcommand_from %s", e->group, e->name);
+    else
+        snprintf(cond, sizeof(cond), "__fish_seen_subcommand_from %s", e->group);
+    completion_quoted(cond, 0, QUOTE_FISH);
+}
+
+static void
+completion_fish(void)
+{
+    const struct cmd_opt *o;
+    size_t i, j;
+
+    printf("# fish completion for kabar(1). Generated by `kabar completion fish`\n"
+           "# from kabar's own command table.\n\n"
+           "complete -c kabar -f\n");
+    for (i = 0; i < COMPLETION_GLOBALS_LEN; i++) {
+        printf("complete -c kabar -l %s%s -d ", completion_globals[i].name,
+               completion_globals[i].has_arg ? " -r" : "");
+        completion_quoted(completion_globals[i].help, 0, QUOTE_FISH);
+        printf("\n");
+    }
+    for (i = 0; i < cmd_table_len; i++) {
+        const struct cmd_entry *e = cmd_table[i];
+
+        if (completion_group_seen(i, e->group))
+            continue;
+        printf("complete -c kabar -n __fish_use_subcommand -a %s -d ", e->group);
+        if (completion_group_has_commands(e->group)) {
+            char d[128];
+
+            snprintf(d, sizeof(d), "%s commands", e->group);
+            completion_quoted(d, 0, QUOTE_FISH);
+        } else {
+            completion_quoted(e->help, completion_summary_len(e->help), QUOTE_FISH);
+        }
+        printf("\n");
+    }
+    for (i = 0; i < cmd_table_len; i++) {
+        const struct cmd_entry *e = cmd_table[i];
+
+        if (e->name != NULL) {
+            char cond[512];
+            size_t len;
+
+            /* Offered while no command of the group has been given. */
+            len = (size_t)snprintf(cond, sizeof(cond), "__fish_seen_subcommand_from %s; "
+                                   "and not __fish_seen_subcommand_from", e->group);
+            for (j = 0; j < cmd_table_len && len < sizeof(cond); j++) {
+                if (strcmp(cmd_table[j]->group, e->group) == 0 && cmd_table[j]->name)
+                    len += (size_t)snprintf(cond + len, sizeof(cond) - len, " %s",
+                                            cmd_table[j]->name);
+            }
+            printf("complete -c kabar -n ");
+            completion_quoted(cond, 0, QUOTE_FISH);
+            printf(" -a %s -d ", e->name);
+            completion_quoted(e->help, completion_summary_len(e->help), QUOTE_FISH);
+            printf("\n");
+        }
+        for (o = e->opts; o != NULL && o->name != NULL; o++) {
+            printf("complete -c kabar -n ");
+            completion_fish_condition(e);
+            /* -F: a value may be a file name (--data-file, --jwks). */
+            printf(" -l %s%s\n", o->name, o->has_arg ? " -r -F" : "");
+        }
+    }
+}
+
+static int
+completion_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
+                const struct cmd_args *args)
+{
+    const char *shell = args->arg[0];
+
+    (void)ctx;
+    if (strcmp(shell, "bash") == 0)
+        completion_bash();
+    else if (strcmp(shell, "zsh") == 0)
+        completion_zsh();
+    else if (strcmp(shell, "fish") == 0)
+        completion_fish();
+    else
+        return cli_usage_error(entry, "unknown shell '%s' (bash, zsh or fish)", shell);
+    return CLI_EXIT_OK;
+}
+
+const struct cmd_entry cmd_completion_entry = {
+    .group = "completion",
+    .name = NULL,
+    .usage = "bash|zsh|fish",
+    .help = "Print a completion script for the shell (the packages install all three; "
+            "e.g. source <(kabar completion bash)).",
+    .arg_name = "SHELL",
+    .min_args = 1,
+    .max_args = 1,
+    .exec = completion_exec,
+};

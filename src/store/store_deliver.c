@@ -1,0 +1,912 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store_deliver.c - messages, deliveries and attempts (store.h), written
+ * once over the driver: group commit of events, per-target queues claimed
+ * round robin (store_claim.h), batched outcome records, and the delivery
+ * log.
+ *
+ * Deliveries queue per target (a webhook, or one uri of one project): the
+ * targets table keeps each target's next due time, and every write that
+ * makes a delivery due lowers it. A claim reads the due targets in that
+ * order, then takes from each through deliveries_target_due, so what it
+ * costs follows what it claims, never the backlog.
+ *
+ * Backend-specific on purpose, in one place only: the claim. PostgreSQL
+ * locks the due targets FOR UPDATE SKIP LOCKED and leases the deliveries it
+ * takes in the same statement, so several processes claim at once without
+ * waiting on each other; SQLite chooses under its write lock and the claim
+ * leases the chosen rows after (driver->claim_leases says which).
+ *
+ * Lock order on PostgreSQL (so no two transactions wait on each other in a
+ * cycle): webhooks, then deliveries, then targets, the targets of one
+ * transaction in one statement in id order (TARGETS_UPSERT,
+ * TARGETS_LOWER_OF). A claim skips what is locked and so never waits.
+ *
+ * Writes that make deliveries due now call store_notify(), so that the
+ * delivery threads of every process wake at the commit (PostgreSQL's
+ * NOTIFY; nothing on SQLite, where one process has the database).
+ */
+#include <assert.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/ids.h"
+#include "common/log.h"
+#include "store/store_claim.h"
+#include "store/store_deliver.h"
+#include "store/store_driver.h"
+
+/* Deliveries leased by one claim at most. */
+#define CLAIM_MAX ((size_t)1 << 16)
+
+/* ---- messages and deliveries ---------------------------------------------- */
+
+/* Append one delivery {id, webhook_id, uri, target} of m to arr, and its
+ * target, due when m was created, to targets (see TARGETS_UPSERT). */
+static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct store_message *m,
+                                  const char *webhook_id, const char *uri)
+{
+    char id[IDS_MAX], target[STORE_TARGET_ID_MAX];
+    json_t *o;
+
+    if (ids_new("dlv_", id, sizeof id) != 0) {
+        log_error("cannot make a delivery id", NULL);
+        return STORE_ERROR;
+    }
+    store_target_id(m->project, webhook_id, uri, target);
+    o = json_pack("{s:s, s:s?, s:s, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri,
+                  "target", target);
+    if (!o || json_array_append_new(arr, o) != 0)
+        return store_oom("delivery_add");
+    o = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "target", target, "project", m->project,
+                  "webhook_id", webhook_id, "uri", uri, "due", (json_int_t)m->create_time_us);
+    if (!o || json_array_append_new(targets, o) != 0)
+        return store_oom("delivery_add");
+    return STORE_OK;
+}
+
+/* Make the targets of a transaction's new deliveries due by then, in one
+ * statement (the lock order of TARGETS_UPSERT). */
+static enum store_rc targets_upsert(struct store_conn *c, json_t *targets)
+{
+    char *text;
+    enum store_rc ret;
+
+    if (json_array_size(targets) == 0)
+        return STORE_OK;
+    text = json_dumps(targets, JSON_COMPACT);
+    if (!text)
+        return store_oom("targets_upsert");
+    ret = store_run(c, STORE_SQL_TARGETS_UPSERT, STORE_ARGS(STORE_TEXT(text)));
+    free(text);
+    return ret;
+}
+
+/* Look up m's idempotency key. Sets *found and, when the earlier message is
+ * within the window, marks m a duplicate of it. */
+static enum store_rc idem_find(struct store_conn *c, struct store_message *m,
+                               int64_t idem_since_us, bool *found)
+{
+    enum store_rc ret;
+
+    *found = false;
+    ret = store_run(c, STORE_SQL_MESSAGE_IDEM_FIND,
+                    STORE_ARGS(STORE_TEXT(m->project), STORE_TEXT(m->idempotency_key)));
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_NOT_FOUND)
+        return STORE_OK;
+    if (ret != STORE_OK)
+        return ret;
+    *found = true;
+    if (store_col_int(c, 1) >= idem_since_us) {
+        if (store_col_text(c, 0, m->id, sizeof m->id) == 0)
+            m->duplicate = true;
+        else
+            m->rc = store_row_error("message_insert", "message id");
+    }
+    return STORE_OK;
+}
+
+/* Fill arr with one delivery per enabled webhook of m's project subscribed
+ * to its type. */
+static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_message *m,
+                                        json_t *arr, json_t *targets)
+{
+    char webhook_id[IDS_MAX], uri[WEBHOOK_URI_MAX + 1];
+    enum store_rc ret;
+
+    if (m->type_mask == 0)
+        return STORE_OK;
+    ret = store_run(c, STORE_SQL_WEBHOOK_SUBSCRIBED,
+                    STORE_ARGS(STORE_TEXT(m->project), STORE_INT(m->type_mask)));
+    while (ret == STORE_OK && (ret = store_next(c)) == STORE_OK) {
+        if (store_col_text(c, 0, webhook_id, sizeof webhook_id) != 0 ||
+            store_col_text(c, 1, uri, sizeof uri) != 0)
+            return store_row_error("deliveries_fan_out", "webhook");
+        ret = delivery_add(arr, targets, m, webhook_id, uri);
+    }
+    return ret == STORE_NOT_FOUND ? STORE_OK : ret;
+}
+
+/* A ping's target: its webhook's uri, looked up before anything is
+ * written. m->rc NOT_FOUND when it does not exist. */
+static enum store_rc ping_target(struct store_conn *c, struct store_message *m, char *target,
+                                 size_t cap)
+{
+    enum store_rc ret = store_run(c, STORE_SQL_WEBHOOK_TARGET,
+                                  STORE_ARGS(STORE_TEXT(m->project), STORE_TEXT(m->webhook_id)));
+
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_NOT_FOUND) {
+        m->rc = STORE_NOT_FOUND;
+        return STORE_OK;
+    }
+    if (ret == STORE_OK && store_col_text(c, 0, target, cap) != 0)
+        m->rc = store_row_error("message_insert", "uri");
+    return ret;
+}
+
+/* Insert m's deliveries (their JSON in arr) in one statement. */
+static enum store_rc deliveries_insert(struct store_conn *c, struct store_message *m,
+                                       json_t *arr)
+{
+    char *text;
+    enum store_rc ret;
+
+    if (json_array_size(arr) == 0)
+        return STORE_OK;
+    text = json_dumps(arr, JSON_COMPACT);
+    if (!text)
+        return store_oom("deliveries_insert");
+    ret = store_run_changes(c, STORE_SQL_DELIVERY_INSERT,
+                            STORE_ARGS(STORE_TEXT(text), STORE_TEXT(m->id), STORE_TEXT(m->project),
+                                       STORE_INT(m->create_time_us)),
+                            &m->ndeliveries);
+    free(text);
+    return ret;
+}
+
+/* store_message_insert_in, adding the targets of m's deliveries to
+ * targets for the caller to upsert once for the whole transaction. */
+static enum store_rc message_insert(struct store_conn *c, struct store_message *m,
+                                    int64_t idem_since_us, json_t *targets)
+{
+    char target[WEBHOOK_URI_MAX + 1];
+    json_t *arr;
+    bool found = false;
+    size_t changed = 0;
+    enum store_rc ret = STORE_OK;
+
+    m->rc = STORE_OK;
+    m->duplicate = false;
+    m->ndeliveries = 0;
+
+    /* Earlier messages of this batch are rows of this transaction, so a key
+     * used twice in one batch is found here too. */
+    if (m->idempotency_key) {
+        ret = idem_find(c, m, idem_since_us, &found);
+        if (ret != STORE_OK || m->duplicate || m->rc != STORE_OK)
+            return ret;
+    }
+    if (m->nuris == 0 && m->webhook_id) {
+        ret = ping_target(c, m, target, sizeof target);
+        if (ret != STORE_OK || m->rc != STORE_OK)
+            return ret;
+    }
+    /* Used, but before the window: the key is free again. The old message
+     * keeps its row, without the key. */
+    if (found)
+        ret = store_run(c, STORE_SQL_MESSAGE_IDEM_RELEASE,
+                        STORE_ARGS(STORE_TEXT(m->project), STORE_TEXT(m->idempotency_key)));
+    if (ret == STORE_OK)
+        ret = store_run_changes(c, STORE_SQL_MESSAGE_INSERT,
+                                STORE_ARGS(STORE_TEXT(m->id), STORE_TEXT(m->project),
+                                           STORE_TEXT(m->type),
+                                           STORE_BLOB(m->payload, m->payload_len),
+                                           STORE_INT(m->create_time_us),
+                                           STORE_TEXT(m->operation_id),
+                                           STORE_TEXT(m->idempotency_key)),
+                                &changed);
+    if (ret != STORE_OK)
+        return ret;
+    if (changed == 0) {
+        /* Another process committed the same key since the lookup above
+         * (the insert waited for it): a duplicate. Otherwise the id is
+         * taken. */
+        if (m->idempotency_key) {
+            ret = idem_find(c, m, idem_since_us, &found);
+            if (ret != STORE_OK || m->duplicate || m->rc != STORE_OK)
+                return ret;
+        }
+        m->rc = STORE_CONFLICT;
+        return STORE_OK;
+    }
+
+    arr = json_array();
+    if (!arr)
+        return store_oom("message_insert");
+    if (m->nuris > 0) {
+        for (size_t i = 0; i < m->nuris && ret == STORE_OK; i++)
+            ret = delivery_add(arr, targets, m, NULL, m->uris[i]);
+    } else if (m->webhook_id) {
+        ret = delivery_add(arr, targets, m, m->webhook_id, target);
+    } else {
+        ret = deliveries_fan_out(c, m, arr, targets);
+    }
+    if (ret == STORE_OK)
+        ret = deliveries_insert(c, m, arr);
+    json_decref(arr);
+    return ret;
+}
+
+enum store_rc store_message_insert_in(struct store_conn *c, struct store_message *m,
+                                      int64_t idem_since_us)
+{
+    json_t *targets = json_array();
+    enum store_rc ret;
+
+    if (!targets)
+        return store_oom("message_insert");
+    ret = message_insert(c, m, idem_since_us, targets);
+    if (ret == STORE_OK)
+        ret = targets_upsert(c, targets);
+    json_decref(targets);
+    return ret;
+}
+
+enum store_rc store_messages_insert(struct store *st, struct store_message *msgs, size_t n,
+                                    int64_t idem_since_us)
+{
+    struct store_conn *c = NULL;
+    json_t *targets = json_array();
+    size_t created = 0;
+    enum store_rc ret;
+
+    if (!targets)
+        return store_oom("messages_insert");
+    ret = store_conn_get(st, &c);
+    /* One transaction, so one fsync, for the whole batch. A message's own
+     * failure (msgs[i].rc) comes before any of its rows is written, so it
+     * needs no savepoint. */
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_WRITE);
+    for (size_t i = 0; i < n && ret == STORE_OK; i++) {
+        ret = message_insert(c, &msgs[i], idem_since_us, targets);
+        if (ret == STORE_OK && msgs[i].rc != STORE_OK) {
+            msgs[i].duplicate = false;
+            msgs[i].ndeliveries = 0;
+        }
+        if (ret == STORE_OK)
+            created += msgs[i].ndeliveries;
+    }
+    if (ret == STORE_OK)
+        ret = targets_upsert(c, targets);
+    if (ret == STORE_OK && created > 0)
+        ret = store_notify(c);
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    store_conn_put(c);                       /* rolls the whole batch back on failure */
+    json_decref(targets);
+    if (ret == STORE_OK)
+        return STORE_OK;
+    /* Nothing was committed: every message shares the failure. */
+    for (size_t i = 0; i < n; i++) {
+        msgs[i].rc = ret;
+        msgs[i].duplicate = false;
+        msgs[i].ndeliveries = 0;
+    }
+    return ret;
+}
+
+/* ---- claims ------------------------------------------------------------- */
+
+/* Fill job from a TARGET_TAKE row of target t, with a malloc'd copy of the
+ * payload. */
+static enum store_rc row_job(struct store_conn *c, const struct store_claim_target *t,
+                             struct store_job *job)
+{
+    int64_t attempts = store_col_int(c, 3);
+
+    memset(job, 0, sizeof *job);
+    if (store_col_text(c, 0, job->id, sizeof job->id) != 0 ||
+        store_col_text(c, 1, job->message_id, sizeof job->message_id) != 0 ||
+        store_col_text_opt(c, 2, job->webhook_id, sizeof job->webhook_id) != 0 ||
+        store_col_text_opt(c, 7, job->operation_id, sizeof job->operation_id) != 0 ||
+        attempts < 0 || attempts > INT_MAX)
+        return store_row_error("deliveries_claim", "delivery");
+    snprintf(job->project, sizeof job->project, "%s", t->project);
+    snprintf(job->target_uri, sizeof job->target_uri, "%s", t->uri);
+    job->attempts = (int)attempts;
+    job->message_time_us = store_col_int(c, 5);
+    job->payload = store_col_blob_dup(c, 6, &job->payload_len);
+    return job->payload ? STORE_OK : store_oom("deliveries_claim");
+}
+
+/* The targets due at now_us, oldest first, as many as plan has room for
+ * (locked on PostgreSQL, skipping those another claim holds). */
+static enum store_rc targets_due(struct store_conn *c, int64_t now_us,
+                                 struct store_claim_plan *plan)
+{
+    enum store_rc ret = store_run(c, STORE_SQL_TARGETS_DUE,
+                                  STORE_ARGS(STORE_INT(now_us), STORE_INT(plan->cap)));
+
+    while (ret == STORE_OK && plan->nt < plan->cap && (ret = store_next(c)) == STORE_OK) {
+        struct store_claim_target *x = &plan->t[plan->nt];
+        bool oom = false;
+
+        if (store_col_text(c, 0, x->id, sizeof x->id) != 0 ||
+            store_col_text(c, 1, x->project, sizeof x->project) != 0)
+            return store_row_error("deliveries_claim", "target");
+        x->uri = store_col_strdup(c, 3, &oom);
+        if (!x->uri)
+            return oom ? store_oom("deliveries_claim")
+                       : store_row_error("deliveries_claim", "target uri");
+        if (strlen(x->uri) > WEBHOOK_URI_MAX) {
+            free(x->uri);
+            x->uri = NULL;
+            return store_row_error("deliveries_claim", "target uri");
+        }
+        x->webhook = !store_col_null(c, 2);
+        x->enabled = !x->webhook ||
+                     (!store_col_null(c, 4) && store_col_int(c, 4) == WEBHOOK_STATE_ENABLED);
+        x->next_due = store_col_int(c, 5);
+        plan->nt++;
+    }
+    return ret == STORE_NOT_FOUND ? STORE_OK : ret;
+}
+
+/* Take up to want ready deliveries of target t into out[0..*taken) (due
+ * times in due[]), leased to owner until lease_until_us, then set the
+ * target's next due time (TARGET_SETTLE). On error nothing is left in out. */
+static enum store_rc target_take(struct store_conn *c, struct store_claim_target *t,
+                                 const char *owner, int64_t now_us, int64_t lease_until_us,
+                                 size_t want, struct store_job *out, int64_t *due,
+                                 size_t *taken)
+{
+    size_t n = 0;
+    enum store_rc ret;
+
+    *taken = 0;
+    ret = store_run(c, STORE_SQL_TARGET_TAKE,
+                    STORE_ARGS(STORE_TEXT(t->id), STORE_INT(now_us), STORE_INT(want),
+                               STORE_TEXT(owner), STORE_INT(lease_until_us)));
+    while (ret == STORE_OK && n < want && (ret = store_next(c)) == STORE_OK) {
+        ret = row_job(c, t, &out[n]);
+        if (ret == STORE_OK)
+            due[n++] = store_col_int(c, 4);
+    }
+    if (ret == STORE_NOT_FOUND)
+        ret = STORE_OK;
+    /* Lease after the rows are read, not while stepping them (updating rows
+     * under a running scan of the same table is what SQLite leaves
+     * undefined). */
+    for (size_t i = 0; ret == STORE_OK && !c->driver->claim_leases && i < n; i++)
+        ret = store_run(c, STORE_SQL_DELIVERY_LEASE,
+                        STORE_ARGS(STORE_TEXT(out[i].id), STORE_TEXT(owner),
+                                   STORE_INT(lease_until_us)));
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_TARGET_SETTLE,
+                        STORE_ARGS(STORE_TEXT(t->id), STORE_INT(now_us),
+                                   STORE_INT(lease_until_us)));
+    if (ret != STORE_OK) {
+        for (size_t i = 0; i < n; i++) {
+            free(out[i].payload);
+            out[i].payload = NULL;
+        }
+        return ret;
+    }
+    /* Given all it asked for: it may have more ready, for a second turn. */
+    t->more = n == want;
+    *taken = n;
+    return STORE_OK;
+}
+
+/* One write transaction: the due targets, then each chosen target's
+ * deliveries in the plan's round robin (store_claim.h). */
+enum store_rc store_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
+                                     int64_t lease_until_us, size_t limit, size_t per_target,
+                                     const char *const *busy, const size_t *inflight,
+                                     size_t nbusy, struct store_job *out, size_t *n)
+{
+    struct store_claim_plan plan;
+    struct store_conn *c = NULL;
+    int64_t *due = NULL;
+    size_t k, want;
+    enum store_rc ret = STORE_ERROR;
+
+    *n = 0;
+    if (limit == 0 || per_target == 0)
+        return STORE_OK;
+    if (limit > CLAIM_MAX)
+        limit = CLAIM_MAX;
+    /* The targets at their cap are among those read (at most nbusy of
+     * them), so limit + nbusy targets leave room for limit more. */
+    if (store_claim_plan_alloc(&plan, limit + nbusy) != 0 ||
+        !(due = malloc(limit * sizeof *due))) {
+        ret = store_oom("deliveries_claim");
+        goto out;
+    }
+    ret = store_conn_get(st, &c);
+    /* On SQLite the write lock is taken before choosing, so two claimers
+     * never lease the same row. */
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_WRITE);
+    if (ret == STORE_OK)
+        ret = targets_due(c, now_us, &plan);
+    if (ret == STORE_OK &&
+        store_claim_plan_start(&plan, limit, per_target, busy, inflight, nbusy) != 0)
+        ret = store_oom("deliveries_claim");
+    for (size_t i = 0; ret == STORE_OK && i < plan.nt; i++) {
+        if (!plan.t[i].enabled)
+            ret = store_run(c, STORE_SQL_TARGET_PARK, STORE_ARGS(STORE_TEXT(plan.t[i].id)));
+    }
+    while (ret == STORE_OK && *n < limit &&
+           (k = store_claim_plan_next(&plan, limit - *n, &want)) != SIZE_MAX) {
+        size_t got = 0;
+
+        ret = target_take(c, &plan.t[k], owner, now_us, lease_until_us, want, out + *n,
+                          due + *n, &got);
+        store_claim_plan_took(&plan, k, got);
+        *n += got;
+    }
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    if (ret == STORE_OK) {
+        store_claim_sort(out, due, *n);
+    } else {
+        for (size_t i = 0; i < *n; i++) {
+            free(out[i].payload);
+            out[i].payload = NULL;
+        }
+        *n = 0;
+    }
+    store_conn_put(c);                       /* rolls back what did not commit */
+out:
+    store_claim_plan_free(&plan);
+    free(due);
+    return ret;
+}
+
+/* ---- outcomes ------------------------------------------------------------- */
+
+static int delivery_state_of(enum store_outcome outcome)
+{
+    switch (outcome) {
+    case STORE_OUTCOME_SUCCEEDED:
+        return STORE_DELIVERY_SUCCEEDED;
+    case STORE_OUTCOME_RETRY:
+        return STORE_DELIVERY_PENDING;
+    default:
+        return STORE_DELIVERY_FAILED;
+    }
+}
+
+/* Record one attempt and its delivery's new state. *recorded is false when
+ * the delivery is gone: its webhook was deleted while it was in flight, and
+ * failing the batch would only make the engine retry this forever. */
+static enum store_rc attempt_write(struct store_conn *c, const struct store_attempt *a,
+                                   bool *recorded)
+{
+    size_t excerpt_len = a->excerpt_len, changed = 0;
+    enum store_rc ret;
+
+    *recorded = false;
+    if (a->outcome == STORE_OUTCOME_RELEASED)
+        return store_run(c, STORE_SQL_DELIVERY_RELEASE, STORE_ARGS(STORE_TEXT(a->delivery_id)));
+    ret = store_run_changes(c, STORE_SQL_DELIVERY_RESULT,
+                            STORE_ARGS(STORE_TEXT(a->delivery_id),
+                                       STORE_INT(delivery_state_of(a->outcome)),
+                                       STORE_INT(a->next_due_us), STORE_INT(a->time_us)),
+                            &changed);
+    if (ret != STORE_OK)
+        return ret;
+    if (changed == 0) {
+        log_info("attempt of a deleted delivery not recorded", "delivery=%s", a->delivery_id);
+        return STORE_OK;
+    }
+    if (excerpt_len > sizeof a->excerpt) {
+        assert(!"excerpt_len beyond the excerpt");
+        excerpt_len = sizeof a->excerpt;
+    }
+    *recorded = true;
+    return store_run(c, STORE_SQL_ATTEMPT_INSERT,
+                     STORE_ARGS(STORE_TEXT(a->id), STORE_TEXT(a->delivery_id),
+                                STORE_INT(a->time_us), STORE_INT(a->latency_us),
+                                STORE_INT(a->response_status), STORE_TEXT_OPT(a->error),
+                                excerpt_len ? STORE_BLOB(a->excerpt, excerpt_len)
+                                            : STORE_TEXT(NULL)));
+}
+
+/* The webhook's health after a: see attempts_record in store.h. */
+static enum store_rc attempt_health(struct store_conn *c, const struct store_attempt *a,
+                                    int64_t now_us, int64_t disable_after_us)
+{
+    if (a->outcome == STORE_OUTCOME_SUCCEEDED)
+        return store_run(c, STORE_SQL_WEBHOOK_SUCCEEDED,
+                         STORE_ARGS(STORE_TEXT(a->webhook_id), STORE_INT(now_us)));
+    return store_run(c, STORE_SQL_WEBHOOK_FAILED,
+                     STORE_ARGS(STORE_TEXT(a->webhook_id), STORE_INT(now_us),
+                                STORE_INT(disable_after_us),
+                                STORE_INT(a->outcome == STORE_OUTCOME_GONE)));
+}
+
+/* Order of the webhook updates: by webhook id, then by position in the
+ * batch. Every process updates webhooks in the same order, so two batches
+ * recording outcomes for the same webhooks cannot deadlock; within one
+ * webhook the batch's order (and so the meaning of success after failure)
+ * is kept. */
+struct health_ref {
+    const struct store_attempt *a;
+    size_t pos;
+    bool recorded;
+};
+
+static int health_cmp(const void *x, const void *y)
+{
+    const struct health_ref *a = x, *b = y;
+    int d = strcmp(a->a->webhook_id, b->a->webhook_id);
+
+    if (d != 0)
+        return d;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* Two outcomes in a row for one webhook at the same now_us leave its health
+ * as the first alone did when they are of the same kind, so the second is
+ * not written. */
+static int health_kind(enum store_outcome outcome)
+{
+    return outcome == STORE_OUTCOME_SUCCEEDED ? 0 : outcome == STORE_OUTCOME_GONE ? 2 : 1;
+}
+
+/* The distinct webhook ids of refs[0..n) (sorted) as a JSON array text. */
+static char *hooks_json_new(const struct health_ref *refs, size_t n)
+{
+    json_t *arr = json_array();
+    char *text = NULL;
+
+    if (!arr)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if ((i == 0 || strcmp(refs[i].a->webhook_id, refs[i - 1].a->webhook_id) != 0) &&
+            json_array_append_new(arr, json_string(refs[i].a->webhook_id)) != 0)
+            goto out;
+    }
+    text = json_dumps(arr, JSON_COMPACT);
+out:
+    json_decref(arr);
+    return text;
+}
+
+/* The retried and released deliveries of attempts[0..n) with the time
+ * each is due again, as the JSON array TARGETS_LOWER_OF reads; "[]" when
+ * there is none. Returns a string for free(), or NULL when out of memory. */
+static char *lower_json_new(const struct store_attempt *attempts, size_t n)
+{
+    json_t *arr = json_array();
+    char *text = NULL;
+
+    if (!arr)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_attempt *a = &attempts[i];
+        json_int_t due = a->outcome == STORE_OUTCOME_RETRY ? (json_int_t)a->next_due_us : 0;
+
+        if (a->outcome != STORE_OUTCOME_RETRY && a->outcome != STORE_OUTCOME_RELEASED)
+            continue;
+        if (json_array_append_new(arr, json_pack("{s:s, s:I}", "delivery_id", a->delivery_id,
+                                                 "due", due)) != 0)
+            goto out;
+    }
+    text = json_dumps(arr, JSON_COMPACT);
+out:
+    json_decref(arr);
+    return text;
+}
+
+/*
+ * One transaction: lock the batch's webhooks in id order (WEBHOOKS_LOCK,
+ * PostgreSQL only), write every outcome and attempt row in batch order,
+ * then the health of each webhook in id order, then make the targets of
+ * retried and released deliveries due by then (one statement, the lock
+ * order of store_deliver.c's head). A success or failure leaves its target
+ * alone: a row write per delivery saved; the target's next due time may be
+ * early (a lease expiry), never late.
+ */
+enum store_rc store_attempts_record(struct store *st, const struct store_attempt *attempts,
+                                    size_t n, int64_t now_us, int64_t disable_after_us)
+{
+    struct store_conn *c = NULL;
+    struct health_ref *refs = malloc((n ? n : 1) * sizeof *refs);
+    char *hooks = NULL, *lower = NULL;
+    size_t nrefs = 0;
+    bool released = false;
+    enum store_rc ret;
+
+    if (!refs)
+        return store_oom("attempts_record");
+    for (size_t i = 0; i < n; i++) {
+        if (attempts[i].outcome != STORE_OUTCOME_RELEASED && attempts[i].webhook_id[0] != '\0')
+            refs[nrefs++] = (struct health_ref){&attempts[i], i, false};
+        released |= attempts[i].outcome == STORE_OUTCOME_RELEASED;
+    }
+    qsort(refs, nrefs, sizeof *refs, health_cmp);
+    hooks = hooks_json_new(refs, nrefs);
+    lower = lower_json_new(attempts, n);
+    if (!hooks || !lower) {
+        free(hooks);
+        free(lower);
+        free(refs);
+        return store_oom("attempts_record");
+    }
+
+    ret = store_conn_get(st, &c);
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_WRITE);
+    if (ret == STORE_OK && nrefs > 0)
+        ret = store_run(c, STORE_SQL_WEBHOOKS_LOCK, STORE_ARGS(STORE_TEXT(hooks)));
+    for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+        bool recorded;
+
+        ret = attempt_write(c, &attempts[i], &recorded);
+        for (size_t j = 0; j < nrefs; j++) {
+            if (refs[j].pos == i)
+                refs[j].recorded = recorded;
+        }
+    }
+    for (size_t i = 0; ret == STORE_OK && i < nrefs; i++) {
+        if (!refs[i].recorded)
+            continue;
+        if (i > 0 && refs[i - 1].recorded &&
+            strcmp(refs[i].a->webhook_id, refs[i - 1].a->webhook_id) == 0 &&
+            health_kind(refs[i].a->outcome) == health_kind(refs[i - 1].a->outcome))
+            continue;
+        ret = attempt_health(c, refs[i].a, now_us, disable_after_us);
+    }
+    if (ret == STORE_OK && strcmp(lower, "[]") != 0)
+        ret = store_run(c, STORE_SQL_TARGETS_LOWER_OF, STORE_ARGS(STORE_TEXT(lower)));
+    /* Released deliveries are due again at once: any process may take them. */
+    if (ret == STORE_OK && released)
+        ret = store_notify(c);
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    store_conn_put(c);
+    free(hooks);
+    free(lower);
+    free(refs);
+    return ret;
+}
+
+enum store_rc store_deliveries_pending_count(struct store *st, size_t *n)
+{
+    int64_t v = 0;
+    enum store_rc ret = store_read_int(st, STORE_SQL_DELIVERY_PENDING_COUNT, STORE_NO_ARGS, &v);
+
+    *n = ret == STORE_OK && v > 0 ? (size_t)v : 0;
+    return ret == STORE_NOT_FOUND ? STORE_OK : ret;
+}
+
+enum store_rc store_deliveries_next_due(struct store *st, int64_t *due_us)
+{
+    return store_read_int(st, STORE_SQL_TARGETS_NEXT_DUE, STORE_NO_ARGS, due_us);
+}
+
+/* ---- the delivery log ----------------------------------------------------- */
+
+/* Fill d from a DELIVERY_LOG_COLUMNS row. Returns 0, or -1 when a column
+ * does not fit. */
+static int row_delivery(struct store_conn *c, struct store_delivery *d)
+{
+    int64_t state = store_col_int(c, 5);
+    int64_t attempts = store_col_int(c, 6);
+
+    memset(d, 0, sizeof *d);
+    if (store_col_text(c, 0, d->id, sizeof d->id) != 0 ||
+        store_col_text(c, 1, d->message_id, sizeof d->message_id) != 0 ||
+        store_col_text_opt(c, 2, d->webhook_id, sizeof d->webhook_id) != 0 ||
+        store_col_text(c, 3, d->target_uri, sizeof d->target_uri) != 0 ||
+        store_col_text(c, 4, d->type, sizeof d->type) != 0)
+        return -1;
+    if (state < 0 || state >= STORE_DELIVERY_STATE_COUNT || attempts < 0 || attempts > INT_MAX)
+        return -1;
+    d->state = (enum store_delivery_state)state;
+    d->attempts = (int)attempts;
+    d->create_time_us = store_col_int(c, 7);
+    d->due_time_us = store_col_int(c, 8);
+    d->last_attempt_time_us = store_col_int(c, 9);
+    return 0;
+}
+
+enum store_rc store_deliveries_list(struct store *st, const char *project,
+                                    const char *webhook_id, int state, const char *before_id,
+                                    size_t limit, struct store_delivery *out, size_t *n,
+                                    bool *more)
+{
+    struct store_conn *c = NULL;
+    enum store_rc ret;
+
+    *n = 0;
+    *more = false;
+    if (limit > STORE_ROWS_MAX)
+        limit = STORE_ROWS_MAX;
+    ret = store_conn_get(st, &c);
+    /* The first page starts below "~", which sorts after every id (ids are
+     * ASCII letters, digits and '_'). */
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_DELIVERY_LIST,
+                        STORE_ARGS(STORE_TEXT(project), STORE_TEXT(webhook_id),
+                                   STORE_INT(state < 0 ? -1 : state),
+                                   STORE_TEXT(before_id && *before_id ? before_id : "~"),
+                                   STORE_INT(limit + 1)));
+    while (ret == STORE_OK && (ret = store_next(c)) == STORE_OK) {
+        if (*n == limit) {
+            *more = true;
+            break;
+        }
+        if (row_delivery(c, &out[*n]) != 0)
+            ret = store_row_error("deliveries_list", "delivery");
+        else
+            (*n)++;
+    }
+    if (ret == STORE_NOT_FOUND)
+        ret = STORE_OK;
+    if (ret != STORE_OK) {
+        *n = 0;
+        *more = false;
+    }
+    store_conn_put(c);
+    return ret;
+}
+
+/* Read up to cap attempts of delivery id into attempts[0..*n). */
+static enum store_rc attempts_read(struct store_conn *c, const char *id,
+                                   struct store_attempt_info *attempts, size_t cap, size_t *n)
+{
+    enum store_rc ret = store_run(c, STORE_SQL_ATTEMPT_LIST,
+                                  STORE_ARGS(STORE_TEXT(id), STORE_INT(cap)));
+
+    while (ret == STORE_OK && *n < cap && (ret = store_next(c)) == STORE_OK) {
+        struct store_attempt_info *a = &attempts[*n];
+
+        memset(a, 0, sizeof *a);
+        if (store_col_text(c, 0, a->id, sizeof a->id) != 0 ||
+            store_col_text_opt(c, 4, a->error, sizeof a->error) != 0 ||
+            store_col_blob(c, 5, a->excerpt, sizeof a->excerpt, &a->excerpt_len) != 0)
+            return store_row_error("delivery_get", "attempt");
+        a->time_us = store_col_int(c, 1);
+        a->latency_us = store_col_int(c, 2);
+        a->response_status = (int)store_col_int(c, 3);
+        (*n)++;
+    }
+    return ret == STORE_NOT_FOUND ? STORE_OK : ret;
+}
+
+enum store_rc store_delivery_get(struct store *st, const char *project, const char *id,
+                                 struct store_delivery *out, struct store_attempt_info *attempts,
+                                 size_t cap, size_t *nattempts)
+{
+    struct store_conn *c = NULL;
+    enum store_rc ret;
+
+    *nattempts = 0;
+    if (cap > INT32_MAX)
+        cap = INT32_MAX;
+    ret = store_conn_get(st, &c);
+    /* One snapshot for the delivery and its attempts. */
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_READ);
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_DELIVERY_GET,
+                        STORE_ARGS(STORE_TEXT(project), STORE_TEXT(id)));
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_OK && row_delivery(c, out) != 0)
+        ret = store_row_error("delivery_get", "delivery");
+    if (ret == STORE_OK)
+        ret = attempts_read(c, id, attempts, cap, nattempts);
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    if (ret != STORE_OK)
+        *nattempts = 0;
+    store_conn_put(c);
+    return ret;
+}
+
+enum store_rc store_delivery_retry(struct store *st, const char *project, const char *id,
+                                   int64_t now_us)
+{
+    struct store_conn *c = NULL;
+    enum store_rc ret;
+
+    ret = store_conn_get(st, &c);
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_WRITE);
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_DELIVERY_STATE,
+                        STORE_ARGS(STORE_TEXT(project), STORE_TEXT(id)));
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_OK && store_col_int(c, 0) == STORE_DELIVERY_PENDING)
+        ret = STORE_CONFLICT;
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_DELIVERY_RETRY,
+                        STORE_ARGS(STORE_TEXT(project), STORE_TEXT(id), STORE_INT(now_us)));
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_TARGET_LOWER_OF,
+                        STORE_ARGS(STORE_TEXT(id), STORE_INT(now_us)));
+    if (ret == STORE_OK)
+        ret = store_notify(c);
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    store_conn_put(c);
+    return ret;
+}
+
+enum store_rc store_webhook_recover(struct store *st, const char *project,
+                                    const char *webhook_id, int64_t since_us, int64_t now_us,
+                                    size_t *n)
+{
+    struct store_conn *c = NULL;
+    size_t changed = 0;
+    enum store_rc ret;
+
+    *n = 0;
+    ret = store_conn_get(st, &c);
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_WRITE);
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_WEBHOOK_URI,
+                        STORE_ARGS(STORE_TEXT(project), STORE_TEXT(webhook_id)));
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_OK)
+        ret = store_run_changes(c, STORE_SQL_WEBHOOK_RECOVER,
+                                STORE_ARGS(STORE_TEXT(project), STORE_TEXT(webhook_id),
+                                           STORE_INT(since_us), STORE_INT(now_us)),
+                                &changed);
+    if (ret == STORE_OK && changed > 0)
+        ret = store_run(c, STORE_SQL_TARGET_LOWER,
+                        STORE_ARGS(STORE_TEXT(webhook_id), STORE_INT(now_us)));
+    if (ret == STORE_OK && changed > 0)
+        ret = store_notify(c);
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    if (ret == STORE_OK)
+        *n = changed;
+    store_conn_put(c);
+    return ret;
+}
+
+/* Clear the leases a previous life of this process held (store.h), their
+ * targets first, while the leases still say which deliveries they are. Due
+ * again at once: any process may take them. */
+enum store_rc store_deliveries_release(struct store *st, const char *owner_prefix, size_t *n)
+{
+    struct store_conn *c = NULL;
+    size_t changed = 0;
+    enum store_rc ret;
+
+    *n = 0;
+    ret = store_conn_get(st, &c);
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_WRITE);
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_TARGETS_WAKE_RELEASED,
+                        STORE_ARGS(STORE_TEXT(owner_prefix)));
+    if (ret == STORE_OK)
+        ret = store_run_changes(c, STORE_SQL_DELIVERIES_RELEASE,
+                                STORE_ARGS(STORE_TEXT(owner_prefix)), &changed);
+    if (ret == STORE_OK && changed > 0)
+        ret = store_notify(c);
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    if (ret == STORE_OK)
+        *n = changed;
+    store_conn_put(c);
+    return ret;
+}
