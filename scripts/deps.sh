@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev
 libsqlite3-dev libssl-dev libcurl4-openssl-dev libpq-dev libjose-dev
 libcmocka-dev clang libclang-rt-14-dev postgresql postgresql-client nodejs npm
-scdoc lintian systemd fakeroot dpkg-dev file curl zsh fish"
+scdoc lintian systemd fakeroot dpkg-dev file curl zsh fish chromium sqlite3"
 
 missing=""
 for p in $PKGS; do

@@ -23,9 +23,13 @@ struct publish;
 struct dispatch;
 struct ops_engine;
 struct keyring;
+struct api_ui_brand;
 
 #define API_MAX_BODY (1024 * 1024)
 #define API_MAX_PARAMS 2
+
+/* The event type of a ping (POST /v1/webhooks/{id}:ping). */
+#define API_PING_EVENT "webhook.ping"
 
 /* Shared, read-only after start-up; safe to use from every thread. */
 struct api_ctx {
@@ -40,6 +44,8 @@ struct api_ctx {
      * /metrics, the JWKS), for probes and scrapers; the API lives on the
      * api processes, so every other route is 404 here. */
     bool health_only;
+    const char *public_url;         /* where browsers reach kabard (portal links) */
+    const struct api_ui_brand *brand;   /* the web UI's title, accent, logo (api_ui.h) */
 };
 
 struct api_request {
@@ -48,6 +54,13 @@ struct api_request {
     const char *body;               /* NUL-terminated; NULL when empty */
     size_t body_len;
     char project[WEBHOOK_PROJECT_MAX + 1];  /* set by auth */
+    /* Set by auth for a web UI session (api_session.h): a portal session's
+     * tenant narrows the request to that tenant's webhooks ("" for an API
+     * key or an operator's session), and tenant_events to the event types it
+     * may subscribe to. */
+    char tenant[WEBHOOK_TENANT_MAX + 1];
+    uint32_t tenant_events;
+    bool session;
     const char *params[API_MAX_PARAMS];     /* path captures, e.g. the id */
     size_t nparams;
     void *conn;                     /* transport handle, for api_query/api_header */
@@ -60,6 +73,7 @@ struct api_response {
     const char *cache_control;      /* static string or NULL */
     const char *content_type;       /* static string; NULL: application/json */
     size_t body_len;                /* 0: strlen(body); set for binary bodies */
+    char set_cookie[256];           /* a Set-Cookie header when not "" */
 };
 
 typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,
@@ -96,6 +110,7 @@ void api_webhooks_ping(const struct api_ctx *, struct api_request *, struct api_
 void api_deliveries_recover(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_events_publish(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_deliveries_list(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_deliveries_search(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_deliveries_get(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_deliveries_retry(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_metrics_get(const struct api_ctx *, struct api_request *, struct api_response *);
@@ -122,5 +137,20 @@ void api_operations_fail(const struct api_ctx *, struct api_request *, struct ap
 void api_operations_require_action(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_files_get(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_files_download(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_ui_index(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_ui_asset(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_ui_config(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_ui_logo(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_session_signin(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_session_open_portal(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_session_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_session_signout(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_portal_sessions_create(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_stats_get(const struct api_ctx *, struct api_request *, struct api_response *);
+
+/* The client's address as text ("" when unknown), for rate limits. */
+void api_client_addr(const struct api_request *req, char *out, size_t cap);
+/* A cookie of the request, or NULL. */
+const char *api_cookie(const struct api_request *req, const char *name);
 
 #endif

@@ -23,6 +23,7 @@ enum api_route_result {
 struct api_route_match {
     api_handler handler;
     bool needs_auth;
+    bool portal;                /* open to a portal session */
     const char *allow;          /* for API_ROUTE_NO_METHOD */
 };
 

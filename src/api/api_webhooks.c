@@ -15,6 +15,7 @@
 #include "api/api_error.h"
 #include "api/api_events.h"
 #include "api/api_json.h"
+#include "api/api_portal.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/secretbox.h"
@@ -27,7 +28,6 @@
 
 #define API_WEBHOOKS_PAGE_DEFAULT 50
 #define API_WEBHOOKS_PAGE_MAX 1000
-#define API_PING_EVENT "webhook.ping"
 
 static const struct api_field F_NAME = {"name", NULL};
 static const struct api_field F_URI = {"uri", NULL};
@@ -35,10 +35,13 @@ static const struct api_field F_EVENTS = {"subscribed_events", "subscribedEvents
 static const struct api_field F_STATE = {"state", NULL};
 static const struct api_field F_REVOCATION = {"revocation_behavior", "revocationBehavior"};
 static const struct api_field F_UPDATE_MASK = {"update_mask", "updateMask"};
+static const struct api_field F_TENANT = {"tenant", NULL};
 
+/* tenant is kabar's extension (the customer portal); the other fields are
+ * the Gemini API's. */
 static const struct api_field api_webhook_fields[] = {
     {"name", NULL}, {"uri", NULL}, {"subscribed_events", "subscribedEvents"},
-    {"state", NULL}, {NULL, NULL},
+    {"state", NULL}, {"tenant", NULL}, {NULL, NULL},
 };
 
 /* Output-only members of the resource: accepted on input and ignored. */
@@ -73,6 +76,8 @@ static json_t *api_webhook_json(const struct webhook *wh)
     json_object_set_new(obj, "signing_secrets", secrets);
     json_object_set_new(obj, "create_time", api_json_time(wh->create_time_us));
     json_object_set_new(obj, "update_time", api_json_time(wh->update_time_us));
+    if (wh->tenant[0])
+        json_object_set_new(obj, "tenant", json_string(wh->tenant));
     return obj;
 }
 
@@ -173,6 +178,35 @@ static int api_parse_state(json_t *v, struct webhook *wh, struct api_response *r
     return 0;
 }
 
+/* tenant: a portal session's webhooks are always its own tenant's, and it
+ * may not name another; an API key or an operator sets or clears it. */
+static int api_parse_tenant(const struct api_request *req, json_t *v, struct webhook *wh,
+                            struct api_response *resp)
+{
+    char err[WEBHOOK_ERR_MAX];
+    const char *t = json_is_string(v) ? json_string_value(v) : "";
+
+    if (v != NULL && !json_is_null(v) && !json_is_string(v)) {
+        api_error(resp, API_INVALID_ARGUMENT, "tenant must be a string");
+        return -1;
+    }
+    if (req->tenant[0]) {
+        if (t[0] && strcmp(t, req->tenant) != 0) {
+            api_error(resp, API_PERMISSION_DENIED, "a portal session manages only its own "
+                      "tenant's webhooks");
+            return -1;
+        }
+        strcpy(wh->tenant, req->tenant);
+        return 0;
+    }
+    if (t[0] && webhook_validate_tenant(t, err, sizeof(err)) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "%s", err);
+        return -1;
+    }
+    snprintf(wh->tenant, sizeof(wh->tenant), "%s", t);
+    return 0;
+}
+
 /* The {id} of the path, or NULL after answering 404 when it cannot be a
  * webhook id (so malformed ids never reach the store). */
 static const char *api_webhook_id(const struct api_request *req, struct api_response *resp)
@@ -191,7 +225,7 @@ static int api_webhook_load(const struct api_ctx *ctx, const struct api_request 
 {
     enum store_rc rc = store_webhook_get(ctx->store, req->project, id, timeutil_now_us(), wh);
 
-    if (rc == STORE_NOT_FOUND) {
+    if (rc == STORE_NOT_FOUND || (rc == STORE_OK && !api_portal_sees(req, wh))) {
         api_error(resp, API_NOT_FOUND, "webhook %s not found", id);
         return -1;
     }
@@ -254,7 +288,9 @@ void api_webhooks_create(const struct api_ctx *ctx, struct api_request *req,
     if (!api_json_check(body, api_webhook_fields, api_webhook_output_only, resp) ||
         api_parse_uri(ctx, api_json_field(body, &F_URI), wh, resp) != 0 ||
         api_parse_events(api_json_field(body, &F_EVENTS), wh, resp) != 0 ||
-        api_parse_name(api_json_field(body, &F_NAME), wh, resp) != 0)
+        api_parse_name(api_json_field(body, &F_NAME), wh, resp) != 0 ||
+        api_parse_tenant(req, api_json_field(body, &F_TENANT), wh, resp) != 0 ||
+        api_portal_check_events(req, wh->events, resp) != 0)
         goto done;
     wh->state = WEBHOOK_STATE_ENABLED;
     if (api_json_field(body, &F_STATE) && api_parse_state(api_json_field(body, &F_STATE), wh, resp) != 0)
@@ -319,8 +355,15 @@ void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
     enum store_rc rc;
     json_t *arr;
 
+    const char *tenant = req->tenant[0] ? req->tenant : api_query(req, "tenant");
+    char err[WEBHOOK_ERR_MAX];
+
     if (limit < 0)
         return;
+    if (tenant && tenant[0] && webhook_validate_tenant(tenant, err, sizeof(err)) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "%s", err);
+        return;
+    }
     if (token && token[0] && pagetoken_decode("wh_", token, after, sizeof(after)) != 0) {
         api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
         return;
@@ -330,7 +373,7 @@ void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INTERNAL, "out of memory");
         return;
     }
-    rc = store_webhook_list(ctx->store, req->project, after, (size_t)limit,
+    rc = store_webhook_list(ctx->store, req->project, tenant, after, (size_t)limit,
                             timeutil_now_us(), page, &n, &more);
     if (rc != STORE_OK) {
         api_error_store(resp, rc);
@@ -347,13 +390,14 @@ done:
 
 /* Which fields an update touches: those named in the mask, or without a
  * mask those present in the body. Returns -1 after filling resp. */
-enum { UPD_NAME = 1, UPD_URI = 2, UPD_EVENTS = 4, UPD_STATE = 8 };
+enum { UPD_NAME = 1, UPD_URI = 2, UPD_EVENTS = 4, UPD_STATE = 8, UPD_TENANT = 16 };
 
 static int api_update_fields(const struct api_request *req, json_t *body, struct api_response *resp)
 {
     const char *mask = api_query_field(req, &F_UPDATE_MASK);
     static const struct { const struct api_field *f; int bit; } map[] = {
         {&F_NAME, UPD_NAME}, {&F_URI, UPD_URI}, {&F_EVENTS, UPD_EVENTS}, {&F_STATE, UPD_STATE},
+        {&F_TENANT, UPD_TENANT},
     };
     int fields = 0;
 
@@ -424,11 +468,15 @@ void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
         ((fields & UPD_URI) && api_parse_uri(ctx, api_json_field(body, &F_URI), next, resp) != 0) ||
         ((fields & UPD_EVENTS) &&
          api_parse_events(api_json_field(body, &F_EVENTS), next, resp) != 0) ||
-        ((fields & UPD_STATE) && api_parse_state(api_json_field(body, &F_STATE), next, resp) != 0))
+        ((fields & UPD_STATE) && api_parse_state(api_json_field(body, &F_STATE), next, resp) != 0) ||
+        ((fields & UPD_TENANT) &&
+         api_parse_tenant(req, api_json_field(body, &F_TENANT), next, resp) != 0) ||
+        api_portal_check_events(req, next->events, resp) != 0)
         goto done;
 
     if (strcmp(next->name, wh->name) != 0 || strcmp(next->uri, wh->uri) != 0 ||
-        next->events != wh->events || next->state != wh->state) {
+        next->events != wh->events || next->state != wh->state ||
+        strcmp(next->tenant, wh->tenant) != 0) {
         next->update_time_us = timeutil_now_us();
         rc = store_webhook_update(ctx->store, next);
         if (rc == STORE_NOT_FOUND) {    /* deleted since we read it */
@@ -453,7 +501,7 @@ void api_webhooks_delete(const struct api_ctx *ctx, struct api_request *req,
     const char *id = api_webhook_id(req, resp);
     enum store_rc rc;
 
-    if (id == NULL)
+    if (id == NULL || api_portal_check_webhook(ctx, req, id, resp) != 0)
         return;
     rc = store_webhook_delete(ctx->store, req->project, id);
     if (rc == STORE_NOT_FOUND) {
@@ -483,7 +531,7 @@ void api_webhooks_rotate(const struct api_ctx *ctx, struct api_request *req,
 
     secret[0] = '\0';
     memset(&rec, 0, sizeof(rec));
-    if (id == NULL)
+    if (id == NULL || api_portal_check_webhook(ctx, req, id, resp) != 0)
         return;
     body = api_json_body(req, resp, false);
     if (body == NULL || !api_json_check(body, fields, NULL, resp))

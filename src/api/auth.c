@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "api/api_error.h"
+#include "api/api_session.h"
 #include "api/auth.h"
 #include "common/b64.h"
 #include "common/timeutil.h"
@@ -97,6 +98,10 @@ bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api
     if (key == NULL || key[0] == '\0')
         key = api_query(req, "key");
     if (key == NULL || key[0] == '\0') {
+        /* The web UI's session cookie stands in for a key. */
+        int s = api_session_authenticate(ctx, req, resp);
+        if (s != 0)
+            return s > 0;
         api_error(resp, API_UNAUTHENTICATED,
                   "missing API key: send it in the x-goog-api-key header or the key parameter");
         return false;

@@ -25,8 +25,8 @@ void auth_hash_key(const char *key, size_t len, uint8_t out[32]);
 /* Write a new key into out. Returns 0, or -1 if the random source failed. */
 int auth_generate_key(char *out, size_t cap);
 
-/* Authenticate req from its x-goog-api-key header or ?key= parameter and
- * set req->project. Returns true, or false after filling resp with the
+/* Authenticate req from its x-goog-api-key header or ?key= parameter, or
+ * else from a web UI session cookie (api_session.h), and set req->project. Returns true, or false after filling resp with the
  * error (401, or 503 when the store is away). */
 bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api_response *resp);
 

@@ -14,6 +14,8 @@
  * handler's finish function and answers. So a request waiting for its
  * commit holds no thread, and a few threads serve every connection.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +94,28 @@ const char *api_header(const struct api_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *api_cookie(const struct api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+void api_client_addr(const struct api_request *req, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    out[0] = '\0';
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
 /* Append a chunk of body, growing geometrically up to API_MAX_BODY. */
 static void http_body_append(struct http_request_state *st, const char *data, size_t n)
 {
@@ -153,6 +177,11 @@ static void http_dispatch(const struct api_ctx *ctx, struct api_request *req,
         }
         if (m.needs_auth && !auth_request(ctx, req, resp))
             break;
+        if (req->tenant[0] && !m.portal) {
+            api_error(resp, API_PERMISSION_DENIED,
+                      "a portal session may manage only its own webhooks and their deliveries");
+            break;
+        }
         m.handler(ctx, req, resp);
         break;
     }
@@ -178,6 +207,17 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, resp->allow);
     if (resp->cache_control)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+    if (resp->set_cookie[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, resp->set_cookie);
+    /* Every answer, the web UI's pages and the API's JSON alike: nothing
+     * kabard serves may run a script that is not one of its own files, be
+     * framed, or be sniffed into another type. */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                            "base-uri 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;

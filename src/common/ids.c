@@ -108,6 +108,23 @@ int ids_new(const char *prefix, char *out, size_t cap)
     return 0;
 }
 
+int ids_floor(const char *prefix, int64_t ms, char *out, size_t cap)
+{
+    uint8_t raw[IDS_RAW_LEN] = {0};
+    size_t plen = strlen(prefix);
+
+    if (cap < plen + IDS_BODY_LEN + 1)
+        return -1;
+    if (ms < 0)
+        ms = 0;
+    for (int i = 0; i < 6; i++)
+        raw[i] = (uint8_t)((uint64_t)ms >> (8 * (5 - i)));
+    memcpy(out, prefix, plen);
+    ids_encode(raw, out + plen);
+    out[plen + IDS_BODY_LEN] = '\0';
+    return 0;
+}
+
 bool ids_valid(const char *prefix, const char *id)
 {
     size_t plen;

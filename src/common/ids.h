@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define IDS_BODY_LEN 26
 #define IDS_MAX 48          /* room for any prefix we use plus the body */
@@ -19,6 +20,10 @@
 /* Write prefix + a new id into out. Returns 0, or -1 if out is too small
  * or the system random source failed. */
 int ids_new(const char *prefix, char *out, size_t cap);
+
+/* Write prefix + the smallest id of millisecond ms into out: every id made
+ * at or after ms sorts at or above it. Returns 0, or -1 if out is too small. */
+int ids_floor(const char *prefix, int64_t ms, char *out, size_t cap);
 
 /* True when id is prefix followed by exactly IDS_BODY_LEN valid characters. */
 bool ids_valid(const char *prefix, const char *id);

@@ -116,6 +116,23 @@ int webhook_validate_name(const char *name, char *err, size_t errlen)
     return 0;
 }
 
+int webhook_validate_tenant(const char *tenant, char *err, size_t errlen)
+{
+    size_t len = tenant ? strlen(tenant) : 0;
+
+    if (len == 0 || len > WEBHOOK_TENANT_MAX)
+        return webhook_fail(err, errlen, "tenant must be 1 to "
+                            WEBHOOK_STR(WEBHOOK_TENANT_MAX) " characters");
+    for (size_t i = 0; i < len; i++) {
+        char ch = tenant[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == ':' || ch == '-'))
+            return webhook_fail(err, errlen,
+                                "tenant may hold only letters, digits and . _ : -");
+    }
+    return 0;
+}
+
 /* True when part of h is present; with nonempty, only when it has text. */
 static bool webhook_url_has(CURLU *h, CURLUPart part, bool nonempty)
 {

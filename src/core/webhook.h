@@ -19,6 +19,7 @@
 #define WEBHOOK_NAME_MAX 256        /* bytes of UTF-8 */
 #define WEBHOOK_URI_MAX 2048
 #define WEBHOOK_PROJECT_MAX 64
+#define WEBHOOK_TENANT_MAX 64       /* the customer a webhook belongs to (portal) */
 #define WEBHOOK_SECRETS_MAX 5       /* live secrets per webhook */
 #define WEBHOOK_ERR_MAX 256
 #define WEBHOOK_SECRET_GRACE_US (INT64_C(24) * 3600 * 1000000)
@@ -47,6 +48,7 @@ struct webhook {
     char project[WEBHOOK_PROJECT_MAX + 1];
     char name[WEBHOOK_NAME_MAX + 1];
     char uri[WEBHOOK_URI_MAX + 1];
+    char tenant[WEBHOOK_TENANT_MAX + 1];    /* "" when none (a kabar extension) */
     uint32_t events;                /* mask of enum event_type bits */
     enum webhook_state state;
     int64_t create_time_us;
@@ -62,6 +64,8 @@ int webhook_state_lookup(const char *name);
 
 /* Validation. Each returns 0, or -1 with a user-facing message in err. */
 int webhook_validate_name(const char *name, char *err, size_t errlen);
+/* A tenant label: 1 to WEBHOOK_TENANT_MAX of [A-Za-z0-9._:-]. */
+int webhook_validate_tenant(const char *tenant, char *err, size_t errlen);
 int webhook_validate_uri(const char *uri, bool allow_private, char *err, size_t errlen);
 
 #endif

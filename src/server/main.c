@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "api/api.h"
+#include "api/api_ui.h"
 #include "api/http.h"
 #include "common/log.h"
 #include "common/secretbox.h"
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     struct api_ctx ctx;
+    struct api_ui_brand brand;
     struct store *st = NULL;
     struct secretbox *box = NULL;
     struct http_server *srv = NULL;
@@ -75,6 +77,11 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(cfg.log_level);
+    memset(&ctx, 0, sizeof(ctx));
+    if (api_ui_brand_load(&brand, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kabard: %s\n", err);
+        return 2;
+    }
 
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -125,6 +132,8 @@ int main(int argc, char **argv)
     ctx.keyring = kr;
     ctx.ops = ops;
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
+    ctx.public_url = cfg.public_url;
+    ctx.brand = &brand;
     srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
     if (srv == NULL) {
         char msg[600];
@@ -160,6 +169,7 @@ fail:
     if (rc != 0)
         fprintf(stderr, "kabard: %s\n", err);
     curl_global_cleanup();
+    api_ui_brand_free(&brand);
     if (rc == 0)
         log_info("stopped", NULL);
     return rc;

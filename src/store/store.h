@@ -174,7 +174,42 @@ struct store_delivery {
     int64_t create_time_us;
     int64_t due_time_us;            /* next attempt, when pending */
     int64_t last_attempt_time_us;
+    int last_response_status;       /* of the newest attempt; 0: none or no response */
+    /* delivery_get only: the event's exact bytes, malloc'd, the caller's to
+     * free; NULL from the lists. */
+    uint8_t *payload;
+    size_t payload_len;
 };
+
+/* Response status classes a delivery search filters on: the newest
+ * attempt's HTTP status / 100 (2..5), or NONE: attempted, but no HTTP
+ * response came back (connection error, timeout). */
+#define STORE_STATUS_CLASS_ANY 0
+#define STORE_STATUS_CLASS_NONE 1
+
+/* What a project-wide delivery search matches; each field's "any" value
+ * leaves it out. */
+struct store_delivery_filter {
+    const char *project;            /* required */
+    const char *webhook_id;         /* NULL or "": any; STORE_WEBHOOK_DYNAMIC: dynamic only */
+    const char *tenant;             /* NULL or "": any; else that tenant's webhooks only */
+    const char *type;               /* NULL or "": any */
+    int state;                      /* -1: any */
+    int status_class;               /* STORE_STATUS_CLASS_* or 2..5 */
+    int64_t since_us;               /* created at or after; 0: no bound */
+    int64_t until_us;               /* created before; 0: no bound */
+};
+
+/* One attempt, for the statistics of the web UI. */
+struct store_attempt_sample {
+    char webhook_id[IDS_MAX];       /* "" for a dynamic target */
+    int64_t time_us;
+    int64_t latency_us;
+    int response_status;            /* 0: no HTTP response */
+};
+
+/* The webhook_id filter that matches deliveries to a job's own URIs. */
+#define STORE_WEBHOOK_DYNAMIC "dynamic"
 
 /* An attempt as the delivery log shows it. */
 struct store_attempt_info {
@@ -231,13 +266,14 @@ enum store_rc store_webhook_create(struct store *st, const struct webhook *wh,
  * exist in project. */
 enum store_rc store_webhook_get(struct store *st, const char *project, const char *id,
                                 int64_t now_us, struct webhook *out);
-/* Up to limit webhooks of project with id > after_id (after_id NULL or ""
- * for the first page), in id order, into out[0..*n). *more is set when
- * further webhooks exist. */
-enum store_rc store_webhook_list(struct store *st, const char *project, const char *after_id,
+/* Up to limit webhooks of project (of that tenant only, unless tenant is
+ * NULL or "") with id > after_id (after_id NULL or "" for the first page),
+ * in id order, into out[0..*n). *more is set when further webhooks exist. */
+enum store_rc store_webhook_list(struct store *st, const char *project, const char *tenant,
+                                 const char *after_id,
                                  size_t limit, int64_t now_us, struct webhook *out,
                                  size_t *n, bool *more);
-/* Write name, uri, events, state and update_time of wh (matched by
+/* Write name, uri, events, state, tenant and update_time of wh (matched by
  * wh->project and wh->id). Changing the state to ENABLED from another state
  * also clears the failure record (failing_since), so a re-enabled webhook
  * gets a fresh window. NOT_FOUND when it does not exist. */
@@ -302,7 +338,20 @@ enum store_rc store_deliveries_list(struct store *st, const char *project,
                                     const char *webhook_id, int state, const char *before_id,
                                     size_t limit, struct store_delivery *out, size_t *n,
                                     bool *more);
-/* One delivery of project and up to cap of its attempts, oldest first. */
+/* The project-wide delivery log: deliveries matching f, newest first,
+ * with id < before_id (NULL/"" for the first page). */
+enum store_rc store_deliveries_search(struct store *st, const struct store_delivery_filter *f,
+                                      const char *before_id, size_t limit,
+                                      struct store_delivery *out, size_t *n, bool *more);
+/* The attempts on project's deliveries made at or after since_us,
+ * newest first, at most cap, into out[0..*n). */
+enum store_rc store_attempts_since(struct store *st, const char *project, int64_t since_us,
+                                   struct store_attempt_sample *out, size_t cap, size_t *n);
+/* Pending deliveries of project (its queue depth). */
+enum store_rc store_deliveries_pending_project(struct store *st, const char *project,
+                                               size_t *n);
+/* One delivery of project (with the event's payload, the caller's to free)
+ * and up to cap of its attempts, oldest first. */
 enum store_rc store_delivery_get(struct store *st, const char *project, const char *id,
                                  struct store_delivery *out, struct store_attempt_info *attempts,
                                  size_t cap, size_t *nattempts);

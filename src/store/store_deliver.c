@@ -719,37 +719,31 @@ static int row_delivery(struct store_conn *c, struct store_delivery *d)
     d->create_time_us = store_col_int(c, 7);
     d->due_time_us = store_col_int(c, 8);
     d->last_attempt_time_us = store_col_int(c, 9);
+    d->last_response_status = (int)store_col_int(c, 10);
     return 0;
 }
 
-enum store_rc store_deliveries_list(struct store *st, const char *project,
-                                    const char *webhook_id, int state, const char *before_id,
-                                    size_t limit, struct store_delivery *out, size_t *n,
-                                    bool *more)
+/* Run delivery log statement id, whose args ask for limit + 1 rows, and
+ * read its rows into out[0..*n), setting *more when the extra row came.
+ * On error *n is 0 and *more false. */
+static enum store_rc delivery_log_read(struct store *st, enum store_sql id,
+                                       const struct store_arg *args, size_t nargs, size_t limit,
+                                       struct store_delivery *out, size_t *n, bool *more)
 {
     struct store_conn *c = NULL;
-    enum store_rc ret;
+    enum store_rc ret = store_conn_get(st, &c);
 
     *n = 0;
     *more = false;
-    if (limit > STORE_ROWS_MAX)
-        limit = STORE_ROWS_MAX;
-    ret = store_conn_get(st, &c);
-    /* The first page starts below "~", which sorts after every id (ids are
-     * ASCII letters, digits and '_'). */
     if (ret == STORE_OK)
-        ret = store_run(c, STORE_SQL_DELIVERY_LIST,
-                        STORE_ARGS(STORE_TEXT(project), STORE_TEXT(webhook_id),
-                                   STORE_INT(state < 0 ? -1 : state),
-                                   STORE_TEXT(before_id && *before_id ? before_id : "~"),
-                                   STORE_INT(limit + 1)));
+        ret = store_run(c, id, args, nargs);
     while (ret == STORE_OK && (ret = store_next(c)) == STORE_OK) {
         if (*n == limit) {
             *more = true;
             break;
         }
         if (row_delivery(c, &out[*n]) != 0)
-            ret = store_row_error("deliveries_list", "delivery");
+            ret = store_row_error(store_sql_name(id), "delivery");
         else
             (*n)++;
     }
@@ -761,6 +755,96 @@ enum store_rc store_deliveries_list(struct store *st, const char *project,
     }
     store_conn_put(c);
     return ret;
+}
+
+/* The first page of the delivery log starts below "~", which sorts after
+ * every id (ids are ASCII letters, digits and '_'). */
+static const char *delivery_log_before(const char *before_id)
+{
+    return before_id && *before_id ? before_id : "~";
+}
+
+enum store_rc store_deliveries_list(struct store *st, const char *project,
+                                    const char *webhook_id, int state, const char *before_id,
+                                    size_t limit, struct store_delivery *out, size_t *n,
+                                    bool *more)
+{
+    if (limit > STORE_ROWS_MAX)
+        limit = STORE_ROWS_MAX;
+    return delivery_log_read(st, STORE_SQL_DELIVERY_LIST,
+                             STORE_ARGS(STORE_TEXT(project), STORE_TEXT(webhook_id),
+                                        STORE_INT(state < 0 ? -1 : state),
+                                        STORE_TEXT(delivery_log_before(before_id)),
+                                        STORE_INT(limit + 1)),
+                             limit, out, n, more);
+}
+
+enum store_rc store_deliveries_search(struct store *st, const struct store_delivery_filter *f,
+                                      const char *before_id, size_t limit,
+                                      struct store_delivery *out, size_t *n, bool *more)
+{
+    if (limit > STORE_ROWS_MAX)
+        limit = STORE_ROWS_MAX;
+    return delivery_log_read(st, STORE_SQL_DELIVERY_SEARCH,
+                             STORE_ARGS(STORE_TEXT(f->project),
+                                        STORE_TEXT(f->webhook_id ? f->webhook_id : ""),
+                                        STORE_TEXT(f->type ? f->type : ""),
+                                        STORE_INT(f->state < 0 ? -1 : f->state),
+                                        STORE_INT(f->since_us),
+                                        STORE_INT(f->until_us > 0 ? f->until_us : INT64_MAX),
+                                        STORE_TEXT(delivery_log_before(before_id)),
+                                        STORE_INT(f->status_class), STORE_INT(limit + 1),
+                                        STORE_TEXT(f->tenant ? f->tenant : "")),
+                             limit, out, n, more);
+}
+
+enum store_rc store_attempts_since(struct store *st, const char *project, int64_t since_us,
+                                   struct store_attempt_sample *out, size_t cap, size_t *n)
+{
+    struct store_conn *c = NULL;
+    char floor_id[IDS_MAX];
+    enum store_rc ret;
+
+    *n = 0;
+    if (cap > STORE_ROWS_MAX)
+        cap = STORE_ROWS_MAX;
+    /* Attempt ids sort by time: the walk starts at the first id of since. */
+    if (ids_floor("att_", since_us / 1000, floor_id, sizeof floor_id) != 0)
+        return STORE_ERROR;
+    ret = store_conn_get(st, &c);
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_ATTEMPTS_SINCE,
+                        STORE_ARGS(STORE_TEXT(project), STORE_TEXT(floor_id), STORE_INT(cap)));
+    while (ret == STORE_OK && *n < cap && (ret = store_next(c)) == STORE_OK) {
+        struct store_attempt_sample *a = &out[*n];
+
+        memset(a, 0, sizeof *a);
+        if (store_col_text_opt(c, 0, a->webhook_id, sizeof a->webhook_id) != 0) {
+            ret = store_row_error("attempts_since", "attempt");
+            break;
+        }
+        a->time_us = store_col_int(c, 1);
+        a->latency_us = store_col_int(c, 2);
+        a->response_status = (int)store_col_int(c, 3);
+        (*n)++;
+    }
+    if (ret == STORE_NOT_FOUND)
+        ret = STORE_OK;
+    if (ret != STORE_OK)
+        *n = 0;
+    store_conn_put(c);
+    return ret;
+}
+
+enum store_rc store_deliveries_pending_project(struct store *st, const char *project,
+                                               size_t *n)
+{
+    int64_t v = 0;
+    enum store_rc ret = store_read_int(st, STORE_SQL_DELIVERY_PENDING_PROJECT,
+                                       STORE_ARGS(STORE_TEXT(project)), &v);
+
+    *n = ret == STORE_OK && v > 0 ? (size_t)v : 0;
+    return ret == STORE_NOT_FOUND ? STORE_OK : ret;
 }
 
 /* Read up to cap attempts of delivery id into attempts[0..*n). */
@@ -794,6 +878,8 @@ enum store_rc store_delivery_get(struct store *st, const char *project, const ch
     enum store_rc ret;
 
     *nattempts = 0;
+    out->payload = NULL;
+    out->payload_len = 0;
     if (cap > INT32_MAX)
         cap = INT32_MAX;
     ret = store_conn_get(st, &c);
@@ -807,12 +893,22 @@ enum store_rc store_delivery_get(struct store *st, const char *project, const ch
         ret = store_next(c);
     if (ret == STORE_OK && row_delivery(c, out) != 0)
         ret = store_row_error("delivery_get", "delivery");
+    if (ret == STORE_OK) {
+        /* Column 11: the event's payload. row_delivery cleared out. */
+        out->payload = store_col_blob_dup(c, 11, &out->payload_len);
+        if (out->payload == NULL)
+            ret = store_oom("delivery_get");
+    }
     if (ret == STORE_OK)
         ret = attempts_read(c, id, attempts, cap, nattempts);
     if (ret == STORE_OK)
         ret = store_commit(c);
-    if (ret != STORE_OK)
+    if (ret != STORE_OK) {
         *nattempts = 0;
+        free(out->payload);
+        out->payload = NULL;
+        out->payload_len = 0;
+    }
     store_conn_put(c);
     return ret;
 }

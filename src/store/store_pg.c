@@ -221,7 +221,24 @@ static const char *const store_pg_migrations[] = {
     ");",
     /* 2: an operation's events are looked up by its id (GET /v1/operations/{id}). */
     "CREATE INDEX messages_operation ON messages (operation_id);",
-    /* 3: per-target queues, as in store_sqlite.c's migration 3. */
+    /* 3: the project-wide delivery log (GET /v1/deliveries) walks a
+     * project's deliveries newest first. */
+    "CREATE INDEX deliveries_project_id ON deliveries (project, id);",
+    /* 4: the customer portal: a webhook's tenant, and web UI sessions
+     * (store_sessions.h). */
+    "ALTER TABLE webhooks ADD COLUMN tenant TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+    "CREATE INDEX webhooks_project_tenant ON webhooks (project, tenant, id);"
+    "CREATE TABLE ui_sessions ("
+    "  hash BYTEA PRIMARY KEY,"
+    "  kind INTEGER NOT NULL,"
+    "  project TEXT COLLATE \"C\" NOT NULL,"
+    "  tenant TEXT COLLATE \"C\" NOT NULL,"
+    "  events BIGINT NOT NULL,"
+    "  create_time BIGINT NOT NULL,"
+    "  expire_time BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX ui_sessions_expire ON ui_sessions (expire_time);",
+    /* 5: per-target queues, as in store_sqlite.c's migration 5. */
     "CREATE TABLE targets ("
     "  id TEXT COLLATE \"C\" PRIMARY KEY,"
     "  project TEXT COLLATE \"C\" NOT NULL,"

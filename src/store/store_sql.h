@@ -30,11 +30,24 @@
     "(state = 0 AND (CAST(?4 AS INTEGER) <> 0"                                \
     " OR CAST(?2 AS BIGINT) - " WEBHOOK_FAILING_SINCE " >= CAST(?3 AS BIGINT)))"
 
-/* A delivery as the delivery log shows it (row_delivery reads these). */
-#define DELIVERY_LOG_COLUMNS                                                \
+/* The response status of a delivery's newest attempt (0: none yet, or no
+ * HTTP response). */
+#define DELIVERY_LAST_STATUS                                                \
+    "coalesce((SELECT a.response_status FROM attempts a"                    \
+    " WHERE a.delivery_id = d.id ORDER BY a.id DESC LIMIT 1), 0)"
+
+/* A delivery as the delivery log shows it (row_delivery reads these);
+ * DELIVERY_GET adds the event's payload as column 11. */
+#define DELIVERY_LOG_FIELDS                                                 \
     "d.id, d.message_id, d.webhook_id, d.target_uri, m.type, d.state,"      \
-    " d.attempts, d.create_time, d.due_time, d.last_attempt_time"           \
-    " FROM deliveries d JOIN messages m ON m.id = d.message_id"
+    " d.attempts, d.create_time, d.due_time, d.last_attempt_time, "         \
+    DELIVERY_LAST_STATUS
+#define DELIVERY_LOG_FROM " FROM deliveries d JOIN messages m ON m.id = d.message_id"
+#define DELIVERY_LOG_COLUMNS DELIVERY_LOG_FIELDS DELIVERY_LOG_FROM
+
+/* A webhook as row_webhook reads it. */
+#define WEBHOOK_ROW_COLUMNS \
+    "id, project, name, uri, events, state, create_time, update_time, tenant"
 
 /* An operation as row_operation reads it. */
 #define OPERATION_ROW_COLUMNS                                                 \
@@ -93,15 +106,18 @@
     S(APIKEY_LOOKUP, "SELECT project FROM api_keys WHERE hash = ?1")              \
     /* ---- webhooks and secrets ---- */                                         \
     S(WEBHOOK_INSERT, "INSERT INTO webhooks (id, project, name, uri, events,"     \
-                      " state, create_time, update_time)"                         \
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                 \
-    S(WEBHOOK_GET, "SELECT id, project, name, uri, events, state, create_time,"   \
-                   " update_time FROM webhooks WHERE project = ?1 AND id = ?2")   \
-    S(WEBHOOK_LIST, "SELECT id, project, name, uri, events, state, create_time,"  \
-                    " update_time FROM webhooks WHERE project = ?1 AND id > ?2"   \
+                      " state, create_time, update_time, tenant)"                 \
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")             \
+    S(WEBHOOK_GET, "SELECT " WEBHOOK_ROW_COLUMNS " FROM webhooks"                 \
+                   " WHERE project = ?1 AND id = ?2")                             \
+    /* ?4: one tenant's webhooks only, or "" for all. */                     \
+    S(WEBHOOK_LIST, "SELECT " WEBHOOK_ROW_COLUMNS " FROM webhooks"                \
+                    " WHERE project = ?1 AND id > ?2"                             \
+                    " AND (CAST(?4 AS TEXT) = '' OR tenant = ?4)"                 \
                     " ORDER BY id LIMIT ?3")                                      \
     S(WEBHOOK_UPDATE, "UPDATE webhooks SET name = ?3, uri = ?4, events = ?5,"     \
                       " state = CAST(?6 AS INTEGER), update_time = ?7,"           \
+                      " tenant = ?8,"                                             \
                       " failing_since = CASE WHEN CAST(?6 AS INTEGER) = 0"        \
                       " AND state <> 0 THEN 0 ELSE failing_since END"             \
                       " WHERE project = ?1 AND id = ?2")                          \
@@ -314,8 +330,40 @@
                      " AND (CAST(?3 AS INTEGER) < 0"                              \
                      " OR d.state = CAST(?3 AS INTEGER)) AND d.id < ?4"           \
                      " ORDER BY d.id DESC LIMIT ?5")                              \
-    S(DELIVERY_GET, "SELECT " DELIVERY_LOG_COLUMNS                                \
+    S(DELIVERY_GET, "SELECT " DELIVERY_LOG_FIELDS ", m.payload" DELIVERY_LOG_FROM \
                     " WHERE d.project = ?1 AND d.id = ?2")                        \
+    /* The project-wide delivery log: ?2 a webhook id, "dynamic" for the    \
+     * deliveries to a job's own URIs, or "" for any; ?3 event type or "";   \
+     * ?4 state or -1; created in [?5, ?6); id < ?7; ?8 the newest          \
+     * attempt's status class (0 any, 1 attempted without an HTTP response, \
+     * 2..5 status / 100); ?9 the limit; ?10 a tenant's webhooks only, or "". \
+     * It walks the (project, id) index newest first. */                     \
+    S(DELIVERY_SEARCH, "SELECT " DELIVERY_LOG_COLUMNS " WHERE d.project = ?1"     \
+                       " AND (CAST(?2 AS TEXT) = '' OR d.webhook_id = ?2"         \
+                       " OR (?2 = 'dynamic' AND d.webhook_id IS NULL))"           \
+                       " AND (CAST(?3 AS TEXT) = '' OR m.type = ?3)"              \
+                       " AND (CAST(?4 AS INTEGER) < 0"                            \
+                       " OR d.state = CAST(?4 AS INTEGER))"                       \
+                       " AND d.create_time >= CAST(?5 AS BIGINT)"                 \
+                       " AND d.create_time < CAST(?6 AS BIGINT) AND d.id < ?7"    \
+                       " AND (CAST(?8 AS INTEGER) = 0"                            \
+                       " OR (CAST(?8 AS INTEGER) = 1 AND d.attempts > 0"          \
+                       " AND " DELIVERY_LAST_STATUS " = 0)"                       \
+                       " OR (CAST(?8 AS INTEGER) > 1"                             \
+                       " AND " DELIVERY_LAST_STATUS " / 100 = CAST(?8 AS INTEGER)))" \
+                       " AND (CAST(?10 AS TEXT) = '' OR d.webhook_id IN"          \
+                       " (SELECT id FROM webhooks WHERE project = ?1"             \
+                       " AND tenant = ?10))"                                      \
+                       " ORDER BY d.id DESC LIMIT ?9")                            \
+    /* The attempts of a project from attempt id ?2 on (ids sort by time),  \
+     * for the web UI's statistics. */                                       \
+    S(ATTEMPTS_SINCE, "SELECT d.webhook_id, a.time, a.latency_us,"                \
+                      " a.response_status FROM attempts a"                        \
+                      " JOIN deliveries d ON d.id = a.delivery_id"                \
+                      " WHERE a.id >= ?2 AND d.project = ?1"                      \
+                      " ORDER BY a.id DESC LIMIT ?3")                             \
+    S(DELIVERY_PENDING_PROJECT, "SELECT count(*) FROM deliveries"                 \
+                                " WHERE state = 0 AND project = ?1")              \
     S(ATTEMPT_LIST, "SELECT id, time, latency_us, response_status, error,"        \
                     " response_excerpt FROM attempts WHERE delivery_id = ?1"      \
                     " ORDER BY id LIMIT ?2")                                      \
@@ -404,7 +452,19 @@
                         " WHERE retire_time = 0 OR retire_time > ?1")             \
     S(KEY_INSERT, "INSERT INTO signing_keys (kid, private_blob, public_jwk,"      \
                   " create_time, activate_time, retire_time)"                     \
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                             \
+    /* ---- web UI sessions and portal links, by the SHA-256 of the token;  \
+     * kind 0 a portal link, 1 a session ---- */                              \
+    S(SESSION_PURGE, "DELETE FROM ui_sessions WHERE expire_time <= ?1")           \
+    S(SESSION_INSERT, "INSERT INTO ui_sessions (hash, kind, project, tenant,"     \
+                      " events, create_time, expire_time)"                        \
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                     \
+    S(SESSION_LOOKUP, "SELECT project, tenant, events, create_time, expire_time"  \
+                      " FROM ui_sessions WHERE hash = ?1 AND kind = 1"            \
+                      " AND expire_time > ?2")                                    \
+    S(SESSION_EXCHANGE, "UPDATE ui_sessions SET hash = ?2, kind = 1"              \
+                        " WHERE hash = ?1 AND kind = 0 AND expire_time > ?3")     \
+    S(SESSION_DELETE, "DELETE FROM ui_sessions WHERE hash = ?1")
 
 enum store_sql {
 #define S(name, text) STORE_SQL_##name,

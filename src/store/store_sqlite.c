@@ -194,7 +194,24 @@ static const char *const store_migrations[] = {
     ");",
     /* 2: an operation's events are looked up by its id (GET /v1/operations/{id}). */
     "CREATE INDEX messages_operation ON messages (operation_id);",
-    /* 3: per-target queues. A target is a webhook (its id) or a dynamic
+    /* 3: the project-wide delivery log (GET /v1/deliveries) walks a
+     * project's deliveries newest first. */
+    "CREATE INDEX deliveries_project_id ON deliveries (project, id);",
+    /* 4: the customer portal: a webhook's tenant, and web UI sessions
+     * (store_sessions.h). */
+    "ALTER TABLE webhooks ADD COLUMN tenant TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX webhooks_project_tenant ON webhooks (project, tenant, id);"
+    "CREATE TABLE ui_sessions ("
+    "  hash BLOB PRIMARY KEY,"
+    "  kind INTEGER NOT NULL,"
+    "  project TEXT NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  events INTEGER NOT NULL,"
+    "  create_time INTEGER NOT NULL,"
+    "  expire_time INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX ui_sessions_expire ON ui_sessions (expire_time);",
+    /* 5: per-target queues. A target is a webhook (its id) or a dynamic
      * target ("project uri"); next_due is the earliest time one of its
      * deliveries may be claimable (9223372036854775807: none pending, or its
      * webhook is not enabled). The claim walks targets_next_due, then each

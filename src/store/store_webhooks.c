@@ -28,6 +28,8 @@ static int row_webhook(struct store_conn *c, struct webhook *wh)
     wh->state = (enum webhook_state)state;
     wh->create_time_us = store_col_int(c, 6);
     wh->update_time_us = store_col_int(c, 7);
+    if (store_col_text(c, 8, wh->tenant, sizeof wh->tenant) != 0)
+        return -1;
     return 0;
 }
 
@@ -75,7 +77,8 @@ enum store_rc store_webhook_create(struct store *st, const struct webhook *wh,
                         STORE_ARGS(STORE_TEXT(wh->id), STORE_TEXT(wh->project),
                                    STORE_TEXT(wh->name), STORE_TEXT(wh->uri),
                                    STORE_INT(wh->events), STORE_INT(wh->state),
-                                   STORE_INT(wh->create_time_us), STORE_INT(wh->update_time_us)));
+                                   STORE_INT(wh->create_time_us), STORE_INT(wh->update_time_us),
+                                   STORE_TEXT(wh->tenant)));
     if (ret == STORE_OK)
         ret = secret_insert(c, wh->id, secret);
     if (ret == STORE_OK)
@@ -108,7 +111,8 @@ enum store_rc store_webhook_get(struct store *st, const char *project, const cha
     return ret;
 }
 
-enum store_rc store_webhook_list(struct store *st, const char *project, const char *after_id,
+enum store_rc store_webhook_list(struct store *st, const char *project, const char *tenant,
+                                 const char *after_id,
                                  size_t limit, int64_t now_us, struct webhook *out,
                                  size_t *n, bool *more)
 {
@@ -126,7 +130,7 @@ enum store_rc store_webhook_list(struct store *st, const char *project, const ch
     if (ret == STORE_OK)
         ret = store_run(c, STORE_SQL_WEBHOOK_LIST,
                         STORE_ARGS(STORE_TEXT(project), STORE_TEXT(after_id ? after_id : ""),
-                                   STORE_INT(limit + 1)));
+                                   STORE_INT(limit + 1), STORE_TEXT(tenant ? tenant : "")));
     while (ret == STORE_OK && (ret = store_next(c)) == STORE_OK) {
         if (*n == limit) {
             *more = true;
@@ -165,7 +169,7 @@ enum store_rc store_webhook_update(struct store *st, const struct webhook *wh)
                                 STORE_ARGS(STORE_TEXT(wh->project), STORE_TEXT(wh->id),
                                            STORE_TEXT(wh->name), STORE_TEXT(wh->uri),
                                            STORE_INT(wh->events), STORE_INT(wh->state),
-                                           STORE_INT(wh->update_time_us)),
+                                           STORE_INT(wh->update_time_us), STORE_TEXT(wh->tenant)),
                                 &changed);
     if (ret == STORE_OK && changed == 0)
         ret = STORE_NOT_FOUND;

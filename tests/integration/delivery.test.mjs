@@ -31,7 +31,8 @@ const ATT_RE = /^att_[0-9a-z]{26}$/;
 const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const DELIVERY_KEYS = ['attempt_count', 'create_time', 'event_type', 'id', 'message_id', 'state',
   'uri', 'webhook_id'];
-const OPTIONAL_DELIVERY_KEYS = ['attempts', 'last_attempt_time', 'next_attempt_time'];
+const OPTIONAL_DELIVERY_KEYS = ['attempts', 'last_attempt_time', 'last_response_status', 'next_attempt_time',
+  'payload'];
 
 // ---------------------------------------------------------------- helpers
 
@@ -177,11 +178,13 @@ function assertDelivery(d, { withAttempts = false } = {}) {
       assert.ok(a.response_status !== undefined || a.error !== undefined,
         `an attempt has a response_status or an error: ${JSON.stringify(a)}`);
       for (const key of Object.keys(a)) {
-        assert.ok(['id', 'time', 'latency_ms', 'response_status', 'response_excerpt',
+        assert.ok(['id', 'time', 'latency_ms', 'response_status', 'response_excerpt', 'request_headers',
           'response_excerpt_base64', 'error'].includes(key), `unexpected attempt member ${key}`);
       }
     }
     if (d.attempts.length) assert.equal(d.last_attempt_time, d.attempts.at(-1).time);
+    assert.equal(d.last_response_status, d.attempts.length ? d.attempts.at(-1).response_status : undefined,
+      'last_response_status is the newest attempt\'s');
   }
 }
 

@@ -161,6 +161,16 @@ grep -q '"ok"' "$work/healthz" || fail "/healthz said: $(cat "$work/healthz")"
 KABAR_DATA_DIR=$state /usr/bin/kabar --server "http://127.0.0.1:$port" webhooks list \
     >"$work/cli.log" 2>&1 || { cat "$work/cli.log"; fail "the installed kabar cannot list webhooks"; }
 echo "ok: kabard (as nobody, the unit's environment) answers /healthz; kabar talks to it"
+# The web UI is inside the installed kabard: the page, with its policy, and
+# the script it names.
+curl -fsS -D "$work/ui.headers" -o "$work/ui.html" "http://127.0.0.1:$port/" ||
+    fail "the installed kabard serves no web UI at /"
+grep -qi "^content-security-policy: default-src 'none'" "$work/ui.headers" ||
+    fail "the web UI is served without its Content-Security-Policy"
+asset=$(sed -n 's|.*src="\(/assets/[0-9a-f]*/app\.js\)".*|\1|p' "$work/ui.html")
+[ -n "$asset" ] || fail "the web UI's page names no /assets/HASH/app.js"
+curl -fsS -o /dev/null "http://127.0.0.1:$port$asset" || fail "the installed kabard does not serve $asset"
+echo "ok: the installed kabard serves the web UI and its assets"
 # libkabar-dev as a receiver's build uses it: pkg-config, header, shared library.
 [ "$(pkg-config --variable=prefix kabar)" = /usr ] ||
     fail "kabar.pc names the prefix $(pkg-config --variable=prefix kabar), not /usr"

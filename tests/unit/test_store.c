@@ -24,6 +24,7 @@
 
 #include "core/events.h"
 #include "store/store.h"
+#include "store/store_sessions.h"
 #include "store_testdb.h"
 
 #define NOW INT64_C(1700000000000000)
@@ -136,15 +137,16 @@ static void test_migrations(void **state)
     char err[256] = "";
 
     /* A fresh database gets every migration: 1, then 2 (an index of
-     * messages by operation), then 3 (per-target queues). */
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 3);
-    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 3);
+     * messages by operation), 3 (deliveries by project), 4 (tenants and web
+     * sessions), 5 (per-target queues). */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 5);
+    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 5);
     assert_true(db_int(f, "SELECT min(apply_time) FROM schema_version") > 0);
 
     /* Re-opening applies nothing twice. */
     reopen(f);
     reopen(f);
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 3);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 5);
 
     if (testdb_is_pg()) {
         /* Every table of migration 1 exists, in this test's schema. */
@@ -474,11 +476,13 @@ static void test_webhook_list(void **state)
     }
     for (unsigned i = 100; i < 102; i++) {
         make_webhook(&wh, "p2", i);
+        if (i == 100)
+            strcpy(wh.tenant, "acme");
         make_secret(&sec, i, NOW);
         assert_int_equal(store_webhook_create(f->st, &wh, &sec), STORE_OK);
     }
 
-    assert_int_equal(store_webhook_list(f->st, "p1", NULL, 3, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, NULL, 3, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 3);
     assert_true(more);
     for (unsigned i = 0; i < 3; i++) {
@@ -488,7 +492,7 @@ static void test_webhook_list(void **state)
         assert_int_equal(page[i].nsecrets, 1);
     }
 
-    assert_int_equal(store_webhook_list(f->st, "p1", page[2].id, 3, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, page[2].id, 3, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, 3);
     assert_true(more);
@@ -497,7 +501,7 @@ static void test_webhook_list(void **state)
     make_webhook_id(wh.id, sizeof wh.id, 6);
     assert_string_equal(page[2].id, wh.id);
 
-    assert_int_equal(store_webhook_list(f->st, "p1", page[2].id, 3, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, page[2].id, 3, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, 1);
     assert_false(more);
@@ -506,24 +510,35 @@ static void test_webhook_list(void **state)
     assert_string_equal(page[0].secrets[0].truncated, "whsec_...0007");
 
     /* Past the end. */
-    assert_int_equal(store_webhook_list(f->st, "p1", page[0].id, 3, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, page[0].id, 3, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, 0);
     assert_false(more);
 
     /* A page exactly as long as the list has no next page. */
-    assert_int_equal(store_webhook_list(f->st, "p1", "", 7, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, "", 7, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 7);
     assert_false(more);
 
     /* Projects do not see each other's webhooks. */
-    assert_int_equal(store_webhook_list(f->st, "p2", NULL, 7, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p2", NULL, NULL, 7, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 2);
     assert_false(more);
     assert_string_equal(page[0].project, "p2");
-    assert_int_equal(store_webhook_list(f->st, "p3", NULL, 7, NOW, page, &n, &more), STORE_OK);
+    assert_int_equal(store_webhook_list(f->st, "p3", NULL, NULL, 7, NOW, page, &n, &more), STORE_OK);
     assert_int_equal(n, 0);
     assert_false(more);
+
+    /* A tenant sees its own webhooks only, and the label round-trips. */
+    assert_int_equal(store_webhook_list(f->st, "p2", "acme", NULL, 7, NOW, page, &n, &more),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(page[0].tenant, "acme");
+    assert_int_equal(store_webhook_get(f->st, "p2", page[0].id, NOW, &wh), STORE_OK);
+    assert_string_equal(wh.tenant, "acme");
+    assert_int_equal(store_webhook_list(f->st, "p1", "acme", NULL, 7, NOW, page, &n, &more),
+                     STORE_OK);
+    assert_int_equal(n, 0);
 }
 
 /* Create webhook 1 in p1 with secret 1 made at NOW. */
@@ -703,6 +718,73 @@ static void test_secrets_live(void **state)
     assert_int_equal(n, 0);
 }
 
+static void make_session(struct store_session *s, uint8_t seed, enum store_session_kind kind,
+                         const char *tenant, int64_t expire_us)
+{
+    memset(s, 0, sizeof *s);
+    for (size_t i = 0; i < STORE_SESSION_HASH_LEN; i++)
+        s->hash[i] = (uint8_t)(seed + i);
+    s->kind = kind;
+    snprintf(s->project, sizeof s->project, "p1");
+    snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
+    s->events = 0x5;
+    s->create_time_us = NOW;
+    s->expire_time_us = expire_us;
+}
+
+/* Sessions and portal links end at their expire_time to the microsecond,
+ * whatever "now" the caller passes: the same clock decides for a link and
+ * for the session it opens. A link opens one session only. */
+static void test_sessions_expire(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session link, link2, op, got;
+    uint8_t session_hash[STORE_SESSION_HASH_LEN];
+    const int64_t end = NOW + 60 * INT64_C(1000000);
+
+    make_session(&link, 10, STORE_SESSION_LINK, "acme", end);
+    make_session(&link2, 80, STORE_SESSION_LINK, "acme", end);
+    make_session(&op, 150, STORE_SESSION_ACTIVE, "", end);
+    memset(session_hash, 0xab, sizeof session_hash);
+    assert_int_equal(store_session_insert(f->st, &link, NOW), STORE_OK);
+    assert_int_equal(store_session_insert(f->st, &link2, NOW), STORE_OK);
+    assert_int_equal(store_session_insert(f->st, &op, NOW), STORE_OK);
+    assert_int_equal(store_session_insert(f->st, &op, NOW), STORE_CONFLICT);
+
+    /* A link is no session. */
+    assert_int_equal(store_session_lookup(f->st, link.hash, NOW, &got), STORE_NOT_FOUND);
+
+    /* An expired link opens nothing; one a microsecond short of its end
+     * opens a session once. */
+    assert_int_equal(store_session_exchange(f->st, link2.hash, session_hash, end),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_session_exchange(f->st, link.hash, session_hash, end - 1), STORE_OK);
+    assert_int_equal(store_session_exchange(f->st, link.hash, session_hash, end - 1),
+                     STORE_NOT_FOUND);
+
+    /* The session keeps the link's tenant, events and end. */
+    assert_int_equal(store_session_lookup(f->st, session_hash, end - 1, &got), STORE_OK);
+    assert_int_equal(got.kind, STORE_SESSION_ACTIVE);
+    assert_string_equal(got.project, "p1");
+    assert_string_equal(got.tenant, "acme");
+    assert_int_equal(got.events, 0x5);
+    assert_int_equal(got.expire_time_us, end);
+    assert_int_equal(store_session_lookup(f->st, session_hash, end, &got), STORE_NOT_FOUND);
+    assert_int_equal(store_session_lookup(f->st, op.hash, end - 1, &got), STORE_OK);
+    assert_string_equal(got.tenant, "");
+    assert_int_equal(store_session_lookup(f->st, op.hash, end, &got), STORE_NOT_FOUND);
+
+    /* A row written after the end purges the expired ones. */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM ui_sessions"), 3);
+    make_session(&link, 220, STORE_SESSION_LINK, "", end + 60 * INT64_C(1000000));
+    assert_int_equal(store_session_insert(f->st, &link, end), STORE_OK);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM ui_sessions"), 1);
+
+    /* Sign-out removes a row once. */
+    assert_int_equal(store_session_remove(f->st, link.hash), STORE_OK);
+    assert_int_equal(store_session_remove(f->st, link.hash), STORE_NOT_FOUND);
+}
+
 static void test_persistence(void **state)
 {
     struct fixture *f = *state;
@@ -839,7 +921,7 @@ static void test_concurrent(void **state)
         assert_int_equal(pthread_join(th[i], NULL), 0);
         assert_int_equal(w[i].failures, 0);
     }
-    assert_int_equal(store_webhook_list(f->st, "p1", NULL, THREADS, NOW, page, &n, &more),
+    assert_int_equal(store_webhook_list(f->st, "p1", NULL, NULL, THREADS, NOW, page, &n, &more),
                      STORE_OK);
     assert_int_equal(n, THREADS);
     assert_false(more);
@@ -860,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_rotate_max_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_rotate_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_unavailable, setup, teardown),

@@ -887,6 +887,7 @@ static void test_attempts_outcomes(void **state)
     assert_int_equal(db_int(f, "SELECT count(*) FROM attempts"), 4);
 
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[0], &d, info, 4, &n), STORE_OK);
+    free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_SUCCEEDED);
     assert_int_equal(d.attempts, 1);
     assert_int_equal(d.last_attempt_time_us, t);
@@ -903,6 +904,7 @@ static void test_attempts_outcomes(void **state)
                      1);
 
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[1], &d, info, 4, &n), STORE_OK);
+    free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_PENDING);
     assert_int_equal(d.attempts, 1);
     assert_int_equal(d.due_time_us, a[1].next_due_us);
@@ -915,13 +917,16 @@ static void test_attempts_outcomes(void **state)
                      1);
 
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[2], &d, info, 4, &n), STORE_OK);
+    free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_FAILED);
     assert_int_equal(d.attempts, 1);
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[3], &d, info, 4, &n), STORE_OK);
+    free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_FAILED);
     assert_int_equal(info[0].response_status, 410);
 
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[4], &d, info, 4, &n), STORE_OK);
+    free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_PENDING);
     assert_int_equal(d.attempts, 0);
     assert_int_equal(d.last_attempt_time_us, 0);
@@ -1336,6 +1341,7 @@ static void test_list_and_get(void **state)
         record_one(f, &a, NOW + i * SEC, DAY);
     }
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[4], &d, info, 4, &n), STORE_OK);
+    free(d.payload);
     assert_string_equal(d.id, dlv[4]);
     assert_string_equal(d.message_id, "msg_00000000000000000000000005");
     assert_string_equal(d.type, "batch.succeeded");
@@ -1344,6 +1350,7 @@ static void test_list_and_get(void **state)
     for (unsigned i = 0; i < 3; i++)
         assert_int_equal(info[i].response_status, 500 + (int)i);
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[4], &d, info, 2, &n), STORE_OK);
+    free(d.payload);
     assert_int_equal(n, 2);
     assert_int_equal(info[1].response_status, 501);
     assert_int_equal(store_delivery_get(f->st, "p2", dlv[4], &d, info, 4, &n), STORE_NOT_FOUND);
@@ -1376,6 +1383,7 @@ static void test_retry(void **state)
     assert_int_equal(store_delivery_retry(f->st, "p2", dlv, NOW + DAY), STORE_NOT_FOUND);
     assert_int_equal(store_delivery_retry(f->st, "p1", dlv, NOW + DAY), STORE_OK);
     assert_int_equal(store_delivery_get(f->st, "p1", dlv, &d, info, 2, &n), STORE_OK);
+    free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_PENDING);
     assert_int_equal(d.due_time_us, NOW + DAY);
     assert_int_equal(d.attempts, 1);

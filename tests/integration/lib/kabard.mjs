@@ -252,6 +252,22 @@ export class Kabard {
     throw new Error('list never ended');
   }
 
+  /**
+   * Run one SQL statement on this server's database, below the API (psql on
+   * PostgreSQL, the sqlite3 shell on SQLite, which waits for kabard's write
+   * lock); returns what it prints. For states no API call makes on demand,
+   * such as a session past its end.
+   */
+  sql(statement) {
+    const url = this.databaseUrl;
+    if (url && /^postgres(ql)?:\/\//.test(url)) {
+      return execFileSync('psql', [url, '-qAtc', statement], { encoding: 'utf8' }).trim();
+    }
+    const file = url ? url.replace(/^sqlite:/, '') : path.join(this.dataDir, 'kabar.db');
+    return execFileSync('sqlite3', ['-cmd', '.timeout 10000', file, statement],
+                        { encoding: 'utf8' }).trim();
+  }
+
   /** Parsed `msg=request` log lines. */
   requestLog() {
     return parseLogfmtLines(this.stderr).filter((l) => l.msg === 'request');
