@@ -5,9 +5,10 @@
 #               (scripts/test.sh: each pass runs even when an earlier one
 #               failed; one table at the end; nonzero exit on any failure)
 #
-# Other targets: build, build-sanitize, test-fast (the first pass only),
-# test-pg (the suite again on a throwaway PostgreSQL), test-sanitize (again
-# under ASan+UBSan), fuzz (a short bounded libFuzzer session per target,
+# Other targets: build, build-sanitize, build-tsan, test-fast (the first
+# pass only), test-pg (the suite again on a throwaway PostgreSQL),
+# test-sanitize (again under ASan+UBSan), test-tsan (the unit tests that use
+# threads, under ThreadSanitizer, on SQLite and on PostgreSQL), fuzz (a short bounded libFuzzer session per target,
 # clang), test-package (build, lint, install, run and remove the Debian
 # packages; root only), package (the Debian packages, in build/packages),
 # install (kabard, kabar, libkabar, manual pages, completions, the systemd
@@ -15,6 +16,10 @@
 
 BUILD ?= build
 SAN_BUILD ?= build-sanitize
+TSAN_BUILD ?= build-tsan
+# The unit tests whose code runs on several threads: the store's connection
+# pools (both backends), the keyring, the signing pool, the event writer.
+TSAN_TESTS = store store_deliver store_ops keyring signpool publish
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS = fuzz_stdwh fuzz_jwt
@@ -26,8 +31,8 @@ CTEST_EXCLUDE = -LE package
 # No "Entering directory" lines from the nested makes of cmake --build.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build build-sanitize run test test-fast test-pg test-sanitize \
-	test-package fuzz node-deps package install clean
+.PHONY: all deps build build-sanitize build-tsan run test test-fast test-pg test-sanitize \
+	test-tsan test-package fuzz node-deps package install clean
 
 all: build
 
@@ -47,6 +52,11 @@ build: deps $(BUILD)/Makefile
 build-sanitize: deps
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKABAR_SANITIZE=ON
 	cmake --build $(SAN_BUILD) -j $(JOBS)
+
+# Only the tests of TSAN_TESTS are built.
+build-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKABAR_TSAN=ON
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(addprefix test_,$(TSAN_TESTS))
 
 run: build
 	$(BUILD)/kabard --data-dir ./data $(KABARD_FLAGS)
@@ -75,6 +85,19 @@ test-sanitize: build-sanitize node-deps
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) $(CTEST_EXCLUDE)
+
+# The threaded unit tests under ThreadSanitizer, on SQLite and then on a
+# throwaway PostgreSQL (both runs happen even if the first fails). A race
+# fails the test (halt_on_error); tests/tsan.supp lists what is not ours.
+TSAN_ENV = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 \
+	suppressions=$(CURDIR)/tests/tsan.supp"
+TSAN_REGEX = "^unit_($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$"
+test-tsan: build-tsan
+	rc=0; cd $(TSAN_BUILD) && $(TSAN_ENV) ctest --output-on-failure -j $(JOBS) \
+		-R $(TSAN_REGEX) || rc=1; \
+	cd $(CURDIR) && PG_OPTS="-c fsync=off" ./tests/pg/pg.sh run sh -c 'cd $(TSAN_BUILD) && \
+		$(TSAN_ENV) ctest --output-on-failure -R "^unit_(store|store_deliver|store_ops|publish)$$"' \
+		|| rc=1; exit $$rc
 
 # Build the Debian packages, lint them, install them, run kabard as the unit
 # would, remove and purge them (tests/package/package_test.sh). Root only:
@@ -124,4 +147,4 @@ install: $(BUILD)/Makefile
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

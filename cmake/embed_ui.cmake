@@ -9,7 +9,9 @@
 # makes new URLs, so browsers may keep an asset for a year. Relative imports
 # between the ES modules resolve under the same prefix with no rewriting;
 # only index.html (served at / without long caching) names the prefix, as
-# @ASSETS@.
+# @ASSETS@. The bytes are laid out by cmake/embed.cmake's embed_bytes.
+
+include(${CMAKE_CURRENT_LIST_DIR}/embed.cmake)
 
 file(GLOB names RELATIVE ${UI_DIR} ${UI_DIR}/*)
 list(SORT names)
@@ -41,21 +43,16 @@ foreach(name ${names})
         file(READ ${UI_DIR}/${name} text)
         string(REPLACE "@ASSETS@" "/assets/${hash}" text "${text}")
         file(WRITE ${OUT}.index.tmp "${text}")
-        file(READ ${OUT}.index.tmp hex HEX)
+        embed_bytes(${OUT}.index.tmp bytes len)
         file(REMOVE ${OUT}.index.tmp)
     else()
-        file(READ ${UI_DIR}/${name} hex HEX)
+        embed_bytes(${UI_DIR}/${name} bytes len)
     endif()
-    string(LENGTH "${hex}" hexlen)
-    math(EXPR len "${hexlen} / 2")
-    string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-    string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n    " bytes "${bytes}")
-    string(APPEND out "static const unsigned char asset_${i}[] = {\n    ${bytes}0x00\n};\n")
+    string(APPEND out "static const unsigned char asset_${i}[] = {\n${bytes}\n};\n")
     string(APPEND table "    {\"${name}\", \"${type}\", asset_${i}, ${len}},\n")
     math(EXPR i "${i} + 1")
 endforeach()
 string(APPEND out "\nconst struct api_ui_asset api_ui_assets[] = {\n${table}};\n")
 string(APPEND out "const size_t api_ui_assets_count = ${i};\n")
 string(APPEND out "const char api_ui_assets_hash[] = \"${hash}\";\n")
-file(WRITE ${OUT}.tmp "${out}")
-file(RENAME ${OUT}.tmp ${OUT})
+embed_write(${OUT} "${out}")

@@ -68,6 +68,9 @@ static void fuzz_verify(const char *jwks_text, size_t jwks_len, const char *toke
     kabar_verifier_free(v);
 }
 
+/* The entry point libFuzzer calls; declared here, as libFuzzer has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     kabar_jwks *jwks = NULL;

@@ -20,6 +20,9 @@ static int64_t fuzz_clock(void *arg)
     return *(const int64_t *)arg;
 }
 
+/* The entry point libFuzzer calls; declared here, as libFuzzer has no header. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *raw = (const char *)data, *body = NULL;

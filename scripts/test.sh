@@ -23,6 +23,7 @@ PASSES='
 ctest         test-fast       unit and integration tests
 pg            test-pg         the suite again on a throwaway PostgreSQL
 sanitize      test-sanitize   the suite again under ASan+UBSan
+tsan          test-tsan       threaded unit tests under TSan, SQLite and PostgreSQL
 fuzz          fuzz            a bounded libFuzzer session per parser
 package       test-package    Debian packages: lintian, install, run, remove
 '

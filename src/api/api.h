@@ -100,6 +100,8 @@ const char *api_header(const struct api_request *req, const char *name);
 
 /* Route handlers, one file per resource. */
 void api_health_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_ready_get(const struct api_ctx *, struct api_request *, struct api_response *);
+void api_openapi_get(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_webhooks_create(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_webhooks_list(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_webhooks_get(const struct api_ctx *, struct api_request *, struct api_response *);

@@ -54,6 +54,24 @@ static json_t *api_delivery_json(const struct store_delivery *dl)
     return obj;
 }
 
+/* Answer a page of the delivery log (page[0..n), more after it), or the
+ * store's error rc. */
+static void api_deliveries_reply(struct api_response *resp, enum store_rc rc,
+                                 const struct store_delivery *page, size_t n, bool more)
+{
+    json_t *arr;
+
+    if (rc != STORE_OK) {
+        api_error_store(resp, rc);
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_delivery_json(&page[i]));
+    api_reply_page(resp, "deliveries", arr, "next_page_token", "dlv_",
+                   more && n > 0 ? page[n - 1].id : NULL);
+}
+
 static json_t *api_attempt_json(const struct store_attempt_info *a)
 {
     json_t *obj = json_object();
@@ -159,7 +177,6 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
     int state = -1;
     long limit;
     enum store_rc rc;
-    json_t *arr;
 
     if (id == NULL)
         return;
@@ -182,16 +199,7 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
     }
     rc = store_deliveries_list(ctx->store, req->project, id, state, before, (size_t)limit,
                                page, &n, &more);
-    if (rc != STORE_OK) {
-        api_error_store(resp, rc);
-        goto done;
-    }
-    arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, api_delivery_json(&page[i]));
-    api_reply_page(resp, "deliveries", arr, "next_page_token", "dlv_",
-                   more && n > 0 ? page[n - 1].id : NULL);
-done:
+    api_deliveries_reply(resp, rc, page, n, more);
     free(page);
 }
 
@@ -246,7 +254,6 @@ void api_deliveries_search(const struct api_ctx *ctx, struct api_request *req,
     bool more = false;
     long limit;
     enum store_rc rc;
-    json_t *arr;
 
     limit = api_page_size(req, resp, API_DELIVERIES_PAGE_DEFAULT, API_DELIVERIES_PAGE_MAX);
     if (limit < 0)
@@ -285,16 +292,7 @@ void api_deliveries_search(const struct api_ctx *ctx, struct api_request *req,
         return;
     }
     rc = store_deliveries_search(ctx->store, &f, before, (size_t)limit, page, &n, &more);
-    if (rc != STORE_OK) {
-        api_error_store(resp, rc);
-        goto done;
-    }
-    arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, api_delivery_json(&page[i]));
-    api_reply_page(resp, "deliveries", arr, "next_page_token", "dlv_",
-                   more && n > 0 ? page[n - 1].id : NULL);
-done:
+    api_deliveries_reply(resp, rc, page, n, more);
     free(page);
 }
 

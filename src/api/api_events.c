@@ -151,6 +151,11 @@ void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
                   json_string_value(type));
         goto done;
     }
+    if (events_is_operator((enum event_type)t)) {
+        api_error(resp, API_INVALID_ARGUMENT, "%s is an operator event: only kabar emits it",
+                  json_string_value(type));
+        goto done;
+    }
     if (!json_is_object(data)) {
         api_error(resp, API_INVALID_ARGUMENT, "data is required and must be an object");
         goto done;

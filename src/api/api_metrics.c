@@ -60,6 +60,17 @@ void api_metrics_get(const struct api_ctx *ctx, struct api_request *req,
         "# TYPE kabar_deliveries_in_flight gauge\n"
         "kabar_deliveries_in_flight %lld\n",
         (long long)atomic_load_explicit(&metrics.in_flight, memory_order_relaxed));
+    OUT("# HELP kabar_pruned_rows_total Rows removed by retention (KABAR_RETENTION_DAYS).\n"
+        "# TYPE kabar_pruned_rows_total counter\n"
+        "kabar_pruned_rows_total{table=\"messages\"} %llu\n"
+        "kabar_pruned_rows_total{table=\"deliveries\"} %llu\n"
+        "kabar_pruned_rows_total{table=\"attempts\"} %llu\n"
+        "kabar_pruned_rows_total{table=\"operations\"} %llu\n",
+        LOAD(metrics.pruned_messages), LOAD(metrics.pruned_deliveries),
+        LOAD(metrics.pruned_attempts), LOAD(metrics.pruned_operations));
+    OUT("# HELP kabar_pruned_pages_total Database file pages given back to the file system.\n"
+        "# TYPE kabar_pruned_pages_total counter\n"
+        "kabar_pruned_pages_total %llu\n", LOAD(metrics.pruned_pages));
     if (has_pending)
         OUT("# HELP kabar_deliveries_pending Deliveries waiting to be delivered (queue depth).\n"
             "# TYPE kabar_deliveries_pending gauge\n"

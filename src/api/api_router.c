@@ -22,6 +22,8 @@ struct api_route {
 
 static const struct api_route api_routes[] = {
     {"GET", "/healthz", api_health_get, false, false, false},
+    {"GET", "/readyz", api_ready_get, false, false, false},
+    {"GET", "/openapi.json", api_openapi_get, false, false, false},
     {"GET", "webhooks", api_webhooks_list, true, true, true},
     {"POST", "webhooks", api_webhooks_create, true, true, true},
     {"GET", "webhooks/*", api_webhooks_get, true, true, true},
@@ -76,6 +78,18 @@ static const struct api_route api_routes[] = {
     {"GET", "files/*", api_files_get, true, true, false},
     {"GET", "files/*:download", api_files_download, true, true, false},
 };
+
+size_t api_router_count(void)
+{
+    return sizeof(api_routes) / sizeof(api_routes[0]);
+}
+
+void api_router_route(size_t i, const char **method, const char **pattern, bool *versioned)
+{
+    *method = api_routes[i].method;
+    *pattern = api_routes[i].pattern;
+    *versioned = api_routes[i].versioned;
+}
 
 static const char *const api_versions[] = {"/v1/", "/v1beta/"};
 

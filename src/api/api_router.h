@@ -11,6 +11,7 @@
 #define KABAR_API_ROUTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "api/api.h"
 
@@ -33,5 +34,11 @@ struct api_route_match {
 enum api_route_result api_router_match(const char *method, const char *path,
                                        struct api_request *req, char *scratch,
                                        struct api_route_match *out);
+
+/* The route table, for the test that holds the OpenAPI description to it:
+ * how many routes there are, and route i's method, pattern and whether it
+ * lives under the version prefixes. */
+size_t api_router_count(void);
+void api_router_route(size_t i, const char **method, const char **pattern, bool *versioned);
 
 #endif

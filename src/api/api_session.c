@@ -240,8 +240,13 @@ done:
         json_t *v = json_object_get(body, "api_key");
         if (v == NULL)
             v = json_object_get(body, "apiKey");
-        if (json_is_string(v))      /* jansson's copy of the key */
+        /* jansson's copy of the key, about to be freed: wiped in place,
+         * the const of json_string_value cast away on purpose. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+        if (json_is_string(v))
             OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+#pragma GCC diagnostic pop
     }
     json_decref(body);
 }

@@ -24,6 +24,7 @@
 #include "core/pagetoken.h"
 #include "core/webhook.h"
 #include "core/whsec.h"
+#include "deliver/dispatch.h"
 #include "store/store.h"
 
 #define API_WEBHOOKS_PAGE_DEFAULT 50
@@ -487,6 +488,11 @@ void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
             api_error_store(resp, rc);
             goto done;
         }
+        /* Enabled again: its pending deliveries, and the
+         * kabar.webhook.enabled event committed with the update, are due. */
+        if (next->state == WEBHOOK_STATE_ENABLED && wh->state != WEBHOOK_STATE_ENABLED &&
+            ctx->dispatch != NULL)
+            dispatch_wake(ctx->dispatch);
     }
     api_reply(resp, api_webhook_json(next));
 done:
@@ -594,14 +600,10 @@ void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
     }
     if (api_webhook_load(ctx, req, id, wh, resp) != 0)
         goto done;
-    if (wh->state != WEBHOOK_STATE_ENABLED) {
-        api_error(resp, API_FAILED_PRECONDITION,
-                  "webhook %s is %s; enable it to send it a ping", id,
-                  webhook_state_name(wh->state));
-        goto done;
-    }
     /* A ping is an event of its own type, signed and delivered like any
-     * other, to this webhook only. */
+     * other, to this webhook only - whatever its state: pinging a disabled
+     * webhook is how an operator checks a repaired endpoint before
+     * enabling it again. Its outcome does not change the state. */
     memset(&msg, 0, sizeof(msg));
     if (ids_new("msg_", msg.id, sizeof(msg.id)) != 0) {
         api_error(resp, API_INTERNAL, "cannot make an id");

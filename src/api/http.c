@@ -15,6 +15,8 @@
  * commit holds no thread, and a few threads serve every connection.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -307,6 +311,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 }
 
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     size_t n;
@@ -321,8 +327,58 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("http", "detail=\"%s\"", msg);
 }
 
-struct http_server *http_start(const struct api_ctx *ctx, const struct sockaddr *addr,
-                               unsigned threads, char *err, size_t errlen)
+/* addr as "host:port" ("[v6]:port" for IPv6), numeric, into out. */
+static void http_addr_text(const struct sockaddr *addr, socklen_t len, char *out, size_t cap)
+{
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+
+    if (getnameinfo(addr, len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, cap, "(an address of family %d)", addr->sa_family);
+        return;
+    }
+    snprintf(out, cap, addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+int http_listen(const struct sockaddr *addr, char *err, size_t errlen)
+{
+    socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    char where[NI_MAXHOST + NI_MAXSERV + 8];
+    const char *step = "socket";
+    int fd, one = 1, saved;
+
+    http_addr_text(addr, len, where, sizeof where);
+    fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        goto fail;
+    /* As libmicrohttpd would: a restart need not wait out TIME_WAIT, and
+     * "[::]:8080" is IPv6 only, as "0.0.0.0:8080" is IPv4 only. */
+    step = "setsockopt";
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        goto fail;
+    if (addr->sa_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+        goto fail;
+    step = NULL;                        /* the usual failure needs no label */
+    if (bind(fd, addr, len) != 0)
+        goto fail;
+    step = "listen";
+    if (listen(fd, SOMAXCONN) != 0)
+        goto fail;
+    return fd;
+
+fail:
+    saved = errno;
+    snprintf(err, errlen, "cannot listen on %s: %s%s%s%s", where, strerror(saved),
+             step != NULL ? " (" : "", step != NULL ? step : "", step != NULL ? ")" : "");
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+struct http_server *http_start(const struct api_ctx *ctx, int fd, unsigned threads,
+                               char *err, size_t errlen)
 {
     struct http_server *srv = calloc(1, sizeof(*srv));
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
@@ -331,21 +387,19 @@ struct http_server *http_start(const struct api_ctx *ctx, const struct sockaddr 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (addr->sa_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
     srv->ctx = ctx;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv,
                                    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
-                                   MHD_OPTION_SOCK_ADDR, addr,
+                                   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                    MHD_OPTION_THREAD_POOL_SIZE, threads,
                                    MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
                                    MHD_OPTION_END);
     if (srv->daemon == NULL) {
-        snprintf(err, errlen, "cannot listen (address in use or not available)");
+        snprintf(err, errlen, "cannot start the HTTP server");
         pthread_cond_destroy(&srv->idle);
         pthread_mutex_destroy(&srv->mu);
         free(srv);

@@ -17,10 +17,18 @@
 
 struct http_server;
 
-/* Start serving on addr with threads workers. ctx must outlive the server.
- * Returns NULL with a message in err on failure (e.g. the port is taken). */
-struct http_server *http_start(const struct api_ctx *ctx, const struct sockaddr *addr,
-                               unsigned threads, char *err, size_t errlen);
+/* Bind and listen on addr (IPv4 or IPv6), before anything else of kabard
+ * is made, so that a port in use stops the start before any file or key is
+ * created. Returns the listening socket, or -1 with "cannot listen on
+ * ADDRESS: reason" in err, ADDRESS being the numeric address that failed. */
+int http_listen(const struct sockaddr *addr, char *err, size_t errlen);
+
+/* Start serving on fd (from http_listen) with threads workers. ctx must
+ * outlive the server. On success the server owns fd (http_stop closes it).
+ * Returns NULL with a message in err on failure; fd is then in an unknown
+ * state (libmicrohttpd may have closed it) and the caller should exit. */
+struct http_server *http_start(const struct api_ctx *ctx, int fd, unsigned threads,
+                               char *err, size_t errlen);
 
 /* Stop accepting, finish the requests in flight, free the server. */
 void http_stop(struct http_server *srv);

@@ -17,10 +17,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Exit codes: success, a failed request, a command line we cannot run. */
+/* Exit codes: success, a failed request, a command line we cannot run, and
+ * for "wait", a job still running when the time ran out. */
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
+#define CLI_EXIT_TIMEOUT 3
 
 #define CLI_DEFAULT_SERVER "http://127.0.0.1:8080"
 
@@ -28,7 +30,7 @@
 #define CLI_API_KEY_MAX 512
 
 /* Room in struct cmd_args; an entry with more is rejected by an assert. */
-#define CMD_MAX_OPTS 8
+#define CMD_MAX_OPTS 10
 #define CMD_MAX_ARGS 2
 
 struct cli_client;
@@ -51,9 +53,12 @@ struct cmd_opt {
 
 /* A parsed command line. opt[i] belongs to entry->opts[i]: the value of an
  * option with an argument, "" for a flag that was given, NULL when absent.
- * The strings point into argv. */
+ * The strings point into argv. argv_value[i] is opt[i] again, writable,
+ * when it is an option's value in argv (NULL otherwise), so that a command
+ * can wipe a secret given on its command line. */
 struct cmd_args {
     const char *opt[CMD_MAX_OPTS];
+    char *argv_value[CMD_MAX_OPTS];
     const char *arg[CMD_MAX_ARGS];
     int nargs;
 };
@@ -84,9 +89,22 @@ extern const struct cmd_entry cmd_deliveries_list_entry;
 extern const struct cmd_entry cmd_deliveries_get_entry;
 extern const struct cmd_entry cmd_deliveries_retry_entry;
 extern const struct cmd_entry cmd_webhooks_recover_entry;
+extern const struct cmd_entry cmd_interactions_list_entry;
+extern const struct cmd_entry cmd_interactions_get_entry;
+extern const struct cmd_entry cmd_interactions_cancel_entry;
+extern const struct cmd_entry cmd_interactions_wait_entry;
+extern const struct cmd_entry cmd_batches_list_entry;
+extern const struct cmd_entry cmd_batches_get_entry;
+extern const struct cmd_entry cmd_batches_cancel_entry;
+extern const struct cmd_entry cmd_batches_wait_entry;
+extern const struct cmd_entry cmd_operations_list_entry;
+extern const struct cmd_entry cmd_operations_get_entry;
+extern const struct cmd_entry cmd_operations_cancel_entry;
+extern const struct cmd_entry cmd_operations_wait_entry;
 extern const struct cmd_entry cmd_keys_rotate_entry;
 extern const struct cmd_entry cmd_verify_entry;       /* single word: name NULL */
 extern const struct cmd_entry cmd_listen_entry;
+extern const struct cmd_entry cmd_help_entry;         /* single word */
 extern const struct cmd_entry cmd_completion_entry;   /* single word */
 
 /* The command table itself, in cli_main.c: "kabar completion" reads it. */
@@ -102,8 +120,10 @@ int cli_usage_error(const struct cmd_entry *entry, const char *fmt, ...)
  * and make ctx->client. Returns 0, or an exit code after printing why. */
 int cli_connect(struct cli_ctx *ctx);
 
-/* Write s to f with control characters shown as '?': strings from the
- * server go to a terminal, and must not be able to drive it. */
+/* Write s to f with control characters shown visibly, as C escapes ("\n",
+ * "\r", "\t", "\x1b", "\u0085" for a C1 control) and a backslash as "\\":
+ * strings from the server go to a terminal and must not be able to drive
+ * it, and what was sent should still be readable. */
 void cli_fputs_safe(const char *s, FILE *f);
 
 #endif

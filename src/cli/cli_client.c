@@ -384,6 +384,9 @@ cli_call_header(struct cli_ctx *ctx, const char *method, const char *path,
     case CLI_CLIENT_TRANSPORT:
         fprintf(stderr, "kabar: cannot reach %s: %s\n", ctx->server,
                 cli_client_detail(ctx->client));
+        fprintf(stderr, "Is kabard running there? Start it with 'make run' in the source "
+                "tree, or 'kabard --listen HOST:PORT'; point kabar at another server with "
+                "--server URL or KABAR_SERVER.\n");
         return CLI_EXIT_FAIL;
     case CLI_CLIENT_TOOBIG:
         fprintf(stderr, "kabar: response from %s is larger than %u MiB\n",

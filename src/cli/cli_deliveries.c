@@ -3,7 +3,7 @@
  * cli_deliveries.c - the "kabar deliveries" command group, and "kabar
  * webhooks recover", over the delivery log of docs/delivery.md.
  *
- *   deliveries list --webhook WH   GET  /v1/webhooks/WH/deliveries
+ *   deliveries list [--webhook WH] GET  /v1/deliveries?webhook=WH&...
  *   deliveries get ID              GET  /v1/deliveries/ID
  *   deliveries retry ID            POST /v1/deliveries/ID:retry
  *   webhooks recover ID --since T  POST /v1/webhooks/ID:recover
@@ -57,27 +57,6 @@ deliveries_path(const struct cmd_entry *entry, const char *prefix,
     return 0;
 }
 
-/*
- * Append "?key=value" (or "&key=value" after the first) to the path in out,
- * the value percent-encoded. Returns 0, -1 when out of memory, -2 when the
- * path would not fit in cap.
- */
-static int
-deliveries_query_add(char *out, size_t cap, const char *key,
-                     const char *value)
-{
-    size_t len = strlen(out);
-    char *escaped = cli_client_escape(value);
-    int n;
-
-    if (escaped == NULL)
-        return -1;
-    n = snprintf(out + len, cap - len, "%c%s=%s",
-                 strchr(out, '?') != NULL ? '&' : '?', key, escaped);
-    free(escaped);
-    return n < 0 || (size_t)n >= cap - len ? -2 : 0;
-}
-
 /* The command's resource id (its one argument) as a delivery path. */
 static int
 deliveries_id_path(const struct cmd_entry *entry, const struct cmd_args *args,
@@ -100,11 +79,16 @@ deliveries_empty_body(void)
 
 /* --- list --------------------------------------------------------------- */
 
-enum { LIST_WEBHOOK, LIST_STATE, LIST_PAGE_SIZE, LIST_PAGE_TOKEN, LIST_ALL };
+enum { LIST_WEBHOOK, LIST_STATE, LIST_EVENT_TYPE, LIST_STATUS_CLASS, LIST_SINCE, LIST_UNTIL,
+       LIST_PAGE_SIZE, LIST_PAGE_TOKEN, LIST_ALL };
 
 static const struct cmd_opt deliveries_list_opts[] = {
     [LIST_WEBHOOK] = {"webhook", true},
     [LIST_STATE] = {"state", true},
+    [LIST_EVENT_TYPE] = {"event-type", true},
+    [LIST_STATUS_CLASS] = {"status-class", true},
+    [LIST_SINCE] = {"since", true},
+    [LIST_UNTIL] = {"until", true},
     [LIST_PAGE_SIZE] = {"page-size", true},
     [LIST_PAGE_TOKEN] = {"page-token", true},
     [LIST_ALL] = {"all", false},
@@ -116,6 +100,10 @@ struct deliveries_query {
     const struct cmd_entry *entry;  /* for usage errors */
     const char *webhook;
     const char *state;
+    const char *event_type;
+    const char *status_class;
+    const char *since;
+    const char *until;
     const char *page_size;
 };
 
@@ -129,16 +117,27 @@ deliveries_list_path(const void *arg, const char *token, char *out,
     const struct deliveries_query *q = arg;
     int rc;
 
-    if ((rc = deliveries_path(q->entry, "/v1/webhooks/", q->webhook,
-                              "--webhook", "/deliveries", out, cap)) != 0)
-        return rc;
+    /* The project-wide log takes every filter, the webhook among them;
+     * the server checks their values. */
+    if ((size_t)snprintf(out, cap, "/v1/deliveries") >= cap)
+        return cli_usage_error(q->entry, "the URL is too long");
     rc = 0;
-    if (q->state != NULL)
-        rc = deliveries_query_add(out, cap, "state", q->state);
+    if (q->webhook != NULL)
+        rc = cli_output_query_add(out, cap, "webhook", q->webhook);
+    if (rc == 0 && q->state != NULL)
+        rc = cli_output_query_add(out, cap, "state", q->state);
+    if (rc == 0 && q->event_type != NULL)
+        rc = cli_output_query_add(out, cap, "event_type", q->event_type);
+    if (rc == 0 && q->status_class != NULL)
+        rc = cli_output_query_add(out, cap, "status_class", q->status_class);
+    if (rc == 0 && q->since != NULL)
+        rc = cli_output_query_add(out, cap, "since", q->since);
+    if (rc == 0 && q->until != NULL)
+        rc = cli_output_query_add(out, cap, "until", q->until);
     if (rc == 0 && q->page_size != NULL)
-        rc = deliveries_query_add(out, cap, "page_size", q->page_size);
+        rc = cli_output_query_add(out, cap, "page_size", q->page_size);
     if (rc == 0 && token != NULL)
-        rc = deliveries_query_add(out, cap, "page_token", token);
+        rc = cli_output_query_add(out, cap, "page_token", token);
     if (rc == -1) {
         fprintf(stderr, "kabar: out of memory\n");
         return CLI_EXIT_FAIL;
@@ -208,11 +207,17 @@ deliveries_print_table(const json_t *list)
 static void
 deliveries_print_next_hint(const struct deliveries_query *q, const char *next)
 {
-    printf("\nMore deliveries: kabar deliveries list --webhook ");
-    cli_fputs_safe(q->webhook, stdout);
-    if (q->state != NULL) {
-        printf(" --state ");
-        cli_fputs_safe(q->state, stdout);
+    const struct { const char *opt, *value; } f[] = {
+        {"--webhook", q->webhook}, {"--state", q->state}, {"--event-type", q->event_type},
+        {"--status-class", q->status_class}, {"--since", q->since}, {"--until", q->until},
+    };
+
+    printf("\nMore deliveries: kabar deliveries list");
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (f[i].value == NULL)
+            continue;
+        printf(" %s ", f[i].opt);
+        cli_fputs_safe(f[i].value, stdout);
     }
     if (q->page_size != NULL)
         printf(" --page-size %s", q->page_size);
@@ -239,6 +244,10 @@ deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
         .entry = entry,
         .webhook = args->opt[LIST_WEBHOOK],
         .state = args->opt[LIST_STATE],
+        .event_type = args->opt[LIST_EVENT_TYPE],
+        .status_class = args->opt[LIST_STATUS_CLASS],
+        .since = args->opt[LIST_SINCE],
+        .until = args->opt[LIST_UNTIL],
         .page_size = args->opt[LIST_PAGE_SIZE],
     };
     const struct cli_output_list list = {
@@ -249,8 +258,8 @@ deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
     };
     int rc;
 
-    if (q.webhook == NULL)
-        return cli_usage_error(entry, "missing --webhook");
+    if (q.webhook != NULL && q.webhook[0] == '\0')
+        return cli_usage_error(entry, "--webhook is empty");
     if ((rc = cli_output_page_size_check(entry, q.page_size)) != 0)
         return rc;
     if (q.state != NULL && q.state[0] == '\0')
@@ -262,10 +271,11 @@ deliveries_list(struct cli_ctx *ctx, const struct cmd_entry *entry,
 const struct cmd_entry cmd_deliveries_list_entry = {
     .group = "deliveries",
     .name = "list",
-    .usage = "--webhook ID [--state pending|succeeded|failed] "
-             "[--page-size N] [--page-token TOKEN] [--all]",
-    .help = "List the deliveries of a webhook, newest first; --all follows "
-            "every page.",
+    .usage = "[--webhook ID|dynamic] [--state pending|succeeded|failed] "
+             "[--event-type TYPE] [--status-class 2xx|3xx|4xx|5xx|none] [--since TIME] "
+             "[--until TIME] [--page-size N] [--page-token TOKEN] [--all]",
+    .help = "List the project's deliveries, newest first, filtered (--webhook dynamic: "
+            "those to jobs' own URIs); --all follows every page.",
     .opts = deliveries_list_opts,
     .arg_name = "",
     .min_args = 0,
@@ -274,31 +284,6 @@ const struct cmd_entry cmd_deliveries_list_entry = {
 };
 
 /* --- get ---------------------------------------------------------------- */
-
-/*
- * Print at most DELIVERIES_EXCERPT_SHOWN bytes of a response excerpt, on
- * one line: the cut is moved back to the start of a UTF-8 character, so
- * that no half character reaches the terminal, and "..." marks it.
- */
-static void
-deliveries_print_excerpt(const char *excerpt)
-{
-    char shown[DELIVERIES_EXCERPT_SHOWN + 1];
-    size_t len = strlen(excerpt);
-
-    if (len <= DELIVERIES_EXCERPT_SHOWN) {
-        cli_fputs_safe(excerpt, stdout);
-        return;
-    }
-    len = DELIVERIES_EXCERPT_SHOWN;
-    /* 10xxxxxx is the continuation of the character before it. */
-    while (len > 0 && ((unsigned char)excerpt[len] & 0xc0) == 0x80)
-        len--;
-    memcpy(shown, excerpt, len);
-    shown[len] = '\0';
-    cli_fputs_safe(shown, stdout);
-    fputs("...", stdout);
-}
 
 /* One attempt: time, latency, the status or the error, the response. */
 static void
@@ -321,7 +306,7 @@ deliveries_print_attempt(const json_t *a)
     }
     if (excerpt[0] != '\0') {
         fputs("  ", stdout);
-        deliveries_print_excerpt(excerpt);
+        cli_output_excerpt(excerpt, DELIVERIES_EXCERPT_SHOWN);
     } else if (json_object_get(a, "response_excerpt_base64") != NULL) {
         fputs("  (binary response)", stdout);
     }

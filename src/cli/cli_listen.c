@@ -44,19 +44,18 @@
 #define LISTEN_DEDUP_CAPACITY 100000
 #define LISTEN_DEDUP_TTL (25 * 3600)        /* kabard retries for 24 hours */
 #define LISTEN_FORWARD_TIMEOUT_MS 30000L
-#define LISTEN_SECRET_BYTES 32
 
-enum { OPT_PORT, OPT_SECRET, OPT_JWKS, OPT_AUDIENCE, OPT_ISSUER, OPT_FORWARD_TO,
-       OPT_PRINT_SECRET, OPT_VERBOSE };
+enum { OPT_PORT, OPT_SECRET, OPT_JWKS, OPT_AUDIENCE, OPT_ANY_AUDIENCE, OPT_ISSUER, OPT_FORWARD_TO,
+       OPT_VERBOSE };
 
 static const struct cmd_opt listen_opts[] = {
     [OPT_PORT] = {"port", true},
     [OPT_SECRET] = {"secret", true},
     [OPT_JWKS] = {"jwks", true},
     [OPT_AUDIENCE] = {"audience", true},
+    [OPT_ANY_AUDIENCE] = {"any-audience", false},
     [OPT_ISSUER] = {"issuer", true},
     [OPT_FORWARD_TO] = {"forward-to", true},
-    [OPT_PRINT_SECRET] = {"print-secret", false},
     [OPT_VERBOSE] = {"verbose", false},
     {NULL, false},
 };
@@ -229,10 +228,17 @@ static enum MHD_Result listen_reply(struct MHD_Connection *conn, unsigned status
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
+    /* libmicrohttpd 0.9.75 takes a writable buffer even to copy it: hand it
+     * a copy of its own to free. */
+    char *copy = strdup(text);
 
-    r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
+    if (copy == NULL)
         return MHD_NO;
+    r = MHD_create_response_from_buffer(strlen(copy), copy, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(copy);
+        return MHD_NO;
+    }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -363,22 +369,6 @@ static void listen_completed(void *cls, struct MHD_Connection *conn, void **con_
 
 /* ------------------------------------------------------------- set-up */
 
-/* A fresh "whsec_" secret into out (cap bytes). Returns 0 or -1. */
-static int listen_new_secret(char *out, size_t cap)
-{
-    unsigned char key[LISTEN_SECRET_BYTES];
-    int rc = -1;
-
-    if (cap < 6 + 4 * ((sizeof(key) + 2) / 3) + 1 || RAND_bytes(key, sizeof(key)) != 1)
-        goto out;
-    memcpy(out, "whsec_", 6);
-    EVP_EncodeBlock((unsigned char *)out + 6, key, sizeof(key));
-    rc = 0;
-out:
-    OPENSSL_cleanse(key, sizeof(key));
-    return rc;
-}
-
 /* The verifier the options ask for. Returns 0 or an exit code after
  * printing why. */
 static int listen_make_verifier(const struct cmd_entry *entry, const struct cmd_args *args,
@@ -417,9 +407,6 @@ static int listen_make_verifier(const struct cmd_entry *entry, const struct cmd_
         fprintf(stderr, "kabar listen: %s\n", kabar_strerror(rc));
         return CLI_EXIT_FAIL;
     }
-    if (args->opt[OPT_AUDIENCE] == NULL)
-        fprintf(stderr, "kabar listen: no --audience: tokens meant for any receiver are "
-                        "accepted\n");
     return 0;
 }
 
@@ -447,13 +434,20 @@ static int listen_check_args(const struct cmd_entry *entry, const struct cmd_arg
         return cli_usage_error(entry, "--port must be a number from 0 to 65535");
     if (secret && jwks)
         return cli_usage_error(entry, "give one of --secret and --jwks, not both");
-    if (!secret && !jwks && args->opt[OPT_PRINT_SECRET] == NULL)
-        return cli_usage_error(entry, "give --secret or --jwks (or --print-secret to make a "
-                                      "new secret)");
-    if (jwks && args->opt[OPT_PRINT_SECRET] != NULL)
-        return cli_usage_error(entry, "--print-secret goes with --secret (or alone)");
-    if (!jwks && (args->opt[OPT_AUDIENCE] != NULL || args->opt[OPT_ISSUER] != NULL))
-        return cli_usage_error(entry, "--audience and --issuer go with --jwks");
+    /* kabard makes every webhook's secret itself: the one to give is the
+     * new_signing_secret of "kabar webhooks create". */
+    if (!secret && !jwks)
+        return cli_usage_error(entry, "give --secret (the webhook's whsec_... from kabar "
+                                      "webhooks create) or --jwks");
+    if (!jwks && (args->opt[OPT_AUDIENCE] != NULL || args->opt[OPT_ANY_AUDIENCE] != NULL ||
+                  args->opt[OPT_ISSUER] != NULL))
+        return cli_usage_error(entry, "--audience, --any-audience and --issuer go with --jwks");
+    /* As for kabar verify: a token's aud says which receiver it is for, so
+     * accepting any audience must be asked for, not fallen into. */
+    if (jwks && (args->opt[OPT_AUDIENCE] == NULL) == (args->opt[OPT_ANY_AUDIENCE] == NULL))
+        return cli_usage_error(entry, "with --jwks give --audience (the URI this listener "
+                               "receives at, or the project's audience) or, to accept tokens "
+                               "meant for any receiver, --any-audience");
     if (fwd != NULL && strncmp(fwd, "http://", 7) != 0 && strncmp(fwd, "https://", 8) != 0)
         return cli_usage_error(entry, "--forward-to must be an http:// or https:// URL");
     return 0;
@@ -484,7 +478,6 @@ static int listen_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
     struct listen_ctx lc = {0};
     struct MHD_Daemon *d = NULL;
     const union MHD_DaemonInfo *info;
-    char secret_buf[128] = "";
     const char *secret = args->opt[OPT_SECRET];
     sigset_t sigs, old;
     int rc, sig = 0;
@@ -492,23 +485,12 @@ static int listen_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
     (void)ctx;
     if ((rc = listen_check_args(entry, args)) != 0)
         return rc;
-    if (secret == NULL && args->opt[OPT_JWKS] == NULL) {
-        if (listen_new_secret(secret_buf, sizeof(secret_buf)) != 0) {
-            fprintf(stderr, "kabar listen: cannot make a secret\n");
-            return CLI_EXIT_FAIL;
-        }
-        secret = secret_buf;
-    }
     pthread_mutex_init(&lc.out_lock, NULL);
     lc.forward_to = args->opt[OPT_FORWARD_TO];
     lc.verbose = args->opt[OPT_VERBOSE] != NULL;
     rc = listen_make_verifier(entry, args, secret, &lc.verifier);
-    if (rc == 0 && args->opt[OPT_PRINT_SECRET] != NULL)
-        printf("secret: %s\n", secret);
-    /* argv is writable; cmd_args only promises not to write to it. */
-    if (args->opt[OPT_SECRET] != NULL)
-        OPENSSL_cleanse((char *)args->opt[OPT_SECRET], strlen(args->opt[OPT_SECRET]));
-    OPENSSL_cleanse(secret_buf, sizeof(secret_buf));
+    if (args->argv_value[OPT_SECRET] != NULL)
+        OPENSSL_cleanse(args->argv_value[OPT_SECRET], strlen(args->argv_value[OPT_SECRET]));
     if (rc != 0)
         goto out;
     if (kabar_dedup_new(LISTEN_DEDUP_CAPACITY, LISTEN_DEDUP_TTL, &lc.dedup) != KABAR_OK) {
@@ -558,13 +540,14 @@ out:
 const struct cmd_entry cmd_listen_entry = {
     .group = "listen",
     .name = NULL,
-    .usage = "--port P (--secret S | --jwks URL|FILE [--audience A] [--issuer I]) "
-             "[--forward-to URL] [--print-secret] [--verbose]",
+    .usage = "--port P (--secret S | --jwks URL|FILE (--audience A | --any-audience) "
+             "[--issuer I]) "
+             "[--forward-to URL] [--verbose]",
     .help = "Receive webhooks on 127.0.0.1:P (0: any free port): verify each request "
             "(400 and the reason when it does not verify), de-duplicate on webhook-id, print "
             "one line per event (the body too with --verbose), and forward verified requests "
-            "unchanged to --forward-to. --print-secret prints the secret in use; without "
-            "--secret it makes a new one.",
+            "unchanged to --forward-to. The secret is the webhook's, as kabar webhooks create "
+            "printed it.",
     .opts = listen_opts,
     .arg_name = "",
     .min_args = 0,

@@ -6,7 +6,8 @@
  * --server and --json may appear before, between or after the command
  * words), finds the server and the API key, and runs one command. Exit
  * codes: 0 success, 1 the request failed (or the server said no), 2 the
- * command line or the configuration cannot be used.
+ * command line or the configuration cannot be used; and for the "wait"
+ * commands, 3 the job was still running when the time ran out.
  *
  * The server and the key are only looked for when a command first sends a
  * request (cli_connect()), so that --help and usage errors need neither.
@@ -43,9 +44,22 @@ const struct cmd_entry *const cmd_table[] = {
     &cmd_deliveries_get_entry,
     &cmd_deliveries_retry_entry,
     &cmd_webhooks_recover_entry,
+    &cmd_interactions_list_entry,
+    &cmd_interactions_get_entry,
+    &cmd_interactions_cancel_entry,
+    &cmd_interactions_wait_entry,
+    &cmd_batches_list_entry,
+    &cmd_batches_get_entry,
+    &cmd_batches_cancel_entry,
+    &cmd_batches_wait_entry,
+    &cmd_operations_list_entry,
+    &cmd_operations_get_entry,
+    &cmd_operations_cancel_entry,
+    &cmd_operations_wait_entry,
     &cmd_keys_rotate_entry,
     &cmd_verify_entry,
     &cmd_listen_entry,
+    &cmd_help_entry,
     &cmd_completion_entry,
 };
 #define CMD_TABLE_LEN (sizeof(cmd_table) / sizeof(cmd_table[0]))
@@ -74,11 +88,19 @@ cli_fputs_safe(const char *s, FILE *f)
     const unsigned char *p;
 
     for (p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            fputc('?', f);
+        if (*p == '\n') {
+            fputs("\\n", f);
+        } else if (*p == '\r') {
+            fputs("\\r", f);
+        } else if (*p == '\t') {
+            fputs("\\t", f);
+        } else if (*p == '\\') {
+            fputs("\\\\", f);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\x%02x", *p);
         } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
             /* U+0080..U+009F, the C1 controls some terminals obey. */
-            fputc('?', f);
+            fprintf(f, "\\u%04x", p[1]);
             p++;
         } else {
             fputc(*p, f);
@@ -130,7 +152,9 @@ cli_print_help(const char *group)
            "  --json         print the server's JSON response, for scripts\n"
            "  -h, --help     show this help\n"
            "  --version      show kabar's version\n"
-           "\nExit status: 0 success, 1 request failed, 2 usage error.\n");
+           "\nExit status: 0 success, 1 request failed, 2 usage error; the wait\n"
+           "commands: 0 the job succeeded, 1 it ended otherwise, 3 it was still\n"
+           "running at --timeout.\n");
 }
 
 static void
@@ -282,6 +306,7 @@ cli_parse_command_option(struct cli_parse *p, int argc, char **argv, int *i)
         }
         /* A repeated option: the last one wins, as with most tools. */
         p->args.opt[k] = o->has_arg ? value : "";
+        p->args.argv_value[k] = o->has_arg ? value : NULL;
         return 0;
     }
     return cli_usage_error(p->entry, "unknown option %s", argv[*i]);
@@ -562,6 +587,46 @@ cli_take_api_key(struct cli_ctx *ctx, char *arg)
     ctx->api_key_opt = rc == 0;
     return rc;
 }
+
+/* "kabar help [GROUP [COMMAND]]": what --help prints, as a command, since
+ * that is where people look first. */
+static int
+cli_help_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
+              const struct cmd_args *args)
+{
+    const struct cmd_entry *e;
+
+    (void)ctx;
+    if (args->nargs == 0) {
+        cli_print_help(NULL);
+        return CLI_EXIT_OK;
+    }
+    if (!cli_group_exists(args->arg[0]))
+        return cli_usage_error(entry, "unknown command '%s'", args->arg[0]);
+    if (args->nargs == 1) {
+        /* A single-word command ("verify") has its own help. */
+        if ((e = cli_find_entry(args->arg[0], NULL)) != NULL)
+            cli_print_entry_help(e);
+        else
+            cli_print_help(args->arg[0]);
+        return CLI_EXIT_OK;
+    }
+    if ((e = cli_find_entry(args->arg[0], args->arg[1])) == NULL)
+        return cli_usage_error(entry, "unknown command '%s %s'", args->arg[0], args->arg[1]);
+    cli_print_entry_help(e);
+    return CLI_EXIT_OK;
+}
+
+const struct cmd_entry cmd_help_entry = {
+    .group = "help",
+    .name = NULL,
+    .usage = "[COMMAND [SUBCOMMAND]]",
+    .help = "Show the commands, or what one command or group takes.",
+    .arg_name = "",
+    .min_args = 0,
+    .max_args = 2,
+    .exec = cli_help_exec,
+};
 
 int
 main(int argc, char **argv)

@@ -36,6 +36,27 @@ cli_output_field(const char *label, const char *value)
 }
 
 void
+cli_output_excerpt(const char *s, size_t max)
+{
+    size_t len = strlen(s);
+    char *shown;
+
+    if (len <= max) {
+        cli_fputs_safe(s, stdout);
+        return;
+    }
+    len = max;
+    /* 10xxxxxx is the continuation of the character before it. */
+    while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
+        len--;
+    if ((shown = strndup(s, len)) != NULL) {
+        cli_fputs_safe(shown, stdout);
+        free(shown);
+    }
+    fputs("...", stdout);
+}
+
+void
 cli_output_cell(const char *value, size_t width)
 {
     size_t len = strlen(value);
@@ -54,6 +75,21 @@ cli_output_call(struct cli_ctx *ctx, const char *method, const char *path,
     if (rc == CLI_EXIT_OK && ctx->json)
         rc = cli_print_json(*out);
     return rc;
+}
+
+int
+cli_output_query_add(char *out, size_t cap, const char *key, const char *value)
+{
+    size_t len = strlen(out);
+    char *escaped = cli_client_escape(value);
+    int n;
+
+    if (escaped == NULL)
+        return -1;
+    n = snprintf(out + len, cap - len, "%c%s=%s",
+                 strchr(out, '?') != NULL ? '&' : '?', key, escaped);
+    free(escaped);
+    return n < 0 || (size_t)n >= cap - len ? -2 : 0;
 }
 
 /* Stops "list --all" against a server that never stops paginating. */

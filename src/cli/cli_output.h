@@ -30,6 +30,11 @@ void cli_output_label(const char *label);
 /* One "label:    value" line of a block, the value from the server. */
 void cli_output_field(const char *label, const char *value);
 
+/* Print at most max bytes of s to stdout, on one line (cli_fputs_safe()):
+ * a longer s is cut at the start of a UTF-8 character, so that no half
+ * character reaches the terminal, and "..." marks the cut. */
+void cli_output_excerpt(const char *s, size_t max);
+
 /* A table cell: value, then padding up to width plus two spaces of gap
  * (no padding when width is 0, for the last column). */
 void cli_output_cell(const char *value, size_t width);
@@ -39,6 +44,13 @@ void cli_output_cell(const char *value, size_t width);
  * the caller's to json_decref() either way. */
 int cli_output_call(struct cli_ctx *ctx, const char *method, const char *path,
                     const json_t *body, json_t **out);
+
+/*
+ * Append "?key=value" (or "&key=value" after the first) to the path in out,
+ * the value percent-encoded. Returns 0, -1 when out of memory, -2 when the
+ * path would not fit in cap (out is then cut; do not send it).
+ */
+int cli_output_query_add(char *out, size_t cap, const char *key, const char *value);
 
 /* Room for the path of one list page, query included. */
 #define CLI_OUTPUT_PATH_MAX 4096

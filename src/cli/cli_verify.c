@@ -28,13 +28,14 @@
 /* A webhook body larger than this is not one kabard sends. */
 #define VERIFY_MAX_BODY (16u << 20)
 
-enum { OPT_SECRET, OPT_JWKS, OPT_AUDIENCE, OPT_ISSUER, OPT_ID, OPT_TIMESTAMP, OPT_SIGNATURE,
-       OPT_NOW };
+enum { OPT_SECRET, OPT_JWKS, OPT_AUDIENCE, OPT_ANY_AUDIENCE, OPT_ISSUER, OPT_ID, OPT_TIMESTAMP,
+       OPT_SIGNATURE, OPT_NOW };
 
 static const struct cmd_opt verify_opts[] = {
     [OPT_SECRET] = {"secret", true},
     [OPT_JWKS] = {"jwks", true},
     [OPT_AUDIENCE] = {"audience", true},
+    [OPT_ANY_AUDIENCE] = {"any-audience", false},
     [OPT_ISSUER] = {"issuer", true},
     [OPT_ID] = {"id", true},
     [OPT_TIMESTAMP] = {"timestamp", true},
@@ -99,8 +100,8 @@ static int verify_make_verifier(const struct cmd_entry *entry, const struct cmd_
         return cli_usage_error(entry, "give exactly one of --secret and --jwks");
     if (secret != NULL) {
         rc = kabar_verifier_new_secret(secret, out);
-        /* argv is writable; cmd_args only promises not to write to it. */
-        OPENSSL_cleanse((char *)secret, strlen(secret));
+        if (args->argv_value[OPT_SECRET] != NULL)
+            OPENSSL_cleanse(args->argv_value[OPT_SECRET], strlen(secret));
         if (rc != KABAR_OK)
             return cli_usage_error(entry, "--secret: %s", kabar_strerror(rc));
         return 0;
@@ -158,8 +159,16 @@ static int verify_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
         now = (int64_t)n;
     }
     if (args->opt[OPT_SECRET] != NULL &&
-        (args->opt[OPT_AUDIENCE] != NULL || args->opt[OPT_ISSUER] != NULL))
-        return cli_usage_error(entry, "--audience and --issuer go with --jwks");
+        (args->opt[OPT_AUDIENCE] != NULL || args->opt[OPT_ANY_AUDIENCE] != NULL ||
+         args->opt[OPT_ISSUER] != NULL))
+        return cli_usage_error(entry, "--audience, --any-audience and --issuer go with --jwks");
+    /* A token's aud says which receiver it is for; accepting any audience
+     * accepts tokens meant for someone else, so it must be asked for. */
+    if (args->opt[OPT_JWKS] != NULL &&
+        (args->opt[OPT_AUDIENCE] == NULL) == (args->opt[OPT_ANY_AUDIENCE] == NULL))
+        return cli_usage_error(entry, "with --jwks give --audience (your webhook's URI, or "
+                               "the project's audience) or, to accept tokens meant for any "
+                               "receiver, --any-audience");
     if ((rc = verify_make_verifier(entry, args, &v)) != 0)
         return rc;
     if (now != 0)
@@ -188,7 +197,7 @@ static int verify_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
 const struct cmd_entry cmd_verify_entry = {
     .group = "verify",
     .name = NULL,
-    .usage = "(--secret S | --jwks URL|FILE [--audience A] [--issuer I]) --id ID "
+    .usage = "(--secret S | --jwks URL|FILE (--audience A | --any-audience) [--issuer I]) --id ID "
              "--timestamp T --signature SIG [--now UNIX] < BODY",
     .help = "Verify one webhook as a receiver would (Standard Webhooks signature, or the "
             "RS256 JWT of a dynamic webhook); print the event and exit 0 when it is valid, "

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * log.c - logfmt records on stderr.
+ * log.c - structured records on stderr, as logfmt or as JSON lines.
+ *
+ * Callers write their fields as logfmt (key=value, values with spaces in
+ * quotes). In JSON mode the same fields are read back from that text and
+ * written as one JSON object per line, numbers as numbers and the rest as
+ * strings, with jansson doing the escaping; so both formats carry exactly
+ * the same fields and no caller knows which one is on.
  *
  * Each record is built in a stack buffer and written with one write(2):
  * POSIX makes a single write to a pipe of up to PIPE_BUF bytes atomic, and
@@ -18,12 +24,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
+#include <jansson.h>
+
 #include "common/timeutil.h"
 
 #define LOG_LINE_MAX 4096
 #define LOG_TRUNCATED " truncated=true\n"
 
 static _Atomic int log_level = LOG_INFO;
+static _Atomic int log_format = LOG_FORMAT_LOGFMT;
 
 static const char *const log_level_names[] = {
     [LOG_DEBUG] = "debug",
@@ -35,6 +46,179 @@ static const char *const log_level_names[] = {
 void log_set_level(enum log_level level)
 {
     atomic_store(&log_level, (int)level);
+}
+
+void log_set_format(enum log_format format)
+{
+    atomic_store(&log_format, (int)format);
+}
+
+int log_format_parse(const char *s, enum log_format *out)
+{
+    if (strcmp(s, "logfmt") == 0)
+        *out = LOG_FORMAT_LOGFMT;
+    else if (strcmp(s, "json") == 0)
+        *out = LOG_FORMAT_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+/* A JSON string of s; bytes that are not UTF-8 become '?' (jansson refuses
+ * invalid UTF-8, and a log line must never be lost for one bad byte). */
+static json_t *log_json_string(const char *s, size_t n)
+{
+    json_t *v = json_stringn(s, n);
+    char *copy;
+
+    if (v != NULL)
+        return v;
+    copy = malloc(n + 1);
+    if (copy == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)s[i] >= 0x80 || s[i] == '\0' ? '?' : s[i];
+    copy[n] = '\0';
+    v = json_stringn(copy, n);
+    free(copy);
+    return v;
+}
+
+/* A value as JSON: an integer or a decimal number when the whole text is
+ * one, otherwise the text. */
+static json_t *log_json_value(const char *s, size_t n, bool quoted)
+{
+    char buf[32];
+    char *end;
+
+    if (!quoted && n > 0 && n < sizeof(buf)) {
+        bool digits = true, dot = false;
+
+        for (size_t i = (s[0] == '-'); i < n; i++) {
+            if (s[i] == '.' && !dot && i > 0)
+                dot = true;
+            else if (s[i] < '0' || s[i] > '9')
+                digits = false;
+        }
+        if (digits && n > (size_t)(s[0] == '-') && s[n - 1] != '.') {
+            memcpy(buf, s, n);
+            buf[n] = '\0';
+            if (!dot) {
+                long long v = strtoll(buf, &end, 10);
+                if (*end == '\0' && n < 19)
+                    return json_integer(v);
+            } else {
+                double d = strtod(buf, &end);
+                if (*end == '\0')
+                    return json_real(d);
+            }
+        }
+    }
+    return log_json_string(s, n);
+}
+
+/*
+ * Read the logfmt fields text back into obj. Callers format their fields
+ * with printf, so a quoted value may itself hold an unescaped quote: a
+ * quoted value ends at a quote followed by a space or the end. A bare word
+ * becomes a key with an empty value.
+ */
+static void log_fields_to_json(const char *f, json_t *obj)
+{
+    while (*f) {
+        const char *key, *val;
+        size_t klen, vlen;
+        bool quoted = false;
+        char *unesc = NULL;
+        json_t *v;
+
+        while (*f == ' ')
+            f++;
+        if (*f == '\0')
+            break;
+        key = f;
+        while (*f && *f != '=' && *f != ' ')
+            f++;
+        klen = (size_t)(f - key);
+        if (*f != '=') {
+            val = f;
+            vlen = 0;
+        } else if (*++f == '"') {
+            size_t o = 0;
+
+            quoted = true;
+            val = ++f;
+            while (*f && !(*f == '"' && (f[1] == ' ' || f[1] == '\0')))
+                f++;
+            vlen = (size_t)(f - val);
+            if (*f == '"')
+                f++;
+            /* Undo log_put_value's escapes. */
+            unesc = malloc(vlen + 1);
+            if (unesc != NULL) {
+                for (size_t i = 0; i < vlen; i++) {
+                    char c = val[i];
+                    if (c == '\\' && i + 1 < vlen) {
+                        c = val[++i];
+                        c = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+                    }
+                    unesc[o++] = c;
+                }
+                val = unesc;
+                vlen = o;
+            }
+        } else {
+            val = f;
+            while (*f && *f != ' ')
+                f++;
+            vlen = (size_t)(f - val);
+        }
+        if (klen > 0) {
+            char k[128];
+
+            if (klen >= sizeof(k))
+                klen = sizeof(k) - 1;
+            memcpy(k, key, klen);
+            k[klen] = '\0';
+            /* A key that is not UTF-8 is refused (and v freed): that one
+             * field is dropped, the record is still written. */
+            v = log_json_value(val, vlen, quoted);
+            if (v != NULL)
+                json_object_set_new(obj, k, v);
+        }
+        free(unesc);
+    }
+}
+
+/* Write one record as a JSON line. fields is the logfmt text of the
+ * caller's fields (possibly cut at the line cap: then truncated). */
+static void log_write_json(const char *ts, enum log_level level, const char *msg,
+                           const char *fields, bool truncated)
+{
+    json_t *obj = json_object();
+    char *line;
+    size_t len;
+
+    if (obj == NULL)
+        return;
+    json_object_set_new(obj, "ts", json_string(ts));
+    json_object_set_new(obj, "level", json_string(log_level_names[level]));
+    json_object_set_new(obj, "msg", log_json_string(msg, strlen(msg)));
+    log_fields_to_json(fields, obj);
+    /* The record's own members win over a caller's field of that name. */
+    json_object_set_new(obj, "ts", json_string(ts));
+    json_object_set_new(obj, "level", json_string(log_level_names[level]));
+    if (truncated)
+        json_object_set_new(obj, "truncated", json_true());
+    line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    if (line == NULL)
+        return;
+    len = strlen(line);
+    line[len] = '\n';          /* overwrites the NUL: written by length */
+    while (write(STDERR_FILENO, line, len + 1) < 0 && errno == EINTR)
+        ;
+    free(line);
 }
 
 /* logfmt needs quotes around values with spaces, quotes, '=' or controls. */
@@ -99,6 +283,20 @@ void log_msg(enum log_level level, const char *msg, const char *fields, ...)
 
     if (timeutil_format(timeutil_now_us(), 1, ts, sizeof(ts)) != 0)
         snprintf(ts, sizeof(ts), "unknown");
+    if (atomic_load(&log_format) == LOG_FORMAT_JSON) {
+        off = 0;
+        line[0] = '\0';
+        if (fields != NULL && *fields != '\0') {
+            va_list ap;
+
+            va_start(ap, fields);
+            n = vsnprintf(line, room, fields, ap);
+            va_end(ap);
+            truncated = n < 0 || (size_t)n >= room;
+        }
+        log_write_json(ts, level, msg != NULL ? msg : "", line, truncated);
+        return;
+    }
     n = snprintf(line, room, "ts=%s level=%s msg=", ts, log_level_names[level]);
     off = n < 0 ? 0 : (size_t)n;
     log_put_value(line, room, &off, msg != NULL ? msg : "");

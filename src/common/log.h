@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * log.h - structured logs, one logfmt line per record on stderr:
+ * log.h - structured logs, one line per record on stderr, as logfmt
  *
  *   ts=2026-01-22T12:00:00.123456Z level=info msg=request method=GET ...
+ *
+ * or, with log_set_format(LOG_FORMAT_JSON), one JSON object per line with
+ * the same fields:
+ *
+ *   {"ts":"2026-01-22T12:00:00.123456Z","level":"info","msg":"request","method":"GET",...}
  *
  * Callers pass the message and the key=value fields already formatted; they
  * must never pass a secret, an API key or a query string (which may carry
@@ -16,7 +21,12 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
+enum log_format { LOG_FORMAT_LOGFMT, LOG_FORMAT_JSON };
+
 void log_set_level(enum log_level level);
+void log_set_format(enum log_format format);
+/* "logfmt" or "json"; -1 for anything else. */
+int log_format_parse(const char *s, enum log_format *out);
 
 /* fields is a printf format for the key=value part; may be NULL. */
 void log_msg(enum log_level level, const char *msg, const char *fields, ...)

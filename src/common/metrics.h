@@ -42,6 +42,12 @@ struct metrics {
     atomic_uint_fast64_t latency_sum_us;
     atomic_int_fast64_t in_flight;
     atomic_uint_fast64_t http_requests;
+    /* Rows removed by retention (server/retention.c), per table. */
+    atomic_uint_fast64_t pruned_messages;
+    atomic_uint_fast64_t pruned_deliveries;
+    atomic_uint_fast64_t pruned_attempts;
+    atomic_uint_fast64_t pruned_operations;
+    atomic_uint_fast64_t pruned_pages;      /* file pages given back (SQLite) */
 };
 
 extern struct metrics metrics;

@@ -24,6 +24,12 @@ const char *events_name(enum event_type type)
     return events_names[type];
 }
 
+int events_is_operator(enum event_type type)
+{
+    return type == EVENT_KABAR_WEBHOOK_DISABLED || type == EVENT_KABAR_WEBHOOK_ENABLED ||
+           type == EVENT_KABAR_DELIVERY_EXHAUSTED;
+}
+
 int events_lookup(const char *name)
 {
     if (name == NULL)

@@ -146,7 +146,10 @@ static bool webhook_url_has(CURLU *h, CURLUPart part, bool nonempty)
 
 int webhook_validate_uri(const char *uri, bool allow_private, char *err, size_t errlen)
 {
-    static const char not_absolute[] = "uri must be an absolute https:// URL";
+    /* The message names what this configuration accepts: with
+     * --allow-private-targets, http:// is as good as https://. */
+    const char *not_absolute = allow_private ? "uri must be an absolute http:// or https:// URL"
+                                             : "uri must be an absolute https:// URL";
     CURLU *h = NULL;
     char *scheme = NULL;
     const char *msg = NULL;

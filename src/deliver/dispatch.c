@@ -79,6 +79,7 @@ struct dispatch {
     CURLM *multi;
     atomic_bool stopping;
     atomic_bool woken;
+    atomic_bool running;            /* started, loop not ended (/readyz) */
     struct transfer **active;       /* cfg.max_in_flight slots */
     size_t nactive;
     struct store_attempt *records;
@@ -390,10 +391,23 @@ static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode res
     default: mo = METRICS_OUTCOME_FAILED; break;
     }
     metrics_attempt(mo, r->latency_us);
-    if (r->outcome != STORE_OUTCOME_SUCCEEDED)
+    if (r->outcome != STORE_OUTCOME_SUCCEEDED) {
+        /* Every failure says why in words: the transport's error, or, when
+         * the endpoint did answer, its status (the record keeps error ""
+         * then, the status being in a column of its own). */
+        char why[STORE_ERROR_MAX + 32];
+
+        if (r->error[0])
+            snprintf(why, sizeof(why), "%s", r->error);
+        else if (status == 410)
+            snprintf(why, sizeof(why), "endpoint answered HTTP 410 Gone%s",
+                     t->job.webhook_id[0] ? "; the webhook is disabled" : "");
+        else
+            snprintf(why, sizeof(why), "endpoint answered HTTP %ld", status);
         log_info("delivery attempt failed", "delivery=%s webhook=%s attempt=%d status=%ld "
                  "outcome=%s error=\"%s\"", t->job.id, t->job.webhook_id[0] ? t->job.webhook_id : "-",
-                 t->job.attempts + 1, status, metrics_outcome_name(mo), r->error);
+                 t->job.attempts + 1, status, metrics_outcome_name(mo), why);
+    }
     dispatch_release_transfer(d, t);
 }
 
@@ -652,6 +666,7 @@ static void *dispatch_main(void *arg)
             timeout_ms = RECORD_DELAY_US / 1000;
         curl_multi_poll(d->multi, NULL, 0, timeout_ms, NULL);
     }
+    atomic_store(&d->running, false);
     return NULL;
 }
 
@@ -696,6 +711,10 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
             goto fail_free;
     }
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_in_flight);
+    /* Set before the thread starts, so a probe right after start-up does
+     * not see a delivery thread that is merely not scheduled yet; the
+     * thread clears it when its loop ends. */
+    atomic_store(&d->running, true);
     if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
         goto fail_free;
     return d;
@@ -716,6 +735,11 @@ void dispatch_wake(struct dispatch *d)
 {
     atomic_store(&d->woken, true);
     curl_multi_wakeup(d->multi);
+}
+
+bool dispatch_running(struct dispatch *d)
+{
+    return atomic_load(&d->running) && !atomic_load(&d->stopping);
 }
 
 void dispatch_stop(struct dispatch *d)

@@ -73,6 +73,10 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
  * Callable from any thread. */
 void dispatch_wake(struct dispatch *d);
 
+/* Whether the delivery thread is running its loop and not stopping (the
+ * readiness probe asks). Callable from any thread. */
+bool dispatch_running(struct dispatch *d);
+
 /* Stop claiming, let the transfers in flight finish (each is bounded by
  * timeout_ms), record them, and free d. */
 void dispatch_stop(struct dispatch *d);

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "server/config.h"
+#include "store/store_retention.h"
 
 static void config_usage(FILE *f)
 {
@@ -30,6 +31,8 @@ static void config_usage(FILE *f)
           "                             (KABAR_ALLOW_PRIVATE_TARGETS=1; local development only)\n"
           "  --threads N                HTTP worker threads (KABAR_THREADS, default 4)\n"
           "  --log-level LEVEL          debug, info, warn, error (KABAR_LOG_LEVEL, default info)\n"
+          "  --log-format FORMAT        logfmt or json: one JSON object per line, same fields\n"
+          "                             (KABAR_LOG_FORMAT, default logfmt)\n"
           "  --role ROLE                all, api (HTTP API only) or worker (delivery only;\n"
           "                             HTTP for /healthz and /metrics) (KABAR_ROLE,\n"
           "                             default all)\n"
@@ -54,7 +57,14 @@ static void config_usage(FILE *f)
           "                             webhook JWTs (default: the target URI)\n"
           "  KABAR_EXECUTOR             who runs operations: sim or external (default sim)\n"
           "  KABAR_SIM_DELAY_MS         how long a simulated operation runs (default 2000)\n"
-          "  KABAR_BATCH_EXPIRY_S       a batch not finished by then expires (default 86400)\n",
+          "  KABAR_BATCH_EXPIRY_S       a batch not finished by then expires (default 86400)\n"
+          "  KABAR_RETENTION_DAYS       events, deliveries, attempts and finished operations\n"
+          "                             older than this are pruned (default 30; 0: never)\n"
+          "  KABAR_RETENTION_S          the same window in seconds (wins when set)\n"
+          "  KABAR_PRUNE_INTERVAL_MS    between pruning passes (default 60000)\n"
+          "  KABAR_PRUNE_BATCH          rows per pruning transaction (default 500, max 1000)\n"
+          "  KABAR_PRUNE_PAUSE_MS       least pause between pruning batches (default 10;\n"
+          "                             at least 4x the batch's own time)\n",
           f);
 }
 
@@ -257,6 +267,40 @@ static int config_delivery(struct dispatch_config *dc, char *err, size_t errlen)
     return 0;
 }
 
+/* Retention: KABAR_RETENTION_DAYS (0 keeps everything), or, to the
+ * second, KABAR_RETENTION_S (which wins; tests and short-lived setups), and
+ * the pruning job's pace. Returns 0, or -1 with a message in err. */
+static int config_retention(struct config *cfg, char *err, size_t errlen)
+{
+    struct retention_config *rc = &cfg->retention;
+    long long v;
+
+    memset(rc, 0, sizeof *rc);
+    rc->data_dir = cfg->data_dir;
+    if (config_env_int("KABAR_RETENTION_DAYS", RETENTION_DEFAULT_DAYS, 0, 36500, &v,
+                       err, errlen) != 0)
+        return -1;
+    rc->window_us = v * 86400 * 1000000;
+    if (config_env("KABAR_RETENTION_S")) {
+        if (config_env_int("KABAR_RETENTION_S", 0, 0, 36500LL * 86400, &v, err, errlen) != 0)
+            return -1;
+        rc->window_us = v * 1000000;
+    }
+    if (config_env_int("KABAR_PRUNE_INTERVAL_MS", RETENTION_DEFAULT_INTERVAL_S * 1000, 10,
+                       86400000, &v, err, errlen) != 0)
+        return -1;
+    rc->interval_us = v * 1000;
+    if (config_env_int("KABAR_PRUNE_BATCH", RETENTION_DEFAULT_BATCH, 1, STORE_PRUNE_BATCH_MAX,
+                       &v, err, errlen) != 0)
+        return -1;
+    rc->batch = (size_t)v;
+    if (config_env_int("KABAR_PRUNE_PAUSE_MS", RETENTION_DEFAULT_PAUSE_MS, 0, 60000, &v,
+                       err, errlen) != 0)
+        return -1;
+    rc->pause_us = v * 1000;
+    return 0;
+}
+
 /* The operations engine's settings; data_dir and public_url point into
  * cfg. Returns 0, or -1 with a message in err. */
 static int config_ops(struct config *cfg, char *err, size_t errlen)
@@ -285,7 +329,7 @@ static int config_ops(struct config *cfg, char *err, size_t errlen)
 enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     enum { OPT_LISTEN = 256, OPT_DATA_DIR, OPT_DATABASE, OPT_PUBLIC_URL, OPT_ALLOW_PRIVATE,
-           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION, OPT_ROLE };
+           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION, OPT_ROLE, OPT_LOG_FORMAT };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -294,6 +338,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         {"allow-private-targets", no_argument, NULL, OPT_ALLOW_PRIVATE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"role", required_argument, NULL, OPT_ROLE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -305,6 +350,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     const char *public_url = config_env("KABAR_PUBLIC_URL");
     const char *threads = config_env("KABAR_THREADS");
     const char *level = config_env("KABAR_LOG_LEVEL");
+    const char *format = config_env("KABAR_LOG_FORMAT");
     const char *role = config_env("KABAR_ROLE");
     int c;
 
@@ -324,6 +370,7 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         case OPT_ALLOW_PRIVATE: cfg->allow_private = true; break;
         case OPT_THREADS: threads = optarg; break;
         case OPT_LOG_LEVEL: level = optarg; break;
+        case OPT_LOG_FORMAT: format = optarg; break;
         case OPT_ROLE: role = optarg; break;
         case 'h':
             config_usage(stdout);
@@ -381,6 +428,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         return CONFIG_ERROR;
     if (config_delivery(&cfg->delivery, err, errlen) != 0)
         return CONFIG_ERROR;
+    if (config_retention(cfg, err, errlen) != 0)
+        return CONFIG_ERROR;
     cfg->delivery.allow_private = cfg->allow_private;
     {
         char host[64] = "localhost";
@@ -412,6 +461,11 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     cfg->log_level = LOG_INFO;
     if (level && config_log_level(level, &cfg->log_level) != 0) {
         snprintf(err, errlen, "--log-level must be debug, info, warn or error");
+        return CONFIG_ERROR;
+    }
+    cfg->log_format = LOG_FORMAT_LOGFMT;
+    if (format && log_format_parse(format, &cfg->log_format) != 0) {
+        snprintf(err, errlen, "--log-format must be logfmt or json");
         return CONFIG_ERROR;
     }
     return CONFIG_OK;

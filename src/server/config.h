@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "deliver/dispatch.h"
+#include "server/retention.h"
 #include "ops/ops_engine.h"
 
 #define CONFIG_URL_MAX 1024
@@ -42,11 +43,13 @@ struct config {
     bool allow_private;
     unsigned threads;
     enum log_level log_level;
+    enum log_format log_format;
     const char *api_key;                /* KABAR_API_KEY, from the environment */
     const char *api_keys;               /* KABAR_API_KEYS */
     const char *master_key;             /* KABAR_MASTER_KEY */
     struct dispatch_config delivery;    /* KABAR_RETRY_SCHEDULE, KABAR_TIMEOUT_MS, ... */
     struct ops_config ops;              /* KABAR_EXECUTOR, KABAR_SIM_DELAY_MS, ... */
+    struct retention_config retention;  /* KABAR_RETENTION_DAYS, KABAR_PRUNE_* */
     enum config_role role;              /* --role, KABAR_ROLE */
 };
 

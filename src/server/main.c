@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c - kabard: read the configuration, open the store, load the keys,
- * serve HTTP until SIGTERM or SIGINT, then shut down in reverse order.
+ * main.c - kabard: read the configuration, bind the listening socket, open
+ * the store, load the keys, serve HTTP until SIGTERM or SIGINT, then shut
+ * down in reverse order.
+ *
+ * The socket is bound first: a start that cannot listen (the port is taken)
+ * must fail before it creates anything - the data directory, the database,
+ * the master key, an API key and its one-time banner, a signing key - so
+ * that the next start, the one that works, is the first start.
  *
  * Signals are blocked before any thread starts and taken with sigwait() on
  * the main thread, so no handler ever runs inside a worker.
@@ -12,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -25,6 +32,7 @@
 #include "server/apikeys.h"
 #include "server/config.h"
 #include "server/masterkey.h"
+#include "server/retention.h"
 #include "sign/keyring.h"
 #include "store/store.h"
 
@@ -63,9 +71,10 @@ int main(int argc, char **argv)
     struct keyring *kr = NULL;
     struct publish *pub = NULL;
     struct ops_engine *ops = NULL;
+    struct retention *ret = NULL;
     char err[512];
     sigset_t sigs;
-    int sig = 0, rc = 1;
+    int sig = 0, rc = 1, fd = -1;
 
     switch (config_load(&cfg, argc, argv, err, sizeof(err))) {
     case CONFIG_EXIT:
@@ -77,6 +86,7 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     memset(&ctx, 0, sizeof(ctx));
     if (api_ui_brand_load(&brand, err, sizeof(err)) != 0) {
         fprintf(stderr, "kabard: %s\n", err);
@@ -90,6 +100,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
+    if ((fd = http_listen((const struct sockaddr *)&cfg.addr, err, sizeof(err))) < 0)
+        goto fail;
     if (main_make_data_dir(cfg.data_dir, err, sizeof(err)) != 0)
         goto fail;
     if (store_open(cfg.database, &st, err, sizeof(err)) != STORE_OK)
@@ -123,6 +135,13 @@ int main(int argc, char **argv)
     ops = ops_engine_start(st, disp, &cfg.ops, err, sizeof(err));
     if (ops == NULL)
         goto fail_publish;
+    /* Pruning runs where deliveries run (an api-only process leaves it to
+     * the workers); with PostgreSQL several workers prune side by side. */
+    if (cfg.role != CONFIG_ROLE_API) {
+        ret = retention_start(st, &cfg.retention, err, sizeof(err));
+        if (ret == NULL && err[0] != '\0')
+            goto fail_ops;
+    }
 
     ctx.store = st;
     ctx.box = box;
@@ -134,13 +153,10 @@ int main(int argc, char **argv)
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
     ctx.public_url = cfg.public_url;
     ctx.brand = &brand;
-    srv = http_start(&ctx, (const struct sockaddr *)&cfg.addr, cfg.threads, err, sizeof(err));
-    if (srv == NULL) {
-        char msg[600];
-        snprintf(msg, sizeof(msg), "%s: %s", cfg.listen, err);
-        strcpy(err, msg);
+    srv = http_start(&ctx, fd, cfg.threads, err, sizeof(err));
+    fd = -1;                            /* the server's now, or in doubt */
+    if (srv == NULL)
         goto fail_ops;
-    }
     log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
              "allow_private_targets=%d threads=%u role=%s store=%s",
              KABAR_VERSION, cfg.listen, cfg.public_url, cfg.data_dir, cfg.allow_private,
@@ -154,6 +170,7 @@ int main(int argc, char **argv)
     http_stop(srv);
     rc = 0;
 fail_ops:
+    retention_stop(ret);                /* NULL when not started */
     ops_engine_stop(ops);               /* its transitions wake the dispatcher */
 fail_publish:
     publish_stop(pub);
@@ -166,6 +183,8 @@ fail_box:
 fail_store:
     store_close(st);
 fail:
+    if (fd >= 0)
+        close(fd);
     if (rc != 0)
         fprintf(stderr, "kabard: %s\n", err);
     curl_global_cleanup();

@@ -108,8 +108,14 @@ static void keyring_jwk_wipe(json_t *jwk)
     for (size_t i = 0; i < sizeof priv / sizeof priv[0]; i++) {
         json_t *v = json_object_get(jwk, priv[i]);
 
+        /* jansson hands out its own copy as const only to stop accidents;
+         * the string is the object's, about to be freed, and writing zeros
+         * over it is the point. The one cast that drops const on purpose. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
         if (json_is_string(v))
             OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
+#pragma GCC diagnostic pop
     }
 }
 
@@ -423,6 +429,13 @@ out:
 struct keyring *keyring_open(struct store *st, const struct secretbox *box,
                              char *err, size_t errlen)
 {
+    return keyring_open_clock(st, box, NULL, NULL, err, errlen);
+}
+
+struct keyring *keyring_open_clock(struct store *st, const struct secretbox *box,
+                                   int64_t (*now_us)(void *arg), void *arg,
+                                   char *err, size_t errlen)
+{
     struct keyring *kr = calloc(1, sizeof *kr);
     struct store_signing_key *row = NULL;
     int64_t now;
@@ -434,7 +447,8 @@ struct keyring *keyring_open(struct store *st, const struct secretbox *box,
     }
     kr->st = st;
     kr->box = box;
-    kr->now_us = keyring_wall_clock;
+    kr->now_us = now_us != NULL ? now_us : keyring_wall_clock;
+    kr->now_arg = arg;
     if (pthread_mutex_init(&kr->reload_lock, NULL) != 0) {
         snprintf(err, errlen, "cannot make a mutex");
         goto fail_kr;
@@ -505,12 +519,6 @@ void keyring_close(struct keyring *kr)
     pthread_rwlock_destroy(&kr->lock);
     pthread_mutex_destroy(&kr->reload_lock);
     free(kr);
-}
-
-void keyring_set_clock(struct keyring *kr, int64_t (*now_us)(void *arg), void *arg)
-{
-    kr->now_us = now_us ? now_us : keyring_wall_clock;
-    kr->now_arg = arg;
 }
 
 /* The key that signs at now: the newest that is active (activate_time

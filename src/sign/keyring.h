@@ -33,6 +33,16 @@ struct keyring;
  * st and box must outlive the keyring. Returns NULL with a message in err. */
 struct keyring *keyring_open(struct store *st, const struct secretbox *box,
                              char *err, size_t errlen);
+
+/* keyring_open() on a clock of the caller's (tests): the time, in
+ * microseconds since the epoch, is now_us(arg) instead of the wall clock,
+ * from the open on - for the first key's activate time, the load time that
+ * the 30 s reload counts from, the signing key and the JWKS. One clock for
+ * the keyring's whole life: a clock set after the open would compare its
+ * times with the wall-clock time of the open. now_us NULL: the wall clock. */
+struct keyring *keyring_open_clock(struct store *st, const struct secretbox *box,
+                                   int64_t (*now_us)(void *arg), void *arg,
+                                   char *err, size_t errlen);
 void keyring_close(struct keyring *kr);
 
 /*
@@ -67,11 +77,5 @@ int64_t keyring_activate_time(struct keyring *kr, const char *kid);
 /* The RFC 7638 SHA-256 thumbprint (base64url) of the JWK in jwk_json - the
  * kid of every key. Returns 0, or -1 when it is not a JWK or cap is short. */
 int keyring_thumbprint(const char *jwk_json, char *kid, size_t cap);
-
-/* For tests: read the time (microseconds since the epoch) from now_us(arg)
- * instead of the wall clock. It decides the signing key, the JWKS and when
- * the keyring reloads from the store (every 30 s). Call before sharing kr
- * between threads. */
-void keyring_set_clock(struct keyring *kr, int64_t (*now_us)(void *arg), void *arg);
 
 #endif

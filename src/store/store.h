@@ -276,7 +276,8 @@ enum store_rc store_webhook_list(struct store *st, const char *project, const ch
 /* Write name, uri, events, state, tenant and update_time of wh (matched by
  * wh->project and wh->id). Changing the state to ENABLED from another state
  * also clears the failure record (failing_since), so a re-enabled webhook
- * gets a fresh window. NOT_FOUND when it does not exist. */
+ * gets a fresh window; and it emits kabar.webhook.enabled in the same
+ * transaction (store_opevents.h). NOT_FOUND when it does not exist. */
 enum store_rc store_webhook_update(struct store *st, const struct webhook *wh);
 /* Delete the webhook, its secrets, and its deliveries with their attempts.
  * NOT_FOUND when it does not exist. */
@@ -307,7 +308,7 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
                                     int64_t idem_since_us);
 /* Lease up to limit due deliveries (state pending, due_time <= now_us,
  * lease_expire_time <= now_us, and for static ones a webhook that still
- * exists and is enabled) to owner until lease_until_us, oldest due
+ * exists and is enabled - or, for a ping, exists in any state) to owner until lease_until_us, oldest due
  * first, into out[0..*n). Per target_uri at most per_target minus the
  * number already in flight there: busy[i] has inflight[i] in flight
  * (i < nbusy), so a target at its cap is skipped entirely and cannot
@@ -322,7 +323,9 @@ enum store_rc store_deliveries_claim(struct store *st, const char *owner, int64_
  * sets last_success_time and clears failing_since; a failure sets
  * failing_since if unset, and a webhook whose failing_since is at least
  * disable_after_us old becomes DISABLED_DUE_TO_FAILED_DELIVERIES; GONE
- * disables it at once. */
+ * disables it at once. In the same transaction, operator events
+ * (store_opevents.h): kabar.webhook.disabled for each webhook disabled,
+ * kabar.delivery.exhausted for each FAILED outcome. */
 enum store_rc store_attempts_record(struct store *st, const struct store_attempt *attempts,
                                     size_t n, int64_t now_us, int64_t disable_after_us);
 /* Pending deliveries not yet delivered (queue depth). */

@@ -38,6 +38,7 @@
 #include "store/store_claim.h"
 #include "store/store_deliver.h"
 #include "store/store_driver.h"
+#include "store/store_opevents.h"
 
 /* Deliveries leased by one claim at most. */
 #define CLAIM_MAX ((size_t)1 << 16)
@@ -522,17 +523,92 @@ static enum store_rc attempt_write(struct store_conn *c, const struct store_atte
                                             : STORE_TEXT(NULL)));
 }
 
+/* A failed attempt of a delivery to a webhook: disable the webhook if this
+ * failure does it (a 410, or failing for disable_after_us) and emit
+ * kabar.webhook.disabled with it; otherwise note the failure. */
+static enum store_rc attempt_failed(struct store_conn *c, const struct store_attempt *a,
+                                    int64_t now_us, int64_t disable_after_us, bool *emitted)
+{
+    struct store_opevent_disabled ev = {0};
+    struct store_message msg = {0};
+    char project[WEBHOOK_PROJECT_MAX + 1], uri[WEBHOOK_URI_MAX + 1];
+    bool gone = a->outcome == STORE_OUTCOME_GONE;
+    enum store_rc ret;
+
+    ret = store_run(c, STORE_SQL_WEBHOOK_DISABLE_NOW,
+                    STORE_ARGS(STORE_TEXT(a->webhook_id), STORE_INT(now_us),
+                               STORE_INT(disable_after_us), STORE_INT(gone)));
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_NOT_FOUND)     /* not disabled by this failure: only noted */
+        return store_run(c, STORE_SQL_WEBHOOK_FAILED,
+                         STORE_ARGS(STORE_TEXT(a->webhook_id), STORE_INT(now_us),
+                                    STORE_INT(disable_after_us), STORE_INT(gone)));
+    if (ret != STORE_OK)
+        return ret;
+    if (store_col_text(c, 0, project, sizeof project) != 0 ||
+        store_col_text(c, 1, uri, sizeof uri) != 0)
+        return store_row_error("attempts_record", "webhook");
+    ev.failing_since_us = store_col_int(c, 2);
+    ev.project = project;
+    ev.webhook_id = a->webhook_id;
+    ev.uri = uri;
+    ev.gone = gone;
+    ev.time_us = now_us;
+    ev.last_status = a->response_status;
+    ev.last_error = a->error;
+    return store_opevents_insert(c, &msg, store_opevents_webhook_disabled(&ev, &msg), emitted);
+}
+
 /* The webhook's health after a: see attempts_record in store.h. */
 static enum store_rc attempt_health(struct store_conn *c, const struct store_attempt *a,
-                                    int64_t now_us, int64_t disable_after_us)
+                                    int64_t now_us, int64_t disable_after_us, bool *emitted)
 {
-    if (a->outcome == STORE_OUTCOME_SUCCEEDED)
-        return store_run(c, STORE_SQL_WEBHOOK_SUCCEEDED,
-                         STORE_ARGS(STORE_TEXT(a->webhook_id), STORE_INT(now_us)));
-    return store_run(c, STORE_SQL_WEBHOOK_FAILED,
-                     STORE_ARGS(STORE_TEXT(a->webhook_id), STORE_INT(now_us),
-                                STORE_INT(disable_after_us),
-                                STORE_INT(a->outcome == STORE_OUTCOME_GONE)));
+    if (a->outcome != STORE_OUTCOME_SUCCEEDED)
+        return attempt_failed(c, a, now_us, disable_after_us, emitted);
+    return store_run(c, STORE_SQL_WEBHOOK_SUCCEEDED,
+                     STORE_ARGS(STORE_TEXT(a->webhook_id), STORE_INT(now_us)));
+}
+
+/* A delivery out of retries: emit kabar.delivery.exhausted (unless it
+ * delivered an operator event or a ping). */
+static enum store_rc attempt_exhausted(struct store_conn *c, const struct store_attempt *a,
+                                       int64_t now_us, bool *emitted)
+{
+    struct store_opevent_exhausted ev = {0};
+    struct store_message msg = {0};
+    char project[WEBHOOK_PROJECT_MAX + 1], message_id[IDS_MAX], type[STORE_TYPE_MAX];
+    char webhook_id[IDS_MAX], uri[WEBHOOK_URI_MAX + 1];
+    int64_t attempts;
+    enum store_rc ret;
+
+    ret = store_run(c, STORE_SQL_DELIVERY_EXHAUSTED, STORE_ARGS(STORE_TEXT(a->delivery_id)));
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_NOT_FOUND)
+        return STORE_OK;
+    if (ret != STORE_OK)
+        return ret;
+    attempts = store_col_int(c, 5);
+    if (store_col_text(c, 0, project, sizeof project) != 0 ||
+        store_col_text(c, 1, message_id, sizeof message_id) != 0 ||
+        store_col_text(c, 2, type, sizeof type) != 0 ||
+        store_col_text_opt(c, 3, webhook_id, sizeof webhook_id) != 0 ||
+        store_col_text(c, 4, uri, sizeof uri) != 0 || attempts < 0 || attempts > INT_MAX)
+        return store_row_error("attempts_record", "delivery");
+    if (!store_opevents_reports_exhaustion(type))
+        return STORE_OK;
+    ev.project = project;
+    ev.delivery_id = a->delivery_id;
+    ev.event_id = message_id;
+    ev.event_type = type;
+    ev.webhook_id = webhook_id;
+    ev.target_uri = uri;
+    ev.attempts = (int)attempts;
+    ev.time_us = now_us;
+    ev.last_status = a->response_status;
+    ev.last_error = a->error;
+    return store_opevents_insert(c, &msg, store_opevents_delivery_exhausted(&ev, &msg), emitted);
 }
 
 /* Order of the webhook updates: by webhook id, then by position in the
@@ -612,7 +688,8 @@ out:
 /*
  * One transaction: lock the batch's webhooks in id order (WEBHOOKS_LOCK,
  * PostgreSQL only), write every outcome and attempt row in batch order,
- * then the health of each webhook in id order, then make the targets of
+ * then the health of each webhook in id order, then the operator events of
+ * the deliveries out of retries in batch order, then make the targets of
  * retried and released deliveries due by then (one statement, the lock
  * order of store_deliver.c's head). A success or failure leaves its target
  * alone: a row write per delivery saved; the target's next due time may be
@@ -623,13 +700,17 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
 {
     struct store_conn *c = NULL;
     struct health_ref *refs = malloc((n ? n : 1) * sizeof *refs);
+    bool *recorded = calloc(n ? n : 1, sizeof *recorded);
     char *hooks = NULL, *lower = NULL;
     size_t nrefs = 0;
-    bool released = false;
+    bool released = false, emitted = false;
     enum store_rc ret;
 
-    if (!refs)
+    if (!refs || !recorded) {
+        free(refs);
+        free(recorded);
         return store_oom("attempts_record");
+    }
     for (size_t i = 0; i < n; i++) {
         if (attempts[i].outcome != STORE_OUTCOME_RELEASED && attempts[i].webhook_id[0] != '\0')
             refs[nrefs++] = (struct health_ref){&attempts[i], i, false};
@@ -642,6 +723,7 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
         free(hooks);
         free(lower);
         free(refs);
+        free(recorded);
         return store_oom("attempts_record");
     }
 
@@ -651,12 +733,10 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
     if (ret == STORE_OK && nrefs > 0)
         ret = store_run(c, STORE_SQL_WEBHOOKS_LOCK, STORE_ARGS(STORE_TEXT(hooks)));
     for (size_t i = 0; ret == STORE_OK && i < n; i++) {
-        bool recorded;
-
-        ret = attempt_write(c, &attempts[i], &recorded);
+        ret = attempt_write(c, &attempts[i], &recorded[i]);
         for (size_t j = 0; j < nrefs; j++) {
             if (refs[j].pos == i)
-                refs[j].recorded = recorded;
+                refs[j].recorded = recorded[i];
         }
     }
     for (size_t i = 0; ret == STORE_OK && i < nrefs; i++) {
@@ -666,18 +746,24 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
             strcmp(refs[i].a->webhook_id, refs[i - 1].a->webhook_id) == 0 &&
             health_kind(refs[i].a->outcome) == health_kind(refs[i - 1].a->outcome))
             continue;
-        ret = attempt_health(c, refs[i].a, now_us, disable_after_us);
+        ret = attempt_health(c, refs[i].a, now_us, disable_after_us, &emitted);
+    }
+    for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+        if (recorded[i] && attempts[i].outcome == STORE_OUTCOME_FAILED)
+            ret = attempt_exhausted(c, &attempts[i], now_us, &emitted);
     }
     if (ret == STORE_OK && strcmp(lower, "[]") != 0)
         ret = store_run(c, STORE_SQL_TARGETS_LOWER_OF, STORE_ARGS(STORE_TEXT(lower)));
-    /* Released deliveries are due again at once: any process may take them. */
-    if (ret == STORE_OK && released)
+    /* Released deliveries and operator events are due at once: any process
+     * may take them. */
+    if (ret == STORE_OK && (released || emitted))
         ret = store_notify(c);
     if (ret == STORE_OK)
         ret = store_commit(c);
     store_conn_put(c);
     free(hooks);
     free(lower);
+    free(recorded);
     free(refs);
     return ret;
 }

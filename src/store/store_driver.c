@@ -33,6 +33,23 @@ int64_t store_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static store_fault_fn fault_hook;
+
+void store_fault_set(store_fault_fn hook)
+{
+    fault_hook = hook;
+}
+
+/* Whether the hook fails this commit: asked once per statement c ran. */
+static bool fault_commit(struct store_conn *c)
+{
+    for (unsigned id = 0; id < STORE_SQL_COUNT; id++) {
+        if ((c->ran[id / 64] >> (id % 64) & 1) && fault_hook(STORE_FAULT_COMMIT, id))
+            return true;
+    }
+    return false;
+}
+
 enum store_rc store_conn_get(struct store *st, struct store_conn **out)
 {
     *out = NULL;
@@ -47,25 +64,40 @@ void store_conn_put(struct store_conn *c)
 
 enum store_rc store_begin(struct store_conn *c, enum store_txn txn)
 {
+    memset(c->ran, 0, sizeof(c->ran));
     return c->driver->begin(c, txn);
 }
 
 enum store_rc store_commit(struct store_conn *c)
 {
+    if (fault_hook && fault_commit(c))
+        return STORE_ERROR;
     return c->driver->commit(c);
+}
+
+/* The one way to the driver's run: the fault hook sees every statement. */
+static enum store_rc run_statement(struct store_conn *c, enum store_sql id,
+                                   const struct store_arg *args, size_t nargs, size_t *changes)
+{
+    if (fault_hook) {
+        if (fault_hook(STORE_FAULT_RUN, id))
+            return STORE_ERROR;
+        c->ran[id / 64] |= UINT64_C(1) << (id % 64);
+    }
+    return c->driver->run(c, id, args, nargs, changes);
 }
 
 enum store_rc store_run(struct store_conn *c, enum store_sql id, const struct store_arg *args,
                         size_t nargs)
 {
-    return c->driver->run(c, id, args, nargs, NULL);
+    return run_statement(c, id, args, nargs, NULL);
 }
 
 enum store_rc store_run_changes(struct store_conn *c, enum store_sql id,
                                 const struct store_arg *args, size_t nargs, size_t *changes)
 {
     *changes = 0;
-    return c->driver->run(c, id, args, nargs, changes);
+    return run_statement(c, id, args, nargs, changes);
 }
 
 enum store_rc store_next(struct store_conn *c)

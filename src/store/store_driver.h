@@ -83,10 +83,16 @@ static inline struct store_arg store_arg_blob(const void *p, size_t len)
 
 struct store_driver;
 
+#define STORE_SQL_WORDS ((STORE_SQL_COUNT + 63) / 64)
+
 /* Every backend's connection begins with this. */
 struct store_conn {
     const struct store_driver *driver;
     struct store *st;
+    /* The statements run since store_begin, one bit each; kept only while
+     * a fault hook is set (store_fault_set), which asks about commits by
+     * the statements the transaction ran. */
+    uint64_t ran[STORE_SQL_WORDS];
 };
 
 struct store_driver {
@@ -115,6 +121,11 @@ struct store_driver {
     enum store_rc (*notify)(struct store_conn *c);
     /* Optional: see store_listen in store.h. */
     enum store_rc (*listen)(struct store *st, void (*wake)(void *arg), void *arg);
+    /* Optional (NULL: space is reclaimed otherwise, PostgreSQL's
+     * autovacuum): give up to max_pages free pages of the database file
+     * back to the file system, in a write transaction of its own (SQLite's
+     * incremental vacuum); *pages says how many. */
+    enum store_rc (*compact)(struct store_conn *c, size_t max_pages, size_t *pages);
     /* Close st; no connection may be out. */
     void (*close)(struct store *st);
     /* The claim statements (DELIVERY_CLAIM, OP_CLAIM) lock and lease the
@@ -174,6 +185,21 @@ enum store_rc store_read_text(struct store *st, enum store_sql id, const struct 
  * STORE_NOT_FOUND without a row or with SQL NULL. */
 enum store_rc store_read_int(struct store *st, enum store_sql id, const struct store_arg *args,
                              size_t nargs, int64_t *out);
+
+/*
+ * Fault injection at the seam, as SQLite's sqlite3Os* wrappers do: with a
+ * hook set, store_run() asks hook(STORE_FAULT_RUN, id) before running
+ * statement id, and store_commit() asks hook(STORE_FAULT_COMMIT, id) for
+ * each statement id the transaction ran; when the hook answers true the
+ * call fails with STORE_ERROR without reaching the driver (the
+ * transaction is still open, and store_conn_put rolls it back, as after a
+ * real failure). Only tests set a hook (tests/fault/kabard_fault.c, a
+ * kabard that reads one from its environment); set it before the store
+ * is shared between threads. NULL: none (the default).
+ */
+enum store_fault_point { STORE_FAULT_RUN, STORE_FAULT_COMMIT };
+typedef bool (*store_fault_fn)(enum store_fault_point point, enum store_sql id);
+void store_fault_set(store_fault_fn hook);
 
 /* Rows one list call returns at most (bound as an SQL integer). */
 #define STORE_ROWS_MAX ((size_t)INT32_MAX - 1)

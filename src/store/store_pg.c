@@ -3,11 +3,11 @@
  * store_pg.c - the PostgreSQL backend of store.h, for several kabard
  * processes (on several machines) sharing one database.
  *
- * A struct store keeps a small pool of libpq connections (opened lazily, up
- * to STORE_PG_POOL_MAX), each used by one thread at a time and each with its
- * own prepared statements. Nothing is kept in the process that another
- * process needs: deliveries are leased in the database (see the claim in
- * store_pg_sql.h), so any process may claim, deliver and record any of them.
+ * A struct store keeps a small pool of libpq connections (store_pool.h;
+ * opened lazily, up to STORE_PG_POOL_MAX), each used by one thread at a time
+ * and each with its own prepared statements. Nothing is kept in the process
+ * that another process needs: deliveries are leased in the database (see
+ * DELIVERY_CLAIM in store_sql.h), so any process may claim, deliver and record any of them.
  *
  * When the server goes away (restart, failover, network) every op fails
  * with STORE_UNAVAILABLE - the API answers 503 - and the broken connection
@@ -43,6 +43,7 @@
 
 #include "common/log.h"
 #include "store/store_driver.h"
+#include "store/store_pool.h"
 
 /* Connections per process. The HTTP threads hold one only for the length of
  * one op; the event writer and the delivery thread each hold one at a time. */
@@ -60,7 +61,7 @@
 #define STORE_PG_CHANNEL "kabar_deliveries"
 
 /* One server connection and which statements it has prepared. Between
- * store_pg_conn_get and store_pg_conn_put it belongs to one thread. */
+ * conn_get and conn_put it belongs to one thread. */
 struct store_pg_conn {
     struct store_conn base;             /* first: the driver's view */
     PGconn *pg;
@@ -72,11 +73,8 @@ struct store_pg_conn {
 struct store_pg {
     struct store base;                  /* first: struct store * converts back */
     char *url;
-    pthread_mutex_t lock;               /* guards the pool and backoff fields */
-    pthread_cond_t idle_cond;
-    size_t nconns;                      /* open or being opened */
-    size_t nidle;
-    struct store_pg_conn *idle[STORE_PG_POOL_MAX];
+    struct store_pool pool;             /* of struct store_pg_conn */
+    pthread_mutex_t lock;               /* guards the backoff fields */
     int64_t retry_at_mono_us;           /* no connect attempt before this */
     int64_t backoff_us;                 /* 0: the last connect worked */
 
@@ -404,6 +402,11 @@ static void conn_close(struct store_pg_conn *c)
     free(c);
 }
 
+static void pool_conn_close(struct store_conn *c)
+{
+    conn_close((struct store_pg_conn *)c);
+}
+
 /* Silence libpq's NOTICE messages (CREATE TABLE IF NOT EXISTS and the like);
  * they are not errors and would go to stderr unformatted. */
 static void conn_notice(void *arg, const char *message)
@@ -482,53 +485,42 @@ static bool conn_alive(struct store_pg_conn *c)
 /* Take a connection from the pool, opening one if the pool is not full, and
  * otherwise waiting for one to come back. STORE_UNAVAILABLE when the server
  * cannot be reached (now, or recently: see the backoff above). */
-static enum store_rc conn_get(struct store_pg *s, struct store_pg_conn **out)
+static enum store_rc conn_get(struct store *st, struct store_conn **out)
 {
+    struct store_pg *s = (struct store_pg *)st;
     struct store_pg_conn *c = NULL;
     char err[320];
     enum store_rc ret;
-    int64_t now;
+    bool waiting;
 
     *out = NULL;
-    for (;;) {
-        pthread_mutex_lock(&s->lock);
-        while (s->nidle == 0 && s->nconns >= STORE_PG_POOL_MAX)
-            pthread_cond_wait(&s->idle_cond, &s->lock);
-        if (s->nidle > 0) {
-            c = s->idle[--s->nidle];
-            pthread_mutex_unlock(&s->lock);
-            if (conn_alive(c)) {
-                *out = c;
-                return STORE_OK;
-            }
-            log_warn("database connection lost; reconnecting", NULL);
-            conn_close(c);
-            c = NULL;
-            pthread_mutex_lock(&s->lock);
-            s->nconns--;
-            pthread_cond_signal(&s->idle_cond);
-            pthread_mutex_unlock(&s->lock);
-            continue;
+    /* An idle connection that still works, or a slot to connect in. */
+    while ((c = (struct store_pg_conn *)store_pool_take(&s->pool)) != NULL) {
+        if (conn_alive(c)) {
+            *out = &c->base;
+            return STORE_OK;
         }
-        now = store_pg_mono_us();
-        if (now < s->retry_at_mono_us) {
-            pthread_mutex_unlock(&s->lock);
-            return STORE_UNAVAILABLE;
-        }
-        s->nconns++;            /* reserve the slot; connect outside the lock */
-        pthread_mutex_unlock(&s->lock);
-        break;
+        log_warn("database connection lost; reconnecting", NULL);
+        conn_close(c);
+        store_pool_drop(&s->pool);
+    }
+    pthread_mutex_lock(&s->lock);
+    waiting = store_pg_mono_us() < s->retry_at_mono_us;
+    pthread_mutex_unlock(&s->lock);
+    if (waiting) {
+        store_pool_drop(&s->pool);
+        return STORE_UNAVAILABLE;
     }
 
     ret = conn_open(s, &c, err, sizeof err);
+    if (ret != STORE_OK)
+        store_pool_drop(&s->pool);
     pthread_mutex_lock(&s->lock);
     if (ret != STORE_OK) {
-        s->nconns--;
         s->backoff_us = s->backoff_us ? s->backoff_us * 2 : STORE_PG_BACKOFF_MIN_US;
         if (s->backoff_us > STORE_PG_BACKOFF_MAX_US)
             s->backoff_us = STORE_PG_BACKOFF_MAX_US;
         s->retry_at_mono_us = store_pg_mono_us() + s->backoff_us;
-        pthread_cond_signal(&s->idle_cond);
         pthread_mutex_unlock(&s->lock);
         log_warn("database unavailable", "error=\"%s\" retry_in_ms=%" PRId64, err,
                  s->backoff_us / 1000);
@@ -542,15 +534,17 @@ static enum store_rc conn_get(struct store_pg *s, struct store_pg_conn **out)
     } else {
         pthread_mutex_unlock(&s->lock);
     }
-    *out = c;
+    *out = &c->base;
     return STORE_OK;
 }
 
 /* Give c back to the pool. This is every op's single exit: it rolls back a
  * transaction an error path left open, and drops a connection that broke,
  * so no op needs its own cleanup for those. */
-static void conn_put(struct store_pg *s, struct store_pg_conn *c)
+static void conn_put(struct store_conn *base)
 {
+    struct store_pg *s = (struct store_pg *)base->st;
+    struct store_pg_conn *c = (struct store_pg_conn *)base;
     bool broken = PQstatus(c->pg) != CONNECTION_OK;
 
     PQclear(c->res);
@@ -565,15 +559,12 @@ static void conn_put(struct store_pg *s, struct store_pg_conn *c)
     if (!broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         broken = true;
 
-    pthread_mutex_lock(&s->lock);
-    if (broken)
-        s->nconns--;
-    else
-        s->idle[s->nidle++] = c;
-    pthread_cond_signal(&s->idle_cond);
-    pthread_mutex_unlock(&s->lock);
-    if (broken)
+    if (broken) {
+        store_pool_drop(&s->pool);
         conn_close(c);
+    } else {
+        store_pool_put(&s->pool, &c->base);
+    }
 }
 
 /* ---- migrations ----------------------------------------------------------- */
@@ -737,12 +728,8 @@ static void pg_close(struct store *st)
         atomic_store(&s->stopping, true);
         pthread_join(s->listener, NULL);
     }
-    /* Closing while another thread is inside an op is a caller bug. */
-    assert(s->nidle == s->nconns);
-    for (size_t i = 0; i < s->nidle; i++)
-        conn_close(s->idle[i]);
+    store_pool_destroy(&s->pool, pool_conn_close);
     pthread_mutex_destroy(&s->wake_lock);
-    pthread_cond_destroy(&s->idle_cond);
     pthread_mutex_destroy(&s->lock);
     free(s->url);
     free(s);
@@ -775,10 +762,6 @@ enum store_rc store_pg_open(const char *url, struct store **out, char *err, size
         snprintf(err, errlen, "cannot create mutex");
         goto fail_lock;
     }
-    if (pthread_cond_init(&s->idle_cond, NULL) != 0) {
-        snprintf(err, errlen, "cannot create condition variable");
-        goto fail_cond;
-    }
     if (pthread_mutex_init(&s->wake_lock, NULL) != 0) {
         snprintf(err, errlen, "cannot create mutex");
         goto fail_wake_lock;
@@ -789,9 +772,11 @@ enum store_rc store_pg_open(const char *url, struct store **out, char *err, size
     ret = store_pg_migrate(c, err, errlen);
     if (ret != STORE_OK)
         goto fail_migrate;
-    s->idle[0] = c;
-    s->nidle = 1;
-    s->nconns = 1;
+    if (store_pool_init(&s->pool, STORE_PG_POOL_MAX, &c->base) != 0) {
+        snprintf(err, errlen, "cannot create mutex");
+        ret = STORE_ERROR;
+        goto fail_migrate;
+    }
     *out = &s->base;
     return STORE_OK;
 
@@ -800,8 +785,6 @@ fail_migrate:
 fail_conn:
     pthread_mutex_destroy(&s->wake_lock);
 fail_wake_lock:
-    pthread_cond_destroy(&s->idle_cond);
-fail_cond:
     pthread_mutex_destroy(&s->lock);
 fail_lock:
     free(s->url);
@@ -823,21 +806,6 @@ static const char *const pg_sql[STORE_SQL_COUNT] = {
 static struct store_pg_conn *pg_conn(struct store_conn *c)
 {
     return (struct store_pg_conn *)c;
-}
-
-static enum store_rc drv_conn_get(struct store *st, struct store_conn **out)
-{
-    struct store_pg_conn *c;
-    enum store_rc ret = conn_get((struct store_pg *)st, &c);
-
-    if (ret == STORE_OK)
-        *out = &c->base;
-    return ret;
-}
-
-static void drv_conn_put(struct store_conn *c)
-{
-    conn_put((struct store_pg *)c->st, pg_conn(c));
 }
 
 /* Reads that need one view of several statements get a snapshot. */
@@ -982,8 +950,8 @@ static const void *drv_col_blob(struct store_conn *c, int col, size_t *len)
 
 static const struct store_driver store_pg_driver = {
     .name = "postgresql",
-    .conn_get = drv_conn_get,
-    .conn_put = drv_conn_put,
+    .conn_get = conn_get,
+    .conn_put = conn_put,
     .begin = drv_begin,
     .commit = drv_commit,
     .run = drv_run,

@@ -20,6 +20,15 @@
 /* "Live at now" for a secret, with the parameter of now. */
 #define SECRET_IS_LIVE(now) "(expire_time = 0 OR expire_time > " now ")"
 
+/* The deliveries of the claim and next-due queries, each with its webhook
+ * (none for a dynamic target, which has no webhook_id). */
+#define DELIVERY_WEBHOOK_JOIN "deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
+
+/* Where a delivery goes: its webhook's uri as it is now (an edited uri
+ * applies to pending retries too), or the dynamic target's. The per-target
+ * caps of the claim count this uri. */
+#define DELIVERY_TARGET_URI "coalesce(w.uri, d.target_uri)"
+
 /* A webhook's failing_since after a failure at ?2 (set unless already
  * set), and whether that failure disables it: an enabled webhook that is
  * gone (?4) or has failed without a success for ?3 microseconds. In an
@@ -83,6 +92,28 @@
  * claim's commit and re-read the row. */
 #define TARGET_LOWERED(due) \
     "CASE WHEN next_due > " due " THEN " due " ELSE next_due END"
+
+/* Retention: the messages of one prune batch, ?1 a JSON array of their
+ * ids, as a subquery of each dialect. */
+#define PRUNE_PICKED_SQLITE "(SELECT value FROM json_each(?1))"
+#define PRUNE_PICKED_PG "(SELECT json_array_elements_text(CAST(?1 AS json)))"
+
+/* Retention: messages created before the cutoff (?2) none of whose
+ * deliveries is still pending, oldest first, at most ?3. ?1 is the
+ * smallest message id of the cutoff's millisecond (ids sort by creation),
+ * so the pick walks the primary key from the oldest message and stops at
+ * the cutoff instead of scanning every message. */
+#define PRUNE_PICK_SQL                                                      \
+    "SELECT m.id FROM messages m WHERE m.id < ?1 AND m.create_time < ?2"    \
+    " AND NOT EXISTS (SELECT 1 FROM deliveries p"                           \
+    " WHERE p.message_id = m.id AND p.state = 0) ORDER BY m.id LIMIT ?3"
+
+/* Retention: operations in a final state (succeeded, failed, cancelled,
+ * expired) last updated before ?1, at most ?2. */
+#define PRUNE_OPERATIONS_SQL                                                \
+    "DELETE FROM operations WHERE id IN (SELECT id FROM operations"         \
+    " WHERE state IN (2, 3, 4, 5) AND update_time < ?1 ORDER BY id LIMIT ?2"
+
 
 #define STORE_SQL_LIST(S, D)                                                      \
     /* ---- meta and API keys ---- */                                            \
@@ -324,6 +355,23 @@
                       " update_time = CASE WHEN " WEBHOOK_DISABLES                \
                       " THEN CAST(?2 AS BIGINT) ELSE update_time END,"            \
                       " failing_since = " WEBHOOK_FAILING_SINCE " WHERE id = ?1") \
+    /* ---- operator events (store_opevents.h) ---- */                        \
+    /* Disable the webhook when its failure at ?2 does it, returning what    \
+     * kabar.webhook.disabled reports. */                                    \
+    S(WEBHOOK_DISABLE_NOW, "UPDATE webhooks SET state = 2,"                       \
+                           " update_time = CAST(?2 AS BIGINT),"                   \
+                           " failing_since = " WEBHOOK_FAILING_SINCE              \
+                           " WHERE id = ?1 AND " WEBHOOK_DISABLES                 \
+                           " RETURNING project, uri, failing_since")              \
+    /* What kabar.delivery.exhausted reports of a delivery. */               \
+    S(DELIVERY_EXHAUSTED, "SELECT d.project, d.message_id, m.type,"              \
+                          " d.webhook_id, " DELIVERY_TARGET_URI ", d.attempts"    \
+                          " FROM " DELIVERY_WEBHOOK_JOIN                          \
+                          " JOIN messages m ON m.id = d.message_id"               \
+                          " WHERE d.id = ?1")                                     \
+    /* The state before an update, the row locked until the commit. */       \
+    D(WEBHOOK_STATE, "SELECT state FROM webhooks WHERE project = ?1 AND id = ?2", \
+      "SELECT state FROM webhooks WHERE project = ?1 AND id = ?2 FOR UPDATE")     \
     S(DELIVERY_PENDING_COUNT, "SELECT count(*) FROM deliveries WHERE state = 0")  \
     S(DELIVERY_LIST, "SELECT " DELIVERY_LOG_COLUMNS                               \
                      " WHERE d.project = ?1 AND d.webhook_id = ?2"                \
@@ -464,7 +512,27 @@
                       " AND expire_time > ?2")                                    \
     S(SESSION_EXCHANGE, "UPDATE ui_sessions SET hash = ?2, kind = 1"              \
                         " WHERE hash = ?1 AND kind = 0 AND expire_time > ?3")     \
-    S(SESSION_DELETE, "DELETE FROM ui_sessions WHERE hash = ?1")
+    S(SESSION_DELETE, "DELETE FROM ui_sessions WHERE hash = ?1")                  \
+    /* ---- retention (store_retention.c) ---- */                            \
+    /* One batch's messages are picked, then their attempts, deliveries and  \
+     * the messages go, children first so that each statement counts its    \
+     * own rows. PostgreSQL: FOR UPDATE SKIP LOCKED, so that several        \
+     * processes prune side by side without waiting on each other. */       \
+    D(PRUNE_PICK, PRUNE_PICK_SQL, PRUNE_PICK_SQL " FOR UPDATE SKIP LOCKED")       \
+    D(PRUNE_ATTEMPTS, "DELETE FROM attempts WHERE delivery_id IN"                 \
+                      " (SELECT id FROM deliveries WHERE message_id IN "          \
+                      PRUNE_PICKED_SQLITE ")",                                    \
+      "DELETE FROM attempts WHERE delivery_id IN"                                 \
+      " (SELECT id FROM deliveries WHERE message_id IN " PRUNE_PICKED_PG ")")     \
+    D(PRUNE_DELIVERIES, "DELETE FROM deliveries WHERE message_id IN "             \
+                        PRUNE_PICKED_SQLITE,                                      \
+      "DELETE FROM deliveries WHERE message_id IN " PRUNE_PICKED_PG)              \
+    D(PRUNE_MESSAGES, "DELETE FROM messages WHERE id IN " PRUNE_PICKED_SQLITE,    \
+      "DELETE FROM messages WHERE id IN " PRUNE_PICKED_PG)                        \
+    /* Returns the ids: the caller removes the operations' result files. */  \
+    D(PRUNE_OPERATIONS, PRUNE_OPERATIONS_SQL ") RETURNING id",                    \
+      PRUNE_OPERATIONS_SQL " FOR UPDATE SKIP LOCKED) RETURNING id")
+
 
 enum store_sql {
 #define S(name, text) STORE_SQL_##name,

@@ -5,8 +5,9 @@
  * One database file in WAL mode with synchronous=FULL, so that a write that
  * returned STORE_OK survives a crash or power loss. A struct store is shared
  * by many threads; SQLite connections are not, so the handle keeps a small
- * pool of connections (opened lazily, up to STORE_SQLITE_POOL_MAX), each used
- * by one thread at a time and opened without SQLite's own mutexes. Every
+ * pool of connections (store_pool.h; opened lazily, up to
+ * STORE_SQLITE_POOL_MAX), each used by one thread at a time and opened
+ * without SQLite's own mutexes. Every
  * connection caches its prepared statements (store_sql_text below) for its
  * whole life.
  *
@@ -34,6 +35,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "store/store_driver.h"
+#include "store/store_pool.h"
 
 #define STORE_SQLITE_POOL_MAX 8
 #define STORE_SQLITE_BUSY_MS 5000
@@ -61,17 +63,13 @@ struct store_sqlite_conn {
 struct store_sqlite {
     struct store base;                  /* first: struct store * converts back */
     char *path;
-    pthread_mutex_t lock;               /* guards the pool fields below */
+    struct store_pool pool;             /* of struct store_sqlite_conn */
     /* One writer at a time within this process. SQLite allows one anyway;
      * queueing on a mutex instead of in SQLite's busy handler (which sleeps
      * and polls) turns contention between the API's event writer and the
      * delivery thread into a plain hand-over. Other processes on the same
      * file still meet the busy handler. */
     pthread_mutex_t write_lock;
-    pthread_cond_t idle_cond;           /* signalled when a connection is put back */
-    size_t nconns;                      /* connections open or being opened */
-    size_t nidle;
-    struct store_sqlite_conn *idle[STORE_SQLITE_POOL_MAX];
 };
 
 static const struct store_driver store_sqlite_driver;
@@ -284,6 +282,11 @@ static void conn_close(struct store_sqlite_conn *c)
     free(c);
 }
 
+static void pool_conn_close(struct store_conn *c)
+{
+    conn_close((struct store_sqlite_conn *)c);
+}
+
 /* Open one connection to path and set its per-connection PRAGMAs. Returns
  * STORE_OK with *out set, or an error with a message in err. */
 static enum store_rc conn_open(const char *path, struct store_sqlite_conn **out, char *err,
@@ -361,22 +364,15 @@ static int txn_exec(struct store_sqlite_conn *c, enum txn_stmt id)
 
 /* Take a connection from the pool, opening one if the pool is not full, and
  * otherwise waiting for one to come back. */
-static enum store_rc conn_get(struct store_sqlite *s, struct store_sqlite_conn **out)
+static enum store_rc conn_get(struct store *st, struct store_conn **out)
 {
-    struct store_sqlite_conn *c = NULL;
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    struct store_sqlite_conn *c = (struct store_sqlite_conn *)store_pool_take(&s->pool);
     char err[256];
     enum store_rc ret;
 
-    pthread_mutex_lock(&s->lock);
-    while (s->nidle == 0 && s->nconns >= STORE_SQLITE_POOL_MAX)
-        pthread_cond_wait(&s->idle_cond, &s->lock);
-    if (s->nidle > 0)
-        c = s->idle[--s->nidle];
-    else
-        s->nconns++;            /* reserve the slot; open outside the lock */
-    pthread_mutex_unlock(&s->lock);
     if (c) {
-        *out = c;
+        *out = &c->base;
         return STORE_OK;
     }
 
@@ -388,21 +384,20 @@ static enum store_rc conn_get(struct store_sqlite *s, struct store_sqlite_conn *
     }
     if (ret != STORE_OK) {
         log_error("cannot open database connection", "error=\"%s\"", err);
-        pthread_mutex_lock(&s->lock);
-        s->nconns--;
-        pthread_cond_signal(&s->idle_cond);
-        pthread_mutex_unlock(&s->lock);
+        store_pool_drop(&s->pool);
         return ret;
     }
-    *out = c;
+    *out = &c->base;
     return STORE_OK;
 }
 
 /* Give c back to the pool. This is every op's single exit: it resets every
  * statement, clears the caller's bindings, and rolls back a transaction an
  * error path left open, so no op needs its own cleanup for those. */
-static void conn_put(struct store_sqlite *s, struct store_sqlite_conn *c)
+static void conn_put(struct store_conn *base)
 {
+    struct store_sqlite *s = (struct store_sqlite *)base->st;
+    struct store_sqlite_conn *c = (struct store_sqlite_conn *)base;
     bool broken = false;
 
     if (c->cur) {
@@ -420,15 +415,12 @@ static void conn_put(struct store_sqlite *s, struct store_sqlite_conn *c)
         pthread_mutex_unlock(c->write_lock);
     }
 
-    pthread_mutex_lock(&s->lock);
-    if (broken)
-        s->nconns--;
-    else
-        s->idle[s->nidle++] = c;
-    pthread_cond_signal(&s->idle_cond);
-    pthread_mutex_unlock(&s->lock);
-    if (broken)
+    if (broken) {
+        store_pool_drop(&s->pool);
         conn_close(c);
+    } else {
+        store_pool_put(&s->pool, &c->base);
+    }
 }
 
 /* Bring the schema of c's database to STORE_SCHEMA_VERSION in one
@@ -542,19 +534,14 @@ out:
     return ret;
 }
 
-void store_sqlite_close(struct store *st)
+static void store_sqlite_close(struct store *st)
 {
     struct store_sqlite *s = (struct store_sqlite *)st;
 
     if (!s)
         return;
-    /* Closing while another thread is inside an op is a caller bug. */
-    assert(s->nidle == s->nconns);
-    for (size_t i = 0; i < s->nidle; i++)
-        conn_close(s->idle[i]);
-    pthread_cond_destroy(&s->idle_cond);
+    store_pool_destroy(&s->pool, pool_conn_close);
     pthread_mutex_destroy(&s->write_lock);
-    pthread_mutex_destroy(&s->lock);
     free(s->path);
     free(s);
 }
@@ -591,22 +578,24 @@ enum store_rc store_sqlite_open(const char *url, struct store **out, char *err, 
         snprintf(err, errlen, "out of memory");
         goto fail_path;
     }
-    if (pthread_mutex_init(&s->lock, NULL) != 0) {
-        snprintf(err, errlen, "cannot create mutex");
-        goto fail_mutex;
-    }
     if (pthread_mutex_init(&s->write_lock, NULL) != 0) {
         snprintf(err, errlen, "cannot create mutex");
         goto fail_write_lock;
-    }
-    if (pthread_cond_init(&s->idle_cond, NULL) != 0) {
-        snprintf(err, errlen, "cannot create condition variable");
-        goto fail_cond;
     }
 
     ret = conn_open(s->path, &c, err, errlen);
     if (ret != STORE_OK)
         goto fail_conn;
+    /* Pages freed by pruning go back to the file system in small steps
+     * (drv_compact). The mode only takes on a file without tables, so a new
+     * database gets it; one made before keeps reusing its free pages
+     * without shrinking (docs/running.md says how to convert it once,
+     * offline). */
+    if (sqlite3_exec(c->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set auto_vacuum: %s", sqlite3_errmsg(c->db));
+        ret = STORE_ERROR;
+        goto fail_setup;
+    }
     ret = store_set_wal(c, err, errlen);
     if (ret != STORE_OK)
         goto fail_setup;
@@ -617,21 +606,19 @@ enum store_rc store_sqlite_open(const char *url, struct store **out, char *err, 
     c->write_lock = &s->write_lock;
     c->base.driver = &store_sqlite_driver;
     c->base.st = &s->base;
-    s->idle[0] = c;
-    s->nidle = 1;
-    s->nconns = 1;
+    if (store_pool_init(&s->pool, STORE_SQLITE_POOL_MAX, &c->base) != 0) {
+        snprintf(err, errlen, "cannot create mutex");
+        ret = STORE_ERROR;
+        goto fail_setup;
+    }
     *out = &s->base;
     return STORE_OK;
 
 fail_setup:
     conn_close(c);
 fail_conn:
-    pthread_cond_destroy(&s->idle_cond);
-fail_cond:
     pthread_mutex_destroy(&s->write_lock);
 fail_write_lock:
-    pthread_mutex_destroy(&s->lock);
-fail_mutex:
     free(s->path);
 fail_path:
     free(s);
@@ -651,21 +638,6 @@ static const char *const sqlite_sql[STORE_SQL_COUNT] = {
 static struct store_sqlite_conn *sqlite_conn(struct store_conn *c)
 {
     return (struct store_sqlite_conn *)c;
-}
-
-static enum store_rc drv_conn_get(struct store *st, struct store_conn **out)
-{
-    struct store_sqlite_conn *c;
-    enum store_rc ret = conn_get((struct store_sqlite *)st, &c);
-
-    if (ret == STORE_OK)
-        *out = &c->base;
-    return ret;
-}
-
-static void drv_conn_put(struct store_conn *c)
-{
-    conn_put((struct store_sqlite *)c->st, sqlite_conn(c));
 }
 
 /* BEGIN IMMEDIATE for writes takes the store's writer mutex first
@@ -794,10 +766,49 @@ static const void *drv_col_blob(struct store_conn *c, int col, size_t *len)
     return b;
 }
 
+/* The free pages of the file, or -1. */
+static int64_t freelist_count(struct store_sqlite_conn *c)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t n = -1;
+
+    if (sqlite3_prepare_v2(c->db, "PRAGMA freelist_count", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return n;
+}
+
+/* A few pages at a time, under the write lock like every write: the vacuum
+ * moves pages at the end of the file into free ones and cuts the file; a
+ * file without auto_vacuum = INCREMENTAL does nothing. */
+static enum store_rc drv_compact(struct store_conn *base, size_t max_pages, size_t *pages)
+{
+    struct store_sqlite_conn *c = sqlite_conn(base);
+    char sql[64];
+    int64_t before, after;
+    int rc;
+
+    *pages = 0;
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%zu)", max_pages);
+    rc = txn_exec(c, TXN_BEGIN_WRITE);
+    before = freelist_count(c);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    after = freelist_count(c);
+    if (rc == SQLITE_OK)
+        rc = txn_exec(c, TXN_COMMIT);
+    if (rc != SQLITE_OK)
+        return sql_error(c, rc, "compact");
+    if (before > after && after >= 0)
+        *pages = (size_t)(before - after);
+    return STORE_OK;
+}
+
 static const struct store_driver store_sqlite_driver = {
     .name = "sqlite",
-    .conn_get = drv_conn_get,
-    .conn_put = drv_conn_put,
+    .conn_get = conn_get,
+    .conn_put = conn_put,
     .begin = drv_begin,
     .commit = drv_commit,
     .run = drv_run,
@@ -808,5 +819,6 @@ static const struct store_driver store_sqlite_driver = {
     .col_blob = drv_col_blob,
     .close = store_sqlite_close,
     .notify = NULL,
+    .compact = drv_compact,
     .claim_leases = false,
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/store_driver.h"
+#include "store/store_opevents.h"
 
 /* Fill wh (all but its secrets) from a WEBHOOK_GET or WEBHOOK_LIST row.
  * Returns 0, or -1 when a column does not fit. */
@@ -156,14 +157,40 @@ enum store_rc store_webhook_list(struct store *st, const char *project, const ch
     return ret;
 }
 
+/* Whether this update enables the webhook: then kabar.webhook.enabled
+ * commits with it (store_opevents.h). */
+static enum store_rc webhook_enabled_event(struct store_conn *c, const struct webhook *wh,
+                                           int64_t previous, bool *emitted)
+{
+    struct store_message msg = {0};
+
+    if (wh->state != WEBHOOK_STATE_ENABLED || previous == WEBHOOK_STATE_ENABLED)
+        return STORE_OK;
+    return store_opevents_insert(c, &msg,
+                                 store_opevents_webhook_enabled(wh->project, wh->id, wh->uri,
+                                                                (enum webhook_state)previous,
+                                                                wh->update_time_us, &msg),
+                                 emitted);
+}
+
 enum store_rc store_webhook_update(struct store *st, const struct webhook *wh)
 {
     struct store_conn *c = NULL;
     size_t changed = 0;
+    int64_t previous = WEBHOOK_STATE_ENABLED;
+    bool emitted = false;
     enum store_rc ret = store_conn_get(st, &c);
 
     if (ret == STORE_OK)
         ret = store_begin(c, STORE_TXN_WRITE);
+    /* The state before (PostgreSQL: the row locked until the commit). */
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_WEBHOOK_STATE,
+                        STORE_ARGS(STORE_TEXT(wh->project), STORE_TEXT(wh->id)));
+    if (ret == STORE_OK)
+        ret = store_next(c);
+    if (ret == STORE_OK)
+        previous = store_col_int(c, 0);
     if (ret == STORE_OK)
         ret = store_run_changes(c, STORE_SQL_WEBHOOK_UPDATE,
                                 STORE_ARGS(STORE_TEXT(wh->project), STORE_TEXT(wh->id),
@@ -173,6 +200,8 @@ enum store_rc store_webhook_update(struct store *st, const struct webhook *wh)
                                 &changed);
     if (ret == STORE_OK && changed == 0)
         ret = STORE_NOT_FOUND;
+    if (ret == STORE_OK)
+        ret = webhook_enabled_event(c, wh, previous, &emitted);
     /* A webhook enabled again may have pending deliveries that are due. */
     if (ret == STORE_OK && wh->state == WEBHOOK_STATE_ENABLED)
         ret = store_notify(c);

@@ -16,7 +16,10 @@ function s(tag, attrs = {}, text) {
  * Returns a <figure> with the chart and a text summary for screen readers.
  */
 export function lineChart({ title, series, xLabels, unit = '' }) {
-  const W = 600, H = 180, L = 44, R = 8, T = 10, B = 22;
+  // On a phone the chart is drawn at the card's width (the page's padding
+  // and the card's are 58 px), so its text is not scaled down to a blur.
+  const W = innerWidth < 640 ? Math.max(260, innerWidth - 58) : 600;
+  const H = 180, L = 44, R = 8, T = 10, B = 22;
   const all = series.flatMap((x) => x.values).filter((v) => v !== null && v !== undefined);
   const max = Math.max(1, ...all) * 1.1;
   const n = xLabels.length;

@@ -285,13 +285,34 @@ describe('kabar events and deliveries', () => {
   });
 
   it('deliveries list errors', async () => {
-    assertUsage(await kabar([...g, 'deliveries', 'list']), /kabar: deliveries list: missing --webhook/);
+    assertUsage(await kabar([...g, 'deliveries', 'list', '--webhook', '']), /kabar: deliveries list: --webhook is empty/);
+    assertCliError(await kabar([...g, 'deliveries', 'list', '--status-class', '6xx']),
+      'INVALID_ARGUMENT', 'status_class must be 2xx, 3xx, 4xx, 5xx or none');
     assertUsage(await kabar([...g, 'deliveries', 'list', '--webhook', whOk, '--page-size', 'ten']),
       /--page-size must be a number from 1 to 1000/);
     assertCliError(await kabar([...g, 'deliveries', 'list', '--webhook', whOk, '--state', 'lost']),
       'INVALID_ARGUMENT', 'state must be pending, succeeded or failed');
-    assertCliError(await kabar([...g, 'deliveries', 'list', '--webhook', MISSING_WH]),
-      'NOT_FOUND', `webhook ${MISSING_WH} not found`);
+    // The project-wide log keeps a deleted webhook's history: an unknown
+    // id is an empty list, not an error.
+    const r = ok(await kabar([...g, 'deliveries', 'list', '--webhook', MISSING_WH]), 'unknown webhook');
+    assert.equal(r.stdout, 'No deliveries.\n');
+  });
+
+  it('deliveries list without --webhook: the whole project, filtered on the server', async () => {
+    let r = ok(await kabar([...g, '--json', 'deliveries', 'list', '--all']), 'project-wide');
+    const all = parseJson(r, 'project-wide').deliveries;
+    const hooks = new Set(all.map((d) => d.webhook_id));
+    assert.ok(hooks.has(whOk), `deliveries to ${whOk} listed: ${[...hooks]}`);
+    r = ok(await kabar([...g, '--json', 'deliveries', 'list', '--all', '--event-type', 'batch.succeeded',
+      '--status-class', '2xx']), 'filtered');
+    const some = parseJson(r, 'filtered').deliveries;
+    assert.ok(some.length > 0 && some.length <= all.length);
+    for (const d of some) {
+      assert.equal(d.event_type, 'batch.succeeded');
+      assert.equal(d.last_response_status, 200);
+    }
+    r = ok(await kabar([...g, 'deliveries', 'list', '--page-size', '1', '--event-type', 'batch.succeeded']), 'hint');
+    assert.match(r.stdout, /\nMore deliveries: kabar deliveries list --event-type batch\.succeeded --page-size 1 --page-token \S+\n$/);
   });
 
   it('deliveries get: the delivery and one line per attempt', async () => {
@@ -318,7 +339,7 @@ describe('kabar events and deliveries', () => {
     assertUsage(await kabar([...g, 'deliveries', 'get']), /kabar: deliveries get: missing ID/);
   });
 
-  it('deliveries get: a long, multi-line excerpt is one short line without control characters', async () => {
+  it('deliveries get: a long, multi-line excerpt is one short line, its control characters shown as escapes', async () => {
     const body = 'line one\nline two\x1b[31m red ' + 'é'.repeat(60) + '\x07 the end';
     rcv.script('/ok', { status: 200, body, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     const j = await publish('batch.succeeded', { id: 'batch_excerpt' });
@@ -327,11 +348,20 @@ describe('kabar events and deliveries', () => {
     const line = r.stdout.split('\n').find((l) => l.includes('HTTP 200'));
     assert.ok(line, r.stdout);
     const excerpt = line.replace(/^.*HTTP 200 {2}/, '');
-    assert.ok(excerpt.startsWith('line one?line two?[31m red é'), `excerpt: ${JSON.stringify(excerpt)}`);
+    assert.ok(excerpt.startsWith('line one\\nline two\\x1b[31m red é'), `excerpt: ${JSON.stringify(excerpt)}`);
     assert.ok(excerpt.endsWith('...'), `shortened: ${JSON.stringify(excerpt)}`);
-    assert.ok(Buffer.byteLength(excerpt) <= 83, `at most 80 bytes and "...": ${Buffer.byteLength(excerpt)}`);
+    // 80 bytes of the excerpt, "\n" and "\x1b" written out, and "...".
+    assert.ok(Buffer.byteLength(excerpt) <= 87, `at most 80 bytes and "...": ${Buffer.byteLength(excerpt)}`);
     assert.doesNotMatch(r.stdout, /[\x00-\x09\x0b-\x1f\x7f]/, 'no control characters but newlines');
     assert.doesNotMatch(excerpt, /\uFFFD/, 'no broken UTF-8');
+  });
+
+  it('deliveries get: an excerpt ending in a newline shows it as \\n', async () => {
+    rcv.script('/ok', { status: 200, body: 'ok\n', headers: { 'content-type': 'text/plain' } });
+    const j = await publish('batch.succeeded', { id: 'batch_newline' });
+    const d = await waitForState(whOk, j.id, 'succeeded');
+    const r = ok(await kabar([...g, 'deliveries', 'get', d.id]), 'get');
+    assert.match(r.stdout, /HTTP 200 {2}ok\\n$/m);
   });
 
   let failed; // the failed delivery to whFail

@@ -821,7 +821,7 @@ describe('SSRF protection', () => {
 // ---------------------------------------------------------------- ping
 
 describe('ping', () => {
-  it(':ping delivers a signed webhook.ping to that webhook only; a disabled webhook answers 400', T, async (t) => {
+  it(':ping delivers a signed webhook.ping to that webhook only, a disabled one included', T, async (t) => {
     const { k, rcv } = await setup(t);
     const wh = await createHook(k, rcv.url('/ping'), ['batch.succeeded']);
     const other = await createHook(k, rcv.url('/other'), ['batch.succeeded']);
@@ -846,13 +846,22 @@ describe('ping', () => {
     assert.equal(rcv.forPath('/other').length, 0, 'only the pinged webhook gets it');
     assert.equal(other.state, 'enabled');
 
+    // A disabled webhook takes a ping (an operator checking a repaired
+    // endpoint) but no other event, and the ping does not enable it.
     await setState(k, wh.id, 'disabled');
+    await publish(k, 'batch.succeeded', { id: 'while-disabled' }, { deliveries: 1 }); // other's
     const r3 = await k.request('POST', `/v1/webhooks/${wh.id}:ping`, { body: {} });
-    assertError(r3, 400, 'FAILED_PRECONDITION');
+    assert.equal(r3.status, 200, r3.text);
+    await rcv.waitForCount('/ping', 3, 10_000);
+    const third = rcv.forPath('/ping')[2];
+    assert.equal(third.json.type, 'webhook.ping');
+    const d3 = await waitDelivery(k, wh.id, third.headers['webhook-id'], (x) => x.state === 'succeeded');
+    assert.equal(d3.event_type, 'webhook.ping');
+    assert.equal((await k.request('GET', `/v1/webhooks/${wh.id}`)).json.state, 'disabled');
     const r4 = await k.request('POST', `/v1/webhooks/${MISSING_ID}:ping`, { body: {} });
     assertError(r4, 404, 'NOT_FOUND');
     await sleep(500);
-    assert.equal(rcv.forPath('/ping').length, 2);
+    assert.equal(rcv.forPath('/ping').length, 3);
     await k.stop();
   });
 

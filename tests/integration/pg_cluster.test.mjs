@@ -8,7 +8,8 @@
 //    by the others when the leases run out: the attempt timeout plus a
 //    minute); duplicates are counted and reported, not failed on.
 // 2. The PostgreSQL server is stopped under load and started again: kabard
-//    answers 503 meanwhile (and /healthz says so), never crashes, reconnects
+//    answers 503 meanwhile (and /readyz says so, while /healthz
+//    stays 200: the process is alive), never crashes, reconnects
 //    on its own, and every acknowledged event is delivered.
 // 3. Roles: an api process and a worker process split the work.
 
@@ -249,19 +250,22 @@ describe('several kabard processes on one PostgreSQL database', { skip: SKIP, co
           body: { type: 'batch.succeeded', data: { id: 'probe' } } });
         statuses.set(r.status, (statuses.get(r.status) || 0) + 1);
         if (r.status === 503) assert.equal(r.json?.error?.status, 'UNAVAILABLE', r.text);
-        const h = await fetch(`${ks[1].baseUrl}/healthz`);
+        const h = await fetch(`${ks[1].baseUrl}/readyz`);
         await h.arrayBuffer();
         if (h.status === 503) healthDown++;
+        const live = await fetch(`${ks[1].baseUrl}/healthz`);
+        await live.arrayBuffer();
+        assert.equal(live.status, 200, '/healthz is liveness only');
         await sleep(100);
       }
       for (const k of ks) assert.equal(k.exit, null, `kabard exited: ${k.stderr.slice(-2000)}`);
       execFileSync('sh', [PG_SH, 'up', dir]);
       const tUp = Date.now();
       t.diagnostic(`database away ${tUp - tDown} ms: probe answers ${JSON.stringify(Object.fromEntries(statuses))}, ` +
-                   `/healthz 503 ${healthDown} times`);
+                   `/readyz 503 ${healthDown} times`);
       assert.ok((statuses.get(503) || 0) > 0, 'the API answered 503 while the database was away');
       assert.equal(statuses.get(500) || 0, 0, 'no 500s');
-      assert.ok(healthDown > 0, '/healthz said the database was away');
+      assert.ok(healthDown > 0, '/readyz said the database was away');
 
       const { acked, failures } = await load;
       const ids = new Set(acked);
@@ -271,7 +275,7 @@ describe('several kabard processes on one PostgreSQL database', { skip: SKIP, co
         for (const id of ids) if (!seen.has(id)) return false;
         return true;
       }, 120_000, 'every acknowledged event to arrive after the restart', 250);
-      const h = await fetch(`${ks[1].baseUrl}/healthz`);
+      const h = await fetch(`${ks[1].baseUrl}/readyz`);
       assert.equal(h.status, 200);
       t.diagnostic(`3000 events acknowledged (${failures} answers were 503 or failed and were retried ` +
                    `with their Idempotency-Key); all delivered ${Date.now() - tUp} ms after the server came back`);

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_keyring.c - the RS256 signing keys of dynamic webhooks (sign/keyring.h)
- * on a real SQLite store.
+ * on a real store: a fresh SQLite file per test, or a schema of its own on
+ * PostgreSQL in make test's PostgreSQL pass (store_testdb.h).
  *
- * Each test gets a fresh database in its own mkdtemp directory under $TMPDIR
- * and a test clock (keyring_set_clock) that starts at the wall clock and is
- * moved by hand, so activation, retirement and the 30 s reload can be
- * stepped through without sleeping. Tokens are taken apart and checked with
- * jose itself (jose_jws_ver), not with the code under test.
+ * Every keyring is opened on a test clock (keyring_open_clock) that starts
+ * at the wall clock and is moved by hand, so activation, retirement and the
+ * 30 s reload can be stepped through without sleeping, and no step depends
+ * on how long key generation or the database took. Tokens are taken apart
+ * and checked with jose itself (jose_jws_ver), not with the code under test.
  */
 #define _GNU_SOURCE                     /* memmem */
 #include <limits.h>
@@ -32,13 +33,12 @@
 #include "sign/keyring.h"
 #include "store/store.h"
 #include "store/store_keys.h"
+#include "store_testdb.h"
 
 #define S TIMEUTIL_US_PER_S
 
 struct fixture {
-    char dir[PATH_MAX];
-    char path[PATH_MAX + 16];
-    char url[PATH_MAX + 32];
+    struct testdb db;
     struct store *st;
     struct secretbox *box;
     int64_t now_us;                 /* the test clock */
@@ -53,28 +53,22 @@ static int setup(void **state)
 {
     static const uint8_t key[SECRETBOX_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     struct fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
     char err[256] = "";
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/test_keyring.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (testdb_setup(&f->db, "test_keyring") != 0) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof f->path, "%s/kabar.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    if (store_open(f->url, &f->st, err, sizeof err) != STORE_OK) {
+    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
         print_error("store_open: %s\n", err);
-        rmdir(f->dir);
+        testdb_teardown(&f->db);
         free(f);
         return -1;
     }
     f->box = secretbox_new(key);
-    /* A second ahead of the wall clock, which keyring_open still uses: the
-     * first key (active from the open) is then active on the test clock. */
-    f->now_us = timeutil_now_us() + S;
+    f->now_us = timeutil_now_us();
     *state = f;
     return 0;
 }
@@ -82,16 +76,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char p[PATH_MAX + 32];
 
     secretbox_free(f->box);
     store_close(f->st);
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    testdb_teardown(&f->db);
     free(f);
     return 0;
 }
@@ -99,12 +87,11 @@ static int teardown(void **state)
 static struct keyring *open_keyring(struct fixture *f)
 {
     char err[256] = "";
-    struct keyring *kr = keyring_open(f->st, f->box, err, sizeof err);
+    struct keyring *kr = keyring_open_clock(f->st, f->box, test_clock, f, err, sizeof err);
 
     if (kr == NULL)
         print_error("keyring_open: %s\n", err);
     assert_non_null(kr);
-    keyring_set_clock(kr, test_clock, f);
     return kr;
 }
 
@@ -441,12 +428,17 @@ static void test_rotate(void **state)
     sign_kid(kr, kid, sizeof kid);
     assert_string_equal(kid, kid1);
 
-    /* The other process has not reloaded yet; 30 s after its last load
-     * (its open, a second before t0) it has. */
+    /* The other process has not reloaded yet, up to the last microsecond
+     * before 30 s after its last load (its open, at t0 on the test clock);
+     * from then on it has. */
     jwks = jwks_of(other);
     assert_null(jwks_find(jwks, kid2));
     json_decref(jwks);
-    f->now_us = t0 + 29 * S + S / 2;
+    f->now_us = t0 + 30 * S - 1;
+    jwks = jwks_of(other);
+    assert_null(jwks_find(jwks, kid2));
+    json_decref(jwks);
+    f->now_us = t0 + 30 * S;
     jwks = jwks_of(other);
     assert_non_null(jwks_find(jwks, kid2));
     json_decref(jwks);

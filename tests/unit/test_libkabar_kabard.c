@@ -71,14 +71,14 @@ static int setup(void **state)
         return -1;
     }
     f->box = secretbox_new(key);
-    /* Ahead of the wall clock keyring_open uses, so its first key is active. */
-    f->now_us = timeutil_now_us() + TIMEUTIL_US_PER_S;
-    f->kr = keyring_open(f->st, f->box, err, sizeof(err));
+    /* The keyring runs on this clock from its open: its first key is
+     * active from f->now_us. */
+    f->now_us = timeutil_now_us();
+    f->kr = keyring_open_clock(f->st, f->box, keyring_clock, f, err, sizeof(err));
     if (f->kr == NULL) {
         print_error("keyring_open: %s\n", err);
         return -1;
     }
-    keyring_set_clock(f->kr, keyring_clock, f);
     *state = f;
     return 0;
 }

@@ -29,6 +29,7 @@
 #include "common/ids.h"
 #include "core/events.h"
 #include "store/store.h"
+#include "store/store_driver.h"
 #include "store_testdb.h"
 
 #define NOW INT64_C(1700000000000000)
@@ -66,6 +67,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
+    store_fault_set(NULL);              /* a test that failed midway */
     store_close(f->st);
     testdb_teardown(&f->db);
     free(f);
@@ -268,8 +270,8 @@ static void test_insert_fan_out(void **state)
     create_webhook(f, &wh[3], "p1", 3, BIT(EVENT_BATCH_SUCCEEDED), WEBHOOK_STATE_DISABLED);
     create_webhook(f, &wh[4], "p1", 4, BIT(EVENT_BATCH_SUCCEEDED),
                    WEBHOOK_STATE_DISABLED_DUE_TO_FAILED_DELIVERIES);
-    create_webhook(f, &wh[5], "p1", 5, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &wh[6], "p2", 6, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh[5], "p1", 5, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh[6], "p2", 6, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
 
     for (unsigned i = 0; i < 4; i++)
         make_payload(&p[i], i);
@@ -375,9 +377,9 @@ static void test_insert_ping(void **state)
     struct payload p;
     struct store_message m[4];
 
-    create_webhook(f, &wh1, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh1, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     create_webhook(f, &wh2, "p1", 2, 0, WEBHOOK_STATE_DISABLED);
-    create_webhook(f, &wh9, "p2", 9, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh9, "p2", 9, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
 
     /* A ping goes to its webhook whatever its state and subscriptions. */
@@ -429,7 +431,7 @@ static void test_idempotency(void **state)
     struct store_message a, b, batch[3];
     char first_id[IDS_MAX];
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
 
     make_message(&a, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
@@ -505,6 +507,59 @@ static void test_idempotency(void **state)
     assert_string_equal(a.id, b.id);
 }
 
+/* The fault hook: fails every run of the statement in fault_stmt. */
+static enum store_sql fault_stmt = STORE_SQL_COUNT;
+static enum store_fault_point fault_point;
+
+static bool fail_stmt(enum store_fault_point point, enum store_sql id)
+{
+    return point == fault_point && id == fault_stmt;
+}
+
+/* A key reused after its window frees it from the old message
+ * (MESSAGE_IDEM_RELEASE) in the transaction that inserts the new one: when
+ * that write or the commit fails, the old message keeps its key and no new
+ * message exists. (kabard's window is a day, too long for the
+ * fault-injection test of the API, tests/integration/fault.test.mjs.) */
+static void test_idempotency_release_fault(void **state)
+{
+    static const enum store_fault_point points[] = {STORE_FAULT_RUN, STORE_FAULT_COMMIT};
+    struct fixture *f = *state;
+    struct webhook wh;
+    struct payload p;
+    struct store_message a, b;
+
+    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    make_payload(&p, 1);
+    make_message(&a, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
+    a.idempotency_key = "key-1";
+    assert_int_equal(store_messages_insert(f->st, &a, 1, NOW - DAY), STORE_OK);
+
+    fault_stmt = STORE_SQL_MESSAGE_IDEM_RELEASE;
+    store_fault_set(fail_stmt);
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        fault_point = points[i];
+        make_message(&b, &p, "p1", 2, EVENT_BATCH_SUCCEEDED, NOW + 2 * DAY);
+        b.idempotency_key = "key-1";
+        assert_int_equal(store_messages_insert(f->st, &b, 1, NOW + DAY), STORE_ERROR);
+        assert_int_equal(db_int(f, "SELECT count(*) FROM messages"), 1);
+        assert_int_equal(db_int(f, "SELECT count(*) FROM deliveries"), 1);
+        assert_int_equal(db_int(f, "SELECT count(*) FROM messages WHERE id = '%s'"
+                                   " AND idempotency_key = 'key-1'", a.id),
+                         1);
+    }
+    store_fault_set(NULL);
+
+    /* Then the same insert works. */
+    make_message(&b, &p, "p1", 2, EVENT_BATCH_SUCCEEDED, NOW + 2 * DAY);
+    b.idempotency_key = "key-1";
+    assert_int_equal(store_messages_insert(f->st, &b, 1, NOW + DAY), STORE_OK);
+    assert_false(b.duplicate);
+    assert_int_equal(db_int(f, "SELECT idempotency_key IS NULL FROM messages WHERE id = '%s'",
+                            a.id),
+                     1);
+}
+
 static void test_insert_id_conflict(void **state)
 {
     struct fixture *f = *state;
@@ -567,7 +622,7 @@ static void test_claim_job(void **state)
     const char *uris[1] = { "https://dyn.example/a" };
     size_t n;
 
-    create_webhook(f, &wh, "p7", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p7", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p1, 1);
     make_payload(&p2, 2);
     make_message(&m, &p1, "p7", 1, EVENT_VIDEO_GENERATED, NOW);
@@ -698,8 +753,8 @@ static void test_claim_webhook_state(void **state)
     struct payload p;
     struct store_message m;
 
-    create_webhook(f, &wh1, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &wh2, "p1", 2, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh1, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh2, "p1", 2, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     make_message(&m, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
     insert_one(f, &m, 2);
@@ -733,7 +788,7 @@ static void test_claim_uses_current_uri(void **state)
     struct store_job jobs[2];
     size_t n;
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     make_message(&m, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
     insert_one(f, &m, 1);
@@ -961,7 +1016,7 @@ static void test_attempts_deleted_delivery(void **state)
     struct store_attempt a[2];
     char dlv[IDS_MAX], other[IDS_MAX];
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     make_message(&m, &p, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
     insert_one(f, &m, 1);
@@ -1141,7 +1196,7 @@ static void test_pending_and_next_due(void **state)
     assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_NOT_FOUND);
 
     /* A disabled webhook's deliveries are pending but not claimable. */
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 3);
     make_message(&m, &p, "p1", 3, EVENT_BATCH_SUCCEEDED, NOW + 50);
     insert_one(f, &m, 1);
@@ -1257,8 +1312,8 @@ static void test_list_and_get(void **state)
     size_t n;
     bool more;
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &whp2, "p2", 9, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &whp2, "p2", 9, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     for (unsigned i = 0; i < 6; i++) {
         make_message(&m, &p, "p1", i + 1, i % 2 ? EVENT_BATCH_FAILED : EVENT_BATCH_SUCCEEDED,
@@ -1410,8 +1465,8 @@ static void test_recover(void **state)
     char dlv[5][IDS_MAX];
     size_t n;
 
-    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
-    create_webhook(f, &other, "p1", 2, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &other, "p1", 2, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
     make_payload(&p, 1);
     for (unsigned i = 0; i < 5; i++) {
         make_message(&m, &p, "p1", i + 1, EVENT_BATCH_SUCCEEDED, NOW + i * SEC);
@@ -1465,6 +1520,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_insert_no_subscribers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_ping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_release_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_id_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_and_operation_id, setup, teardown),

@@ -16,6 +16,7 @@
 #include "core/webhook.h"
 
 #define MSG_ABSOLUTE "uri must be an absolute https:// URL"
+#define MSG_ABSOLUTE_PRIVATE "uri must be an absolute http:// or https:// URL"
 #define MSG_HTTP "uri must use https (http is allowed only with --allow-private-targets)"
 #define MSG_CREDS "uri must not contain credentials"
 
@@ -176,9 +177,9 @@ static const struct uri_case uri_cases[] = {
     {"example.com/hook", false, MSG_ABSOLUTE},
     {"//example.com/hook", false, MSG_ABSOLUTE},
     {"ftp://example.com/hook", false, MSG_ABSOLUTE},
-    {"ftp://example.com/hook", true, MSG_ABSOLUTE},
-    {"gopher://example.com/", true, MSG_ABSOLUTE},
-    {"file:///etc/passwd", true, MSG_ABSOLUTE},
+    {"ftp://example.com/hook", true, MSG_ABSOLUTE_PRIVATE},
+    {"gopher://example.com/", true, MSG_ABSOLUTE_PRIVATE},
+    {"file:///etc/passwd", true, MSG_ABSOLUTE_PRIVATE},
     {"javascript:alert(1)", false, MSG_ABSOLUTE},
     {"https:example.com", false, MSG_ABSOLUTE},
     {"https://exa mple.com/", false, MSG_ABSOLUTE},

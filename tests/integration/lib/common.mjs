@@ -7,6 +7,7 @@ export const CATALOG = [
   'batch.succeeded', 'batch.cancelled', 'batch.expired', 'batch.failed',
   'interaction.requires_action', 'interaction.completed', 'interaction.failed',
   'interaction.cancelled', 'video.generated',
+  'kabar.webhook.disabled', 'kabar.webhook.enabled', 'kabar.delivery.exhausted',
 ];
 
 /** whsec_ + base64 of 32 bytes (43 chars + one '=' of padding). */

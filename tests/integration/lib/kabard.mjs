@@ -13,6 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { checkResponse } from './openapi.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Directory holding the kabard and kabar binaries. */
@@ -20,8 +22,15 @@ export const BIN_DIR = path.resolve(
   process.env.KABAR_BIN_DIR || path.join(here, '..', '..', '..', 'build'));
 export const KABARD = path.join(BIN_DIR, 'kabard');
 export const KABAR = path.join(BIN_DIR, 'kabar');
+/** kabard with a store that fails on demand (tests/fault/kabard_fault.c). */
+export const KABARD_FAULT = path.join(BIN_DIR, 'tests', 'kabard_fault');
 
 const READY_TIMEOUT_MS = 10_000;
+
+/** Origins of the kabard processes of this test run: only their responses
+ *  are held to the OpenAPI description (request() also talks to receivers
+ *  such as `kabar listen`). */
+const kabardOrigins = new Set();
 const STOP_TIMEOUT_MS = 10_000;
 
 /** A TCP port that was free a moment ago (listen on 0, read it, close). */
@@ -102,6 +111,7 @@ export class Kabard {
    * @param {string[]} [opts.args]         extra arguments
    * @param {object} [opts.env]            extra environment
    * @param {string} [opts.database]       --database URL (default: testDatabaseUrl)
+   * @param {string} [opts.binary]         the program to run (default: KABARD)
    */
   constructor(opts = {}) {
     this.opts = { allowPrivate: true, ...opts };
@@ -136,10 +146,12 @@ export class Kabard {
   }
 
   async #startOnce(port) {
-    if (!fs.existsSync(KABARD)) {
-      throw new Error(`kabard binary not found at ${KABARD} (set KABAR_BIN_DIR)`);
+    const binary = this.opts.binary || KABARD;
+    if (!fs.existsSync(binary)) {
+      throw new Error(`kabard binary not found at ${binary} (set KABAR_BIN_DIR)`);
     }
     this.port = port;
+    kabardOrigins.add(this.baseUrl);
     const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', this.dataDir];
     if (this.databaseUrl) args.push('--database', this.databaseUrl);
     if (this.opts.allowPrivate) args.push('--allow-private-targets');
@@ -151,7 +163,7 @@ export class Kabard {
 
     const runStart = { out: this.stdout.length, err: this.stderr.length };
     this.exit = null;
-    const proc = spawn(KABARD, args, {
+    const proc = spawn(binary, args, {
       env: cleanEnv(extra),
       cwd: this.dataDir,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -303,6 +315,10 @@ export async function request(baseUrl, method, urlPath, opts = {}) {
   const text = await res.text();
   let json;
   try { json = text.length ? JSON.parse(text) : undefined; } catch { json = undefined; }
+  // Every response of kabard a test sees is also held to the OpenAPI description.
+  if (kabardOrigins.has(url.origin)) {
+    checkResponse(method, url.pathname, res.status, res.headers.get('content-type'), text);
+  }
   return { status: res.status, headers: res.headers, text, json };
 }
 
@@ -328,6 +344,11 @@ export function rawRequest(baseUrl, method, urlPath, { headers = {}, body, chunk
         settled = true;
         let json;
         try { json = JSON.parse(text); } catch { json = undefined; }
+        try {
+          if (kabardOrigins.has(url.origin)) {
+            checkResponse(method, url.pathname, res.statusCode, res.headers['content-type'], text);
+          }
+        } catch (e) { reject(e); return; }
         resolve({ status: res.statusCode, headers: res.headers, text, json });
       });
       res.on('error', (e) => { if (!settled) { settled = true; reject(e); } });

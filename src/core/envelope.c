@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/timeutil.h"
-#include "deliver/envelope.h"
+#include "core/envelope.h"
 
 char *envelope_build(const char *type, int64_t time_us, json_t *data, json_t *user_metadata,
                      size_t *len)
