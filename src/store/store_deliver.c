@@ -48,7 +48,7 @@
 /* Append one delivery {id, webhook_id, uri, target} of m to arr, and its
  * target, due when m was created, to targets (see TARGETS_UPSERT). */
 static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct store_message *m,
-                                  const char *webhook_id, const char *uri)
+                                  const char *webhook_id, const char *uri, bool ping)
 {
     char id[IDS_MAX], target[STORE_TARGET_ID_MAX];
     json_t *o;
@@ -57,13 +57,22 @@ static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct sto
         log_error("cannot make a delivery id", NULL);
         return STORE_ERROR;
     }
-    store_target_id(m->project, webhook_id, uri, target);
+    /* A ping reaches its webhook in any state (how an operator checks a
+     * repaired endpoint before enabling it), so it has a target of its own,
+     * not tied to the webhook's state: "ping <webhook id>", to the uri the
+     * webhook had when pinged. The delivery still names the webhook (its
+     * log, its secret). */
+    if (ping)
+        snprintf(target, sizeof target, "ping %s", webhook_id);
+    else
+        store_target_id(m->project, webhook_id, uri, target);
     o = json_pack("{s:s, s:s?, s:s, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri,
                   "target", target);
     if (!o || json_array_append_new(arr, o) != 0)
         return store_oom("delivery_add");
     o = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "target", target, "project", m->project,
-                  "webhook_id", webhook_id, "uri", uri, "due", (json_int_t)m->create_time_us);
+                  "webhook_id", ping ? NULL : webhook_id, "uri", uri,
+                  "due", (json_int_t)m->create_time_us);
     if (!o || json_array_append_new(targets, o) != 0)
         return store_oom("delivery_add");
     return STORE_OK;
@@ -128,7 +137,7 @@ static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_messa
         if (store_col_text(c, 0, webhook_id, sizeof webhook_id) != 0 ||
             store_col_text(c, 1, uri, sizeof uri) != 0)
             return store_row_error("deliveries_fan_out", "webhook");
-        ret = delivery_add(arr, targets, m, webhook_id, uri);
+        ret = delivery_add(arr, targets, m, webhook_id, uri, false);
     }
     return ret == STORE_NOT_FOUND ? STORE_OK : ret;
 }
@@ -233,9 +242,9 @@ static enum store_rc message_insert(struct store_conn *c, struct store_message *
         return store_oom("message_insert");
     if (m->nuris > 0) {
         for (size_t i = 0; i < m->nuris && ret == STORE_OK; i++)
-            ret = delivery_add(arr, targets, m, NULL, m->uris[i]);
+            ret = delivery_add(arr, targets, m, NULL, m->uris[i], false);
     } else if (m->webhook_id) {
-        ret = delivery_add(arr, targets, m, m->webhook_id, target);
+        ret = delivery_add(arr, targets, m, m->webhook_id, target, true);
     } else {
         ret = deliveries_fan_out(c, m, arr, targets);
     }
