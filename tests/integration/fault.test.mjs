@@ -39,7 +39,7 @@ const WRITES = execFileSync(KABARD_FAULT, [], {
  *  themselves (FOR UPDATE SKIP LOCKED); the separate lease statements run
  *  only on SQLite. */
 const LEASE = {
-  DELIVERY_LEASE: PG ? 'DELIVERY_CLAIM' : 'DELIVERY_LEASE',
+  DELIVERY_LEASE: PG ? 'TARGET_TAKE' : 'DELIVERY_LEASE',
   OP_LEASE: PG ? 'OP_CLAIM' : 'OP_LEASE',
 };
 
