@@ -9,7 +9,8 @@
 #      signs/s on all cores, the signing limit,
 #   5. the delivery engine alone: a backlog published by an api-only kabard,
 #      then drained by a worker-only kabard (static and dynamic), so the
-#      rates are not shared with the API and wrk.
+#      rates are not shared with the API and wrk; each rate also as a ratio
+#      to (1).
 # Usage: bench/run.sh [BUILD_DIR]     (BENCH_SECONDS=10 by default)
 set -eu
 cd "$(dirname "$0")/.."
@@ -144,7 +145,9 @@ drain() {   # $1: lua script, $2: label
     while [ "$(metric kabar_deliveries_pending)" -gt 0 ]; do sleep 0.05; done
     t1=$(now_ms)
     n=$(metric 'kabar_delivery_attempts_total{outcome="succeeded"}')
-    echo "$2: drained=$n (backlog $total) elapsed_ms=$((t1 - t0)) rate_per_s=$(awk -v n="$n" -v ms="$((t1 - t0))" 'BEGIN {printf "%.0f", n * 1000 / ms}')"
+    rate=$(awk -v n="$n" -v ms="$((t1 - t0))" 'BEGIN {printf "%.0f", n * 1000 / ms}')
+    echo "$2: drained=$n (backlog $total) elapsed_ms=$((t1 - t0)) rate_per_s=$rate"
+    awk -v e="$rate" -v r="$RAW" -v l="$2" 'BEGIN {printf "%s_ratio_to_loopback_limit=%.3f\n", l, e / r}'
     kill "$p"; wait "$p" 2>/dev/null || true
 }
 drain bench/publish.lua static

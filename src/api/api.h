@@ -79,6 +79,20 @@ struct api_response {
 typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,
                             struct api_response *resp);
 
+/*
+ * Answering later, without holding an HTTP thread: a handler that waits for
+ * something (POST /v1/events waits for its group commit) calls api_defer()
+ * and returns without a response; the transport then parks the connection.
+ * Whoever finishes the work calls api_resume(req), from any thread, once;
+ * finish(ctx, req, resp, arg) then runs on an HTTP thread and fills the
+ * response. api_resume may come before the handler has returned. req stays
+ * valid until finish has run.
+ */
+typedef void (*api_finish_fn)(const struct api_ctx *ctx, struct api_request *req,
+                              struct api_response *resp, void *arg);
+void api_defer(struct api_request *req, api_finish_fn finish, void *arg);
+void api_resume(struct api_request *req);
+
 /* A query parameter or request header of req, or NULL. Valid until the
  * request ends. */
 const char *api_query(const struct api_request *req, const char *name);

@@ -7,11 +7,19 @@
  * with the headers (we allocate per-request state), then once per chunk of
  * body, then a last time with no data, when we answer. Bodies past
  * API_MAX_BODY are drained, not stored, and answered with 413.
+ *
+ * A handler that calls api_defer() gets its connection suspended
+ * (MHD_suspend_connection) when it returns; api_resume() resumes it, and
+ * libmicrohttpd calls the access handler once more, which runs the
+ * handler's finish function and answers. So a request waiting for its
+ * commit holds no thread, and a few threads serve every connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,15 +39,54 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct api_ctx *ctx;
+    pthread_mutex_t mu;             /* guards suspended and every request's flags */
+    pthread_cond_t idle;            /* signalled when suspended drops to 0 */
+    size_t suspended;               /* deferred requests not yet resumed */
 };
 
 struct http_request_state {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    struct api_request req;         /* lives as long as the request: deferred answers */
     char *body;
     size_t len;
     size_t cap;
     int too_big;
     int64_t start_us;
+    /* api_defer / api_resume; the flags under srv->mu. */
+    api_finish_fn finish;
+    void *finish_arg;
+    bool deferred;                  /* the handler called api_defer */
+    bool resumed;                   /* api_resume was called */
+    bool suspended;                 /* the connection is suspended */
 };
+
+void api_defer(struct api_request *req, api_finish_fn finish, void *arg)
+{
+    struct http_request_state *st =
+        (struct http_request_state *)((char *)req - offsetof(struct http_request_state, req));
+
+    st->finish = finish;
+    st->finish_arg = arg;
+    st->deferred = true;
+}
+
+void api_resume(struct api_request *req)
+{
+    struct http_request_state *st =
+        (struct http_request_state *)((char *)req - offsetof(struct http_request_state, req));
+    struct http_server *srv = st->srv;
+
+    pthread_mutex_lock(&srv->mu);
+    st->resumed = true;
+    if (st->suspended) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+        if (--srv->suspended == 0)
+            pthread_cond_broadcast(&srv->idle);
+    }
+    pthread_mutex_unlock(&srv->mu);
+}
 
 const char *api_query(const struct api_request *req, const char *name)
 {
@@ -180,24 +227,43 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
     return ret;
 }
 
+/* Log the request and queue its response. */
+static enum MHD_Result http_answer(struct http_request_state *st, struct api_response *resp)
+{
+    if (resp->body == NULL && resp->status >= 500)
+        api_error(resp, API_INTERNAL, "internal error");
+    log_info("request", "method=%s path=\"%.300s\" status=%d latency_ms=%.3f project=%s",
+             st->req.method, st->req.path, resp->status,
+             (double)(timeutil_mono_us() - st->start_us) / 1000.0,
+             st->req.project[0] ? st->req.project : "-");
+    return http_send(st->conn, resp);
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version,
                                    const char *upload_data, size_t *upload_data_size,
                                    void **con_cls)
 {
-    const struct http_server *srv = cls;
+    struct http_server *srv = cls;
     struct http_request_state *st = *con_cls;
-    struct api_request req;
     struct api_response resp = {.status = 500};
-    enum MHD_Result ret;
 
+    (void)version;
     if (st == NULL) {
         st = calloc(1, sizeof(*st));
         if (st == NULL)
             return MHD_NO;
+        st->srv = srv;
+        st->conn = conn;
         st->start_us = timeutil_mono_us();
         *con_cls = st;
         return MHD_YES;
+    }
+    if (st->deferred) {
+        /* Called again after api_resume: the handler's second half. */
+        st->deferred = false;
+        st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
+        return http_answer(st, &resp);
     }
     if (*upload_data_size > 0) {
         http_body_append(st, upload_data, *upload_data_size);
@@ -205,23 +271,31 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return MHD_YES;
     }
 
-    memset(&req, 0, sizeof(req));
-    req.method = method;
-    req.path = url;
-    req.body = st->len ? st->body : NULL;
-    req.body_len = st->len;
-    req.conn = conn;
-    http_dispatch(srv->ctx, &req, st, &resp);
-    if (resp.body == NULL && resp.status >= 500)
-        api_error(&resp, API_INTERNAL, "internal error");
+    memset(&st->req, 0, sizeof(st->req));
+    st->req.method = method;
+    st->req.path = url;
+    st->req.body = st->len ? st->body : NULL;
+    st->req.body_len = st->len;
+    st->req.conn = conn;
+    http_dispatch(srv->ctx, &st->req, st, &resp);
+    if (st->deferred) {
+        bool now;
 
-    log_info("request", "method=%s path=\"%.300s\" status=%d latency_ms=%.3f project=%s",
-             method, url, resp.status,
-             (double)(timeutil_mono_us() - st->start_us) / 1000.0,
-             req.project[0] ? req.project : "-");
-    ret = http_send(conn, &resp);
-    (void)version;
-    return ret;
+        pthread_mutex_lock(&srv->mu);
+        now = st->resumed;
+        if (!now) {
+            MHD_suspend_connection(conn);
+            st->suspended = true;
+            srv->suspended++;
+        }
+        pthread_mutex_unlock(&srv->mu);
+        if (!now)
+            return MHD_YES;
+        /* Already done (a fast commit): answer at once. */
+        st->deferred = false;
+        st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
+    }
+    return http_answer(st, &resp);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -307,13 +381,15 @@ struct http_server *http_start(const struct api_ctx *ctx, int fd, unsigned threa
                                char *err, size_t errlen)
 {
     struct http_server *srv = calloc(1, sizeof(*srv));
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
     if (srv == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     srv->ctx = ctx;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->idle, NULL);
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, http_access, srv,
                                    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
                                    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
@@ -324,6 +400,8 @@ struct http_server *http_start(const struct api_ctx *ctx, int fd, unsigned threa
                                    MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot start the HTTP server");
+        pthread_cond_destroy(&srv->idle);
+        pthread_mutex_destroy(&srv->mu);
         free(srv);
         return NULL;
     }
@@ -334,6 +412,16 @@ void http_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
+    /* Stop accepting, then let the deferred requests come back (their
+     * commits are under way: the event writer stops later): libmicrohttpd
+     * must not be stopped with connections suspended. */
+    MHD_quiesce_daemon(srv->daemon);
+    pthread_mutex_lock(&srv->mu);
+    while (srv->suspended > 0)
+        pthread_cond_wait(&srv->idle, &srv->mu);
+    pthread_mutex_unlock(&srv->mu);
     MHD_stop_daemon(srv->daemon);
+    pthread_cond_destroy(&srv->idle);
+    pthread_mutex_destroy(&srv->mu);
     free(srv);
 }

@@ -24,6 +24,8 @@ struct publish_req {
     enum store_rc rc;
     bool done;
     pthread_cond_t cond;            /* signalled when done: one waiter each */
+    publish_done_fn done_fn;        /* set: an asynchronous request (malloc'd) */
+    void *done_arg;
     struct publish_req *next;
 };
 
@@ -44,7 +46,7 @@ struct publish {
 static void publish_commit(struct publish *p, struct publish_req **list, size_t n)
 {
     int64_t now = timeutil_now_us();
-    size_t created = 0;
+    size_t created = 0, nasync = 0;
     enum store_rc rc;
 
     for (size_t i = 0; i < n; i++)
@@ -64,13 +66,24 @@ static void publish_commit(struct publish *p, struct publish_req **list, size_t 
         }
         list[i]->rc = rc;
         list[i]->done = true;
-        pthread_cond_signal(&list[i]->cond);
+        /* A waiting submitter's request is on its stack: not to be touched
+         * once signalled. The asynchronous ones are kept for below. */
+        if (list[i]->done_fn)
+            list[nasync++] = list[i];
+        else
+            pthread_cond_signal(&list[i]->cond);
     }
     pthread_mutex_unlock(&p->mu);
     if (rc != STORE_OK)
         log_error("event commit failed", "events=%zu error=\"%s\"", n, store_strerror(rc));
     if (created > 0 && p->notify)
         p->notify(p->arg);
+    /* Asynchronous submitters are told outside the lock; their requests are
+     * ours to free. */
+    for (size_t i = 0; i < nasync; i++) {
+        list[i]->done_fn(list[i]->msg, list[i]->rc, list[i]->done_arg);
+        free(list[i]);
+    }
 }
 
 static void *publish_main(void *arg)
@@ -147,6 +160,30 @@ enum store_rc publish_submit(struct publish *p, struct store_message *msg)
     pthread_mutex_unlock(&p->mu);
     pthread_cond_destroy(&req.cond);
     return req.rc;
+}
+
+enum store_rc publish_submit_async(struct publish *p, struct store_message *msg,
+                                   publish_done_fn done, void *arg)
+{
+    struct publish_req *req = calloc(1, sizeof(*req));
+
+    if (req == NULL)
+        return STORE_UNAVAILABLE;
+    req->msg = msg;
+    req->done_fn = done;
+    req->done_arg = arg;
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->mu);
+        free(req);
+        msg->rc = STORE_UNAVAILABLE;
+        return STORE_UNAVAILABLE;
+    }
+    *p->tail = req;
+    p->tail = &req->next;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    return STORE_OK;
 }
 
 void publish_stop(struct publish *p)

@@ -30,6 +30,18 @@ struct publish *publish_start(struct store *st, publish_notify_fn notify, void *
  * Returns STORE_UNAVAILABLE after publish_stop() has begun. */
 enum store_rc publish_submit(struct publish *p, struct store_message *msg);
 
+/* Called on the writer thread once msg's transaction has ended. */
+typedef void (*publish_done_fn)(struct store_message *msg, enum store_rc rc, void *arg);
+
+/* Queue msg for commit and return at once; done(msg, rc, arg) is called on
+ * the writer thread when the transaction has ended, msg's outputs filled in
+ * as by publish_submit (rc is the transaction's result). msg and what it
+ * points to must stay valid until then; done must be quick (it runs on the
+ * writer, between commits). Returns STORE_OK, or STORE_UNAVAILABLE after
+ * publish_stop() has begun (done is then not called) or when out of memory. */
+enum store_rc publish_submit_async(struct publish *p, struct store_message *msg,
+                                   publish_done_fn done, void *arg);
+
 /* Commit what is queued, stop the thread and free p. */
 void publish_stop(struct publish *p);
 

@@ -29,7 +29,7 @@ static void config_usage(FILE *f)
           "                             default http://LISTEN)\n"
           "  --allow-private-targets    allow http:// and private/loopback webhook targets\n"
           "                             (KABAR_ALLOW_PRIVATE_TARGETS=1; local development only)\n"
-          "  --threads N                HTTP worker threads (KABAR_THREADS, default 32)\n"
+          "  --threads N                HTTP worker threads (KABAR_THREADS, default 4)\n"
           "  --log-level LEVEL          debug, info, warn, error (KABAR_LOG_LEVEL, default info)\n"
           "  --log-format FORMAT        logfmt or json: one JSON object per line, same fields\n"
           "                             (KABAR_LOG_FORMAT, default logfmt)\n"
@@ -411,9 +411,10 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s", cfg->listen);
     }
 
-    /* A thread waits while its event commits; more threads mean more events
-     * per group commit (see docs/delivery.md). Idle threads cost little. */
-    cfg->threads = 32;
+    /* A request waiting for its commit holds no thread (http.c suspends its
+     * connection), so a few threads serve every connection; more would only
+     * add context switches. */
+    cfg->threads = 4;
     if (threads) {
         char *end;
         long n = strtol(threads, &end, 10);

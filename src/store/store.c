@@ -53,3 +53,12 @@ enum store_rc store_listen(struct store *st, void (*wake)(void *arg), void *arg)
 {
     return st->driver->listen ? st->driver->listen(st, wake, arg) : STORE_OK;
 }
+
+void store_target_id(const char *project, const char *webhook_id, const char *uri, char *out)
+{
+    if (webhook_id && webhook_id[0])
+        snprintf(out, STORE_TARGET_ID_MAX, "%s", webhook_id);
+    else
+        snprintf(out, STORE_TARGET_ID_MAX, "%.*s %.*s", WEBHOOK_PROJECT_MAX, project,
+                 WEBHOOK_URI_MAX, uri);
+}

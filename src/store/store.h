@@ -115,6 +115,16 @@ struct store_message {
     size_t ndeliveries;             /* deliveries created (0 on duplicate) */
 };
 
+/*
+ * Deliveries queue per target: a webhook, or a dynamic target (one uri of
+ * one project). A target's id is the webhook's id, or "project uri".
+ */
+#define STORE_TARGET_ID_MAX (WEBHOOK_PROJECT_MAX + 1 + WEBHOOK_URI_MAX + 1)
+
+/* The target id of a delivery of project to webhook_id (NULL or "" for a
+ * dynamic target) at uri, into out (STORE_TARGET_ID_MAX bytes). */
+void store_target_id(const char *project, const char *webhook_id, const char *uri, char *out);
+
 /* A delivery claimed for sending, with what is needed to send it. */
 struct store_job {
     char id[IDS_MAX];

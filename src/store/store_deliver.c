@@ -1,14 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_deliver.c - messages, deliveries and attempts (store.h), written
- * once over the driver: group commit of events, leased claims with
- * per-target caps, batched outcome records, and the delivery log.
+ * once over the driver: group commit of events, per-target queues claimed
+ * round robin (store_claim.h), batched outcome records, and the delivery
+ * log.
  *
- * Backend-specific on purpose, in one place only: the claim. PostgreSQL's
- * DELIVERY_CLAIM locks and leases the rows it chooses in the same statement
- * (FOR UPDATE SKIP LOCKED), so several processes claim at once without
+ * Deliveries queue per target (a webhook, or one uri of one project): the
+ * targets table keeps each target's next due time, and every write that
+ * makes a delivery due lowers it. A claim reads the due targets in that
+ * order, then takes from each through deliveries_target_due, so what it
+ * costs follows what it claims, never the backlog.
+ *
+ * Backend-specific on purpose, in one place only: the claim. PostgreSQL
+ * locks the due targets FOR UPDATE SKIP LOCKED and leases the deliveries it
+ * takes in the same statement, so several processes claim at once without
  * waiting on each other; SQLite chooses under its write lock and the claim
  * leases the chosen rows after (driver->claim_leases says which).
+ *
+ * Lock order on PostgreSQL (so no two transactions wait on each other in a
+ * cycle): webhooks, then deliveries, then targets, the targets of one
+ * transaction in one statement in id order (TARGETS_UPSERT,
+ * TARGETS_LOWER_OF). A claim skips what is locked and so never waits.
  *
  * Writes that make deliveries due now call store_notify(), so that the
  * delivery threads of every process wake at the commit (PostgreSQL's
@@ -23,32 +35,64 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "store/store_claim.h"
 #include "store/store_deliver.h"
 #include "store/store_driver.h"
 #include "store/store_opevents.h"
 
-/* Deliveries leased by one claim at most, and how many candidate rows the
- * claim looks at per row it may return (at least _MIN). */
+/* Deliveries leased by one claim at most. */
 #define CLAIM_MAX ((size_t)1 << 16)
-#define CLAIM_SCAN 4
-#define CLAIM_SCAN_MIN 64
 
 /* ---- messages and deliveries ---------------------------------------------- */
 
-/* Append one delivery {id, webhook_id, uri} to arr. */
-static enum store_rc delivery_add(json_t *arr, const char *webhook_id, const char *uri)
+/* Append one delivery {id, webhook_id, uri, target} of m to arr, and its
+ * target, due when m was created, to targets (see TARGETS_UPSERT). */
+static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct store_message *m,
+                                  const char *webhook_id, const char *uri, bool ping)
 {
-    char id[IDS_MAX];
+    char id[IDS_MAX], target[STORE_TARGET_ID_MAX];
     json_t *o;
 
     if (ids_new("dlv_", id, sizeof id) != 0) {
         log_error("cannot make a delivery id", NULL);
         return STORE_ERROR;
     }
-    o = json_pack("{s:s, s:s?, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri);
+    /* A ping reaches its webhook in any state (how an operator checks a
+     * repaired endpoint before enabling it), so it has a target of its own,
+     * not tied to the webhook's state: "ping <webhook id>", to the uri the
+     * webhook had when pinged. The delivery still names the webhook (its
+     * log, its secret). */
+    if (ping)
+        snprintf(target, sizeof target, "ping %s", webhook_id);
+    else
+        store_target_id(m->project, webhook_id, uri, target);
+    o = json_pack("{s:s, s:s?, s:s, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri,
+                  "target", target);
     if (!o || json_array_append_new(arr, o) != 0)
         return store_oom("delivery_add");
+    o = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "target", target, "project", m->project,
+                  "webhook_id", ping ? NULL : webhook_id, "uri", uri,
+                  "due", (json_int_t)m->create_time_us);
+    if (!o || json_array_append_new(targets, o) != 0)
+        return store_oom("delivery_add");
     return STORE_OK;
+}
+
+/* Make the targets of a transaction's new deliveries due by then, in one
+ * statement (the lock order of TARGETS_UPSERT). */
+static enum store_rc targets_upsert(struct store_conn *c, json_t *targets)
+{
+    char *text;
+    enum store_rc ret;
+
+    if (json_array_size(targets) == 0)
+        return STORE_OK;
+    text = json_dumps(targets, JSON_COMPACT);
+    if (!text)
+        return store_oom("targets_upsert");
+    ret = store_run(c, STORE_SQL_TARGETS_UPSERT, STORE_ARGS(STORE_TEXT(text)));
+    free(text);
+    return ret;
 }
 
 /* Look up m's idempotency key. Sets *found and, when the earlier message is
@@ -80,7 +124,7 @@ static enum store_rc idem_find(struct store_conn *c, struct store_message *m,
 /* Fill arr with one delivery per enabled webhook of m's project subscribed
  * to its type. */
 static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_message *m,
-                                        json_t *arr)
+                                        json_t *arr, json_t *targets)
 {
     char webhook_id[IDS_MAX], uri[WEBHOOK_URI_MAX + 1];
     enum store_rc ret;
@@ -93,7 +137,7 @@ static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_messa
         if (store_col_text(c, 0, webhook_id, sizeof webhook_id) != 0 ||
             store_col_text(c, 1, uri, sizeof uri) != 0)
             return store_row_error("deliveries_fan_out", "webhook");
-        ret = delivery_add(arr, webhook_id, uri);
+        ret = delivery_add(arr, targets, m, webhook_id, uri, false);
     }
     return ret == STORE_NOT_FOUND ? STORE_OK : ret;
 }
@@ -137,8 +181,10 @@ static enum store_rc deliveries_insert(struct store_conn *c, struct store_messag
     return ret;
 }
 
-enum store_rc store_message_insert_in(struct store_conn *c, struct store_message *m,
-                                      int64_t idem_since_us)
+/* store_message_insert_in, adding the targets of m's deliveries to
+ * targets for the caller to upsert once for the whole transaction. */
+static enum store_rc message_insert(struct store_conn *c, struct store_message *m,
+                                    int64_t idem_since_us, json_t *targets)
 {
     char target[WEBHOOK_URI_MAX + 1];
     json_t *arr;
@@ -196,11 +242,11 @@ enum store_rc store_message_insert_in(struct store_conn *c, struct store_message
         return store_oom("message_insert");
     if (m->nuris > 0) {
         for (size_t i = 0; i < m->nuris && ret == STORE_OK; i++)
-            ret = delivery_add(arr, NULL, m->uris[i]);
+            ret = delivery_add(arr, targets, m, NULL, m->uris[i], false);
     } else if (m->webhook_id) {
-        ret = delivery_add(arr, m->webhook_id, target);
+        ret = delivery_add(arr, targets, m, m->webhook_id, target, true);
     } else {
-        ret = deliveries_fan_out(c, m, arr);
+        ret = deliveries_fan_out(c, m, arr, targets);
     }
     if (ret == STORE_OK)
         ret = deliveries_insert(c, m, arr);
@@ -208,13 +254,31 @@ enum store_rc store_message_insert_in(struct store_conn *c, struct store_message
     return ret;
 }
 
+enum store_rc store_message_insert_in(struct store_conn *c, struct store_message *m,
+                                      int64_t idem_since_us)
+{
+    json_t *targets = json_array();
+    enum store_rc ret;
+
+    if (!targets)
+        return store_oom("message_insert");
+    ret = message_insert(c, m, idem_since_us, targets);
+    if (ret == STORE_OK)
+        ret = targets_upsert(c, targets);
+    json_decref(targets);
+    return ret;
+}
+
 enum store_rc store_messages_insert(struct store *st, struct store_message *msgs, size_t n,
                                     int64_t idem_since_us)
 {
     struct store_conn *c = NULL;
+    json_t *targets = json_array();
     size_t created = 0;
     enum store_rc ret;
 
+    if (!targets)
+        return store_oom("messages_insert");
     ret = store_conn_get(st, &c);
     /* One transaction, so one fsync, for the whole batch. A message's own
      * failure (msgs[i].rc) comes before any of its rows is written, so it
@@ -222,7 +286,7 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
     if (ret == STORE_OK)
         ret = store_begin(c, STORE_TXN_WRITE);
     for (size_t i = 0; i < n && ret == STORE_OK; i++) {
-        ret = store_message_insert_in(c, &msgs[i], idem_since_us);
+        ret = message_insert(c, &msgs[i], idem_since_us, targets);
         if (ret == STORE_OK && msgs[i].rc != STORE_OK) {
             msgs[i].duplicate = false;
             msgs[i].ndeliveries = 0;
@@ -230,11 +294,14 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
         if (ret == STORE_OK)
             created += msgs[i].ndeliveries;
     }
+    if (ret == STORE_OK)
+        ret = targets_upsert(c, targets);
     if (ret == STORE_OK && created > 0)
         ret = store_notify(c);
     if (ret == STORE_OK)
         ret = store_commit(c);
     store_conn_put(c);                       /* rolls the whole batch back on failure */
+    json_decref(targets);
     if (ret == STORE_OK)
         return STORE_OK;
     /* Nothing was committed: every message shares the failure. */
@@ -248,82 +315,131 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
 
 /* ---- claims ------------------------------------------------------------- */
 
-/* The in-flight counts as the JSON object {"uri": count, ...} the claim
- * reads; jansson does the escaping. A uri listed twice counts both.
- * Returns a string for free(), or NULL when out of memory or a uri is not
- * UTF-8. */
-static char *busy_json_new(const char *const *busy, const size_t *inflight, size_t nbusy)
+/* Fill job from a TARGET_TAKE row of target t, with a malloc'd copy of the
+ * payload. */
+static enum store_rc row_job(struct store_conn *c, const struct store_claim_target *t,
+                             struct store_job *job)
 {
-    json_t *obj = json_object();
-    char *text = NULL;
-
-    if (!obj)
-        return NULL;
-    for (size_t i = 0; i < nbusy; i++) {
-        json_t *prev = json_object_get(obj, busy[i]);
-        json_int_t count = inflight[i] > INT32_MAX ? INT32_MAX : (json_int_t)inflight[i];
-
-        if (prev)
-            count += json_integer_value(prev);
-        if (json_object_set_new(obj, busy[i], json_integer(count)) != 0)
-            goto out;
-    }
-    text = json_dumps(obj, JSON_COMPACT);
-out:
-    json_decref(obj);
-    return text;
-}
-
-/* Fill job from a DELIVERY_CLAIM row, with a malloc'd copy of the payload. */
-static enum store_rc row_job(struct store_conn *c, struct store_job *job)
-{
-    int64_t attempts = store_col_int(c, 5);
+    int64_t attempts = store_col_int(c, 3);
 
     memset(job, 0, sizeof *job);
     if (store_col_text(c, 0, job->id, sizeof job->id) != 0 ||
         store_col_text(c, 1, job->message_id, sizeof job->message_id) != 0 ||
-        store_col_text(c, 2, job->project, sizeof job->project) != 0 ||
-        store_col_text_opt(c, 3, job->webhook_id, sizeof job->webhook_id) != 0 ||
-        store_col_text(c, 4, job->target_uri, sizeof job->target_uri) != 0 ||
-        store_col_text_opt(c, 8, job->operation_id, sizeof job->operation_id) != 0 ||
+        store_col_text_opt(c, 2, job->webhook_id, sizeof job->webhook_id) != 0 ||
+        store_col_text_opt(c, 7, job->operation_id, sizeof job->operation_id) != 0 ||
         attempts < 0 || attempts > INT_MAX)
         return store_row_error("deliveries_claim", "delivery");
+    snprintf(job->project, sizeof job->project, "%s", t->project);
+    snprintf(job->target_uri, sizeof job->target_uri, "%s", t->uri);
     job->attempts = (int)attempts;
-    job->message_time_us = store_col_int(c, 6);
-    job->payload = store_col_blob_dup(c, 7, &job->payload_len);
+    job->message_time_us = store_col_int(c, 5);
+    job->payload = store_col_blob_dup(c, 6, &job->payload_len);
     return job->payload ? STORE_OK : store_oom("deliveries_claim");
 }
 
+/* The targets due at now_us, oldest first, as many as plan has room for
+ * (locked on PostgreSQL, skipping those another claim holds). */
+static enum store_rc targets_due(struct store_conn *c, int64_t now_us,
+                                 struct store_claim_plan *plan)
+{
+    enum store_rc ret = store_run(c, STORE_SQL_TARGETS_DUE,
+                                  STORE_ARGS(STORE_INT(now_us), STORE_INT(plan->cap)));
+
+    while (ret == STORE_OK && plan->nt < plan->cap && (ret = store_next(c)) == STORE_OK) {
+        struct store_claim_target *x = &plan->t[plan->nt];
+        bool oom = false;
+
+        if (store_col_text(c, 0, x->id, sizeof x->id) != 0 ||
+            store_col_text(c, 1, x->project, sizeof x->project) != 0)
+            return store_row_error("deliveries_claim", "target");
+        x->uri = store_col_strdup(c, 3, &oom);
+        if (!x->uri)
+            return oom ? store_oom("deliveries_claim")
+                       : store_row_error("deliveries_claim", "target uri");
+        if (strlen(x->uri) > WEBHOOK_URI_MAX) {
+            free(x->uri);
+            x->uri = NULL;
+            return store_row_error("deliveries_claim", "target uri");
+        }
+        x->webhook = !store_col_null(c, 2);
+        x->enabled = !x->webhook ||
+                     (!store_col_null(c, 4) && store_col_int(c, 4) == WEBHOOK_STATE_ENABLED);
+        x->next_due = store_col_int(c, 5);
+        plan->nt++;
+    }
+    return ret == STORE_NOT_FOUND ? STORE_OK : ret;
+}
+
+/* Take up to want ready deliveries of target t into out[0..*taken) (due
+ * times in due[]), leased to owner until lease_until_us, then set the
+ * target's next due time (TARGET_SETTLE). On error nothing is left in out. */
+static enum store_rc target_take(struct store_conn *c, struct store_claim_target *t,
+                                 const char *owner, int64_t now_us, int64_t lease_until_us,
+                                 size_t want, struct store_job *out, int64_t *due,
+                                 size_t *taken)
+{
+    size_t n = 0;
+    enum store_rc ret;
+
+    *taken = 0;
+    ret = store_run(c, STORE_SQL_TARGET_TAKE,
+                    STORE_ARGS(STORE_TEXT(t->id), STORE_INT(now_us), STORE_INT(want),
+                               STORE_TEXT(owner), STORE_INT(lease_until_us)));
+    while (ret == STORE_OK && n < want && (ret = store_next(c)) == STORE_OK) {
+        ret = row_job(c, t, &out[n]);
+        if (ret == STORE_OK)
+            due[n++] = store_col_int(c, 4);
+    }
+    if (ret == STORE_NOT_FOUND)
+        ret = STORE_OK;
+    /* Lease after the rows are read, not while stepping them (updating rows
+     * under a running scan of the same table is what SQLite leaves
+     * undefined). */
+    for (size_t i = 0; ret == STORE_OK && !c->driver->claim_leases && i < n; i++)
+        ret = store_run(c, STORE_SQL_DELIVERY_LEASE,
+                        STORE_ARGS(STORE_TEXT(out[i].id), STORE_TEXT(owner),
+                                   STORE_INT(lease_until_us)));
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_TARGET_SETTLE,
+                        STORE_ARGS(STORE_TEXT(t->id), STORE_INT(now_us),
+                                   STORE_INT(lease_until_us)));
+    if (ret != STORE_OK) {
+        for (size_t i = 0; i < n; i++) {
+            free(out[i].payload);
+            out[i].payload = NULL;
+        }
+        return ret;
+    }
+    /* Given all it asked for: it may have more ready, for a second turn. */
+    t->more = n == want;
+    *taken = n;
+    return STORE_OK;
+}
+
+/* One write transaction: the due targets, then each chosen target's
+ * deliveries in the plan's round robin (store_claim.h). */
 enum store_rc store_deliveries_claim(struct store *st, const char *owner, int64_t now_us,
                                      int64_t lease_until_us, size_t limit, size_t per_target,
                                      const char *const *busy, const size_t *inflight,
                                      size_t nbusy, struct store_job *out, size_t *n)
 {
+    struct store_claim_plan plan;
     struct store_conn *c = NULL;
-    char *busy_json;
-    size_t scan;
-    enum store_rc ret;
+    int64_t *due = NULL;
+    size_t k, want;
+    enum store_rc ret = STORE_ERROR;
 
     *n = 0;
     if (limit == 0 || per_target == 0)
         return STORE_OK;
     if (limit > CLAIM_MAX)
         limit = CLAIM_MAX;
-    if (per_target > INT32_MAX)
-        per_target = INT32_MAX;
-    /* The candidate scan stops after this many rows of targets below their
-     * cap; the per-target limit is applied to those. A target with many due
-     * rows may fill the scan and leave the others for the next claim, but
-     * once it reaches its cap it is excluded before the scan, so it cannot
-     * hold them back for longer. */
-    scan = limit * CLAIM_SCAN;
-    if (scan < CLAIM_SCAN_MIN)
-        scan = CLAIM_SCAN_MIN;
-
-    busy_json = busy_json_new(busy, inflight, nbusy);
-    if (!busy_json) {
-        log_error("cannot encode in-flight targets", "op=deliveries_claim count=%zu", nbusy);
-        return STORE_ERROR;
+    /* The targets at their cap are among those read (at most nbusy of
+     * them), so limit + nbusy targets leave room for limit more. */
+    if (store_claim_plan_alloc(&plan, limit + nbusy) != 0 ||
+        !(due = malloc(limit * sizeof *due))) {
+        ret = store_oom("deliveries_claim");
+        goto out;
     }
     ret = store_conn_get(st, &c);
     /* On SQLite the write lock is taken before choosing, so two claimers
@@ -331,34 +447,38 @@ enum store_rc store_deliveries_claim(struct store *st, const char *owner, int64_
     if (ret == STORE_OK)
         ret = store_begin(c, STORE_TXN_WRITE);
     if (ret == STORE_OK)
-        ret = store_run(c, STORE_SQL_DELIVERY_CLAIM,
-                        STORE_ARGS(STORE_INT(now_us), STORE_TEXT(busy_json),
-                                   STORE_INT(per_target), STORE_INT(scan), STORE_INT(limit),
-                                   STORE_TEXT(owner), STORE_INT(lease_until_us)));
-    while (ret == STORE_OK && (ret = store_next(c)) == STORE_OK) {
-        assert(*n < limit);
-        ret = row_job(c, &out[*n]);
-        if (ret == STORE_OK)
-            (*n)++;
+        ret = targets_due(c, now_us, &plan);
+    if (ret == STORE_OK &&
+        store_claim_plan_start(&plan, limit, per_target, busy, inflight, nbusy) != 0)
+        ret = store_oom("deliveries_claim");
+    for (size_t i = 0; ret == STORE_OK && i < plan.nt; i++) {
+        if (!plan.t[i].enabled)
+            ret = store_run(c, STORE_SQL_TARGET_PARK, STORE_ARGS(STORE_TEXT(plan.t[i].id)));
     }
-    if (ret == STORE_NOT_FOUND)
-        ret = STORE_OK;
-    /* Lease after the query has finished, not while stepping it. */
-    for (size_t i = 0; ret == STORE_OK && !c->driver->claim_leases && i < *n; i++)
-        ret = store_run(c, STORE_SQL_DELIVERY_LEASE,
-                        STORE_ARGS(STORE_TEXT(out[i].id), STORE_TEXT(owner),
-                                   STORE_INT(lease_until_us)));
+    while (ret == STORE_OK && *n < limit &&
+           (k = store_claim_plan_next(&plan, limit - *n, &want)) != SIZE_MAX) {
+        size_t got = 0;
+
+        ret = target_take(c, &plan.t[k], owner, now_us, lease_until_us, want, out + *n,
+                          due + *n, &got);
+        store_claim_plan_took(&plan, k, got);
+        *n += got;
+    }
     if (ret == STORE_OK)
         ret = store_commit(c);
-    if (ret != STORE_OK) {
+    if (ret == STORE_OK) {
+        store_claim_sort(out, due, *n);
+    } else {
         for (size_t i = 0; i < *n; i++) {
             free(out[i].payload);
             out[i].payload = NULL;
         }
         *n = 0;
     }
-    store_conn_put(c);
-    free(busy_json);
+    store_conn_put(c);                       /* rolls back what did not commit */
+out:
+    store_claim_plan_free(&plan);
+    free(due);
     return ret;
 }
 
@@ -548,11 +668,41 @@ out:
     return text;
 }
 
+/* The retried and released deliveries of attempts[0..n) with the time
+ * each is due again, as the JSON array TARGETS_LOWER_OF reads; "[]" when
+ * there is none. Returns a string for free(), or NULL when out of memory. */
+static char *lower_json_new(const struct store_attempt *attempts, size_t n)
+{
+    json_t *arr = json_array();
+    char *text = NULL;
+
+    if (!arr)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_attempt *a = &attempts[i];
+        json_int_t due = a->outcome == STORE_OUTCOME_RETRY ? (json_int_t)a->next_due_us : 0;
+
+        if (a->outcome != STORE_OUTCOME_RETRY && a->outcome != STORE_OUTCOME_RELEASED)
+            continue;
+        if (json_array_append_new(arr, json_pack("{s:s, s:I}", "delivery_id", a->delivery_id,
+                                                 "due", due)) != 0)
+            goto out;
+    }
+    text = json_dumps(arr, JSON_COMPACT);
+out:
+    json_decref(arr);
+    return text;
+}
+
 /*
  * One transaction: lock the batch's webhooks in id order (WEBHOOKS_LOCK,
  * PostgreSQL only), write every outcome and attempt row in batch order,
  * then the health of each webhook in id order, then the operator events of
- * the deliveries out of retries in batch order.
+ * the deliveries out of retries in batch order, then make the targets of
+ * retried and released deliveries due by then (one statement, the lock
+ * order of store_deliver.c's head). A success or failure leaves its target
+ * alone: a row write per delivery saved; the target's next due time may be
+ * early (a lease expiry), never late.
  */
 enum store_rc store_attempts_record(struct store *st, const struct store_attempt *attempts,
                                     size_t n, int64_t now_us, int64_t disable_after_us)
@@ -560,7 +710,7 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
     struct store_conn *c = NULL;
     struct health_ref *refs = malloc((n ? n : 1) * sizeof *refs);
     bool *recorded = calloc(n ? n : 1, sizeof *recorded);
-    char *hooks = NULL;
+    char *hooks = NULL, *lower = NULL;
     size_t nrefs = 0;
     bool released = false, emitted = false;
     enum store_rc ret;
@@ -577,7 +727,10 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
     }
     qsort(refs, nrefs, sizeof *refs, health_cmp);
     hooks = hooks_json_new(refs, nrefs);
-    if (!hooks) {
+    lower = lower_json_new(attempts, n);
+    if (!hooks || !lower) {
+        free(hooks);
+        free(lower);
         free(refs);
         free(recorded);
         return store_oom("attempts_record");
@@ -608,6 +761,8 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
         if (recorded[i] && attempts[i].outcome == STORE_OUTCOME_FAILED)
             ret = attempt_exhausted(c, &attempts[i], now_us, &emitted);
     }
+    if (ret == STORE_OK && strcmp(lower, "[]") != 0)
+        ret = store_run(c, STORE_SQL_TARGETS_LOWER_OF, STORE_ARGS(STORE_TEXT(lower)));
     /* Released deliveries and operator events are due at once: any process
      * may take them. */
     if (ret == STORE_OK && (released || emitted))
@@ -616,6 +771,7 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
         ret = store_commit(c);
     store_conn_put(c);
     free(hooks);
+    free(lower);
     free(recorded);
     free(refs);
     return ret;
@@ -632,7 +788,7 @@ enum store_rc store_deliveries_pending_count(struct store *st, size_t *n)
 
 enum store_rc store_deliveries_next_due(struct store *st, int64_t *due_us)
 {
-    return store_read_int(st, STORE_SQL_DELIVERY_NEXT_DUE, STORE_NO_ARGS, due_us);
+    return store_read_int(st, STORE_SQL_TARGETS_NEXT_DUE, STORE_NO_ARGS, due_us);
 }
 
 /* ---- the delivery log ----------------------------------------------------- */
@@ -872,6 +1028,9 @@ enum store_rc store_delivery_retry(struct store *st, const char *project, const 
         ret = store_run(c, STORE_SQL_DELIVERY_RETRY,
                         STORE_ARGS(STORE_TEXT(project), STORE_TEXT(id), STORE_INT(now_us)));
     if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_TARGET_LOWER_OF,
+                        STORE_ARGS(STORE_TEXT(id), STORE_INT(now_us)));
+    if (ret == STORE_OK)
         ret = store_notify(c);
     if (ret == STORE_OK)
         ret = store_commit(c);
@@ -902,6 +1061,9 @@ enum store_rc store_webhook_recover(struct store *st, const char *project,
                                            STORE_INT(since_us), STORE_INT(now_us)),
                                 &changed);
     if (ret == STORE_OK && changed > 0)
+        ret = store_run(c, STORE_SQL_TARGET_LOWER,
+                        STORE_ARGS(STORE_TEXT(webhook_id), STORE_INT(now_us)));
+    if (ret == STORE_OK && changed > 0)
         ret = store_notify(c);
     if (ret == STORE_OK)
         ret = store_commit(c);
@@ -911,10 +1073,31 @@ enum store_rc store_webhook_recover(struct store *st, const char *project,
     return ret;
 }
 
-/* Clear the leases a previous life of this process held (store.h). Due
+/* Clear the leases a previous life of this process held (store.h), their
+ * targets first, while the leases still say which deliveries they are. Due
  * again at once: any process may take them. */
 enum store_rc store_deliveries_release(struct store *st, const char *owner_prefix, size_t *n)
 {
-    return store_write_one(st, STORE_SQL_DELIVERIES_RELEASE,
-                           STORE_ARGS(STORE_TEXT(owner_prefix)), false, n, true);
+    struct store_conn *c = NULL;
+    size_t changed = 0;
+    enum store_rc ret;
+
+    *n = 0;
+    ret = store_conn_get(st, &c);
+    if (ret == STORE_OK)
+        ret = store_begin(c, STORE_TXN_WRITE);
+    if (ret == STORE_OK)
+        ret = store_run(c, STORE_SQL_TARGETS_WAKE_RELEASED,
+                        STORE_ARGS(STORE_TEXT(owner_prefix)));
+    if (ret == STORE_OK)
+        ret = store_run_changes(c, STORE_SQL_DELIVERIES_RELEASE,
+                                STORE_ARGS(STORE_TEXT(owner_prefix)), &changed);
+    if (ret == STORE_OK && changed > 0)
+        ret = store_notify(c);
+    if (ret == STORE_OK)
+        ret = store_commit(c);
+    if (ret == STORE_OK)
+        *n = changed;
+    store_conn_put(c);
+    return ret;
 }

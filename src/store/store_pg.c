@@ -236,6 +236,41 @@ static const char *const store_pg_migrations[] = {
     "  expire_time BIGINT NOT NULL"
     ");"
     "CREATE INDEX ui_sessions_expire ON ui_sessions (expire_time);",
+    /* 5: per-target queues, as in store_sqlite.c's migration 5. */
+    "CREATE TABLE targets ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  project TEXT COLLATE \"C\" NOT NULL,"
+    "  webhook_id TEXT COLLATE \"C\","
+    "  uri TEXT NOT NULL,"
+    "  next_due BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX targets_next_due ON targets (next_due);"
+    "ALTER TABLE deliveries ADD COLUMN target_id TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+    "UPDATE deliveries SET target_id = coalesce(webhook_id, project || ' ' || target_uri);"
+    "INSERT INTO targets (id, project, webhook_id, uri, next_due)"
+    "  SELECT target_id, min(project), min(webhook_id), min(target_uri), 0"
+    "  FROM deliveries GROUP BY target_id;"
+    "DROP INDEX deliveries_pending_due;"
+    "CREATE INDEX deliveries_target_due ON deliveries (target_id, due_time) WHERE state = 0;"
+    /* The triggers wake or drop a target, never park one (the claim
+     * does): a webhook disabled by attempts_record's health update would
+     * otherwise lock a target row after that transaction's one ordered
+     * pass over targets (see TARGETS_UPSERT in store_sql.h). */
+    "CREATE FUNCTION kabar_webhook_target() RETURNS trigger LANGUAGE plpgsql AS $f$"
+    "BEGIN"
+    "  IF TG_OP = 'DELETE' THEN"
+    "    DELETE FROM targets WHERE id = OLD.id;"
+    "  ELSE"
+    "    UPDATE targets SET next_due = coalesce((SELECT min(due_time) FROM deliveries"
+    "      WHERE target_id = NEW.id AND state = 0), 9223372036854775807) WHERE id = NEW.id;"
+    "  END IF;"
+    "  RETURN NULL;"
+    "END $f$;"
+    "CREATE TRIGGER webhooks_wake_target AFTER UPDATE OF state, uri ON webhooks FOR EACH ROW"
+    "  WHEN (NEW.state = 0 AND (OLD.state <> 0 OR OLD.uri IS DISTINCT FROM NEW.uri))"
+    "  EXECUTE FUNCTION kabar_webhook_target();"
+    "CREATE TRIGGER webhooks_drop_target AFTER DELETE ON webhooks FOR EACH ROW"
+    "  EXECUTE FUNCTION kabar_webhook_target();",
 };
 
 #define STORE_PG_SCHEMA_VERSION \

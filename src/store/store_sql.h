@@ -24,14 +24,6 @@
  * (none for a dynamic target, which has no webhook_id). */
 #define DELIVERY_WEBHOOK_JOIN "deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
 
-/* A delivery of DELIVERY_WEBHOOK_JOIN that may be sent: a dynamic one, one
- * whose webhook still exists and is enabled, or a ping to a webhook in any
- * state (how an operator checks a repaired endpoint before enabling it). */
-#define DELIVERY_CLAIMABLE                                                  \
-    "(d.webhook_id IS NULL OR w.state = 0 OR (w.id IS NOT NULL AND EXISTS"  \
-    " (SELECT 1 FROM messages pm WHERE pm.id = d.message_id"                \
-    " AND pm.type = 'webhook.ping')))"
-
 /* Where a delivery goes: its webhook's uri as it is now (an edited uri
  * applies to pending retries too), or the dynamic target's. The per-target
  * caps of the claim count this uri. */
@@ -71,20 +63,35 @@
     "id, project, kind, model, state, request, result, webhook_config,"       \
     " create_time, update_time, due_time, lease_owner, lease_expire_time"
 
-/* The candidates of a delivery claim, oldest due first (shared by both
- * dialects of DELIVERY_CLAIM): ?1 now, ?2 the in-flight counts per target
- * as a JSON object (busy), ?3 the per-target cap, ?4 the scan window, ?5 the
- * limit. A target at its cap is excluded before the scan. */
-#define DELIVERY_CANDIDATES                                                   \
-    " candidate AS (SELECT d.id, d.message_id, d.webhook_id,"                 \
-    " d.attempts, d.due_time, " DELIVERY_TARGET_URI " AS uri"                 \
-    " FROM " DELIVERY_WEBHOOK_JOIN                                            \
-    " WHERE d.state = 0 AND d.due_time <= ?1"                                 \
-    " AND d.lease_expire_time <= ?1 AND " DELIVERY_CLAIMABLE                  \
-    " AND " DELIVERY_TARGET_URI " NOT IN (SELECT uri FROM busy WHERE n >= ?3)" \
-    " ORDER BY d.due_time LIMIT ?4),"                                         \
-    " ranked AS (SELECT *, row_number() OVER"                                 \
-    " (PARTITION BY uri ORDER BY due_time, id) AS rn FROM candidate)"
+/* A pending delivery of a target (deliveries_target_due) that may be
+ * claimed at ?2: due, and not leased. */
+#define TARGET_DELIVERY_READY                                                 \
+    "d.target_id = ?1 AND d.state = 0 AND d.due_time <= ?2"                   \
+    " AND d.lease_expire_time <= ?2"
+
+/* The earliest time one of target ?1's pending deliveries may be claimed,
+ * seen at ?2 with leases running until ?3 (see TARGET_SETTLE): ?2 when one
+ * is ready now, else its next future due time or - while some are leased -
+ * ?3, whichever is first; 9223372036854775807 when none is pending. Each
+ * probe stops at its first row of deliveries_target_due, past at most the
+ * target's leased ones. */
+#define TARGET_NEXT_DUE(least)                                                \
+    "CASE WHEN EXISTS (SELECT 1 FROM deliveries d WHERE "                      \
+    TARGET_DELIVERY_READY ") THEN CAST(?2 AS BIGINT) ELSE " least "("         \
+    "coalesce((SELECT min(due_time) FROM deliveries WHERE target_id = ?1"     \
+    " AND state = 0 AND due_time > ?2), 9223372036854775807),"                \
+    " CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE target_id = ?1"        \
+    " AND state = 0 AND due_time <= ?2 AND lease_expire_time > ?2)"           \
+    " THEN CAST(?3 AS BIGINT) ELSE 9223372036854775807 END) END"
+
+/* A lowered next due time that is applied to the newest row version: the
+ * WHERE of a PostgreSQL UPDATE is first tested on the statement's snapshot,
+ * and a row that fails it there is skipped without waiting for the claim
+ * that holds it - which may be about to raise next_due past the delivery
+ * just made due. Testing in SET instead makes the update wait for that
+ * claim's commit and re-read the row. */
+#define TARGET_LOWERED(due) \
+    "CASE WHEN next_due > " due " THEN " due " ELSE next_due END"
 
 /* Retention: the messages of one prune batch, ?1 a JSON array of their
  * ids, as a subquery of each dialect. */
@@ -107,8 +114,6 @@
     "DELETE FROM operations WHERE id IN (SELECT id FROM operations"         \
     " WHERE state IN (2, 3, 4, 5) AND update_time < ?1 ORDER BY id LIMIT ?2"
 
-#define DELIVERY_WITHIN_CAP \
-    " r.rn <= ?3 - coalesce((SELECT n FROM busy WHERE busy.uri = r.uri), 0)"
 
 #define STORE_SQL_LIST(S, D)                                                      \
     /* ---- meta and API keys ---- */                                            \
@@ -196,48 +201,128 @@
       " AND (events & $2::bigint) <> 0 ORDER BY id FOR KEY SHARE")                \
     /* ---- deliveries ---- */                                                   \
     /* All deliveries of one message in one statement: ?1 is a JSON array of \
-     * {"id", "webhook_id", "uri"}. */                                        \
+     * {"id", "webhook_id", "uri", "target"}. */                              \
     D(DELIVERY_INSERT, "INSERT INTO deliveries (id, message_id, project,"         \
                        " webhook_id, target_uri, state, attempts, due_time,"      \
-                       " lease_expire_time, create_time)"                         \
+                       " lease_expire_time, create_time, target_id)"              \
                        " SELECT json_extract(value, '$.id'), ?2, ?3,"             \
                        " json_extract(value, '$.webhook_id'),"                    \
-                       " json_extract(value, '$.uri'), 0, 0, ?4, 0, ?4"           \
-                       " FROM json_each(?1)",                                     \
+                       " json_extract(value, '$.uri'), 0, 0, ?4, 0, ?4,"          \
+                       " json_extract(value, '$.target') FROM json_each(?1)",     \
       "INSERT INTO deliveries (id, message_id, project, webhook_id, target_uri,"  \
-      " state, attempts, due_time, lease_expire_time, create_time)"               \
-      " SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, 0, $4"                \
-      " FROM json_to_recordset($1::json) AS t (id text, webhook_id text, uri text)") \
-    /* The claim: oldest due first, per-target caps. SQLite chooses under    \
-     * the write lock and the caller leases with DELIVERY_LEASE. PostgreSQL  \
-     * chooses from the statement's snapshot, then locks only the chosen     \
-     * rows FOR UPDATE SKIP LOCKED - a row another process is claiming is    \
-     * skipped, and one it leased since the snapshot fails the re-check of   \
-     * the WHERE clause after the lock - and leases them (?6 owner, ?7 until) \
-     * in the same statement. */                                             \
-    D(DELIVERY_CLAIM, "WITH busy (uri, n) AS MATERIALIZED"                        \
-                      " (SELECT key, value FROM json_each(?2)),"                  \
-                      DELIVERY_CANDIDATES                                         \
-                      " SELECT r.id, r.message_id, m.project, r.webhook_id,"      \
-                      " r.uri, r.attempts, m.create_time, m.payload,"             \
-                      " m.operation_id"                                           \
-                      " FROM ranked r JOIN messages m ON m.id = r.message_id"     \
-                      " WHERE" DELIVERY_WITHIN_CAP                                \
-                      " ORDER BY r.due_time, r.id LIMIT ?5",                      \
-      "WITH busy (uri, n) AS"                                                     \
-      " (SELECT key, value::bigint FROM json_each_text(?2::json)),"               \
-      DELIVERY_CANDIDATES ","                                                     \
-      " chosen AS (SELECT * FROM ranked r WHERE" DELIVERY_WITHIN_CAP              \
-      " ORDER BY r.due_time, r.id LIMIT ?5),"                                     \
-      " locked AS (SELECT d.id FROM deliveries d"                                 \
-      " WHERE d.id IN (SELECT id FROM chosen) AND d.state = 0"                    \
-      " AND d.lease_expire_time <= ?1 FOR UPDATE SKIP LOCKED),"                   \
-      " leased AS (UPDATE deliveries d SET lease_owner = ?6,"                     \
-      " lease_expire_time = ?7 FROM locked WHERE d.id = locked.id RETURNING d.id)" \
-      " SELECT c.id, c.message_id, m.project, c.webhook_id, c.uri, c.attempts,"   \
+      " state, attempts, due_time, lease_expire_time, create_time, target_id)"    \
+      " SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, 0, $4, t.target"      \
+      " FROM json_to_recordset($1::json)"                                         \
+      " AS t (id text, webhook_id text, uri text, target text)")                  \
+    /* ---- per-target queues (docs/architecture.md, "Delivery") ---- */         \
+    /* The targets of a batch's new deliveries, due by then: ?1 a JSON array \
+     * of {"target", "project", "webhook_id", "uri", "due"}. One statement   \
+     * per transaction, in id order, so that writers lock target rows in one \
+     * order. ON CONFLICT DO UPDATE locks every existing row (waiting for a  \
+     * claim that holds it) and tests its WHERE on the newest version; it    \
+     * writes only when next_due goes down. (SQLite: "WHERE true" parses the \
+     * upsert of a SELECT.) */                                                \
+    D(TARGETS_UPSERT, "INSERT INTO targets (id, project, webhook_id, uri,"        \
+                      " next_due) SELECT json_extract(value, '$.target'),"        \
+                      " min(json_extract(value, '$.project')),"                   \
+                      " min(json_extract(value, '$.webhook_id')),"                \
+                      " min(json_extract(value, '$.uri')),"                       \
+                      " min(json_extract(value, '$.due')) FROM json_each(?1)"     \
+                      " WHERE true GROUP BY 1 ORDER BY 1"                         \
+                      " ON CONFLICT (id) DO UPDATE SET next_due = excluded.next_due" \
+                      " WHERE targets.next_due > excluded.next_due",              \
+      "INSERT INTO targets (id, project, webhook_id, uri, next_due)"              \
+      " SELECT j.target, min(j.project), min(j.webhook_id), min(j.uri), min(j.due)" \
+      " FROM json_to_recordset($1::json)"                                         \
+      " AS j (target text, project text, webhook_id text, uri text, due bigint)"  \
+      " GROUP BY j.target ORDER BY j.target"                                      \
+      " ON CONFLICT (id) DO UPDATE SET next_due = excluded.next_due"              \
+      " WHERE targets.next_due > excluded.next_due")                              \
+    /* The targets due at ?1, oldest first, at most ?2, with their webhook's \
+     * uri and state now. PostgreSQL locks each FOR UPDATE SKIP LOCKED, so   \
+     * that claimers of several processes take different targets instead of  \
+     * queueing on the same rows; a claim never waits for a lock, which keeps \
+     * it out of every lock cycle. SQLite claims under its write lock. */    \
+    D(TARGETS_DUE, "SELECT t.id, t.project, t.webhook_id,"                        \
+                   " coalesce(w.uri, t.uri), w.state, t.next_due"                 \
+                   " FROM targets t LEFT JOIN webhooks w ON w.id = t.webhook_id"  \
+                   " WHERE t.next_due <= ?1 ORDER BY t.next_due LIMIT ?2",        \
+      "SELECT t.id, t.project, t.webhook_id, coalesce(w.uri, t.uri), w.state,"    \
+      " t.next_due FROM targets t LEFT JOIN webhooks w ON w.id = t.webhook_id"    \
+      " WHERE t.next_due <= $1 ORDER BY t.next_due LIMIT $2"                      \
+      " FOR UPDATE OF t SKIP LOCKED")                                             \
+    /* Up to ?3 ready deliveries of target ?1 at ?2, oldest due first.       \
+     * SQLite chooses under the write lock and the caller leases them with   \
+     * DELIVERY_LEASE; PostgreSQL locks them FOR UPDATE SKIP LOCKED and      \
+     * leases them (?4 owner, ?5 until) in the same statement. */            \
+    D(TARGET_TAKE, "SELECT d.id, d.message_id, d.webhook_id, d.attempts,"         \
+                   " d.due_time, m.create_time, m.payload, m.operation_id"        \
+                   " FROM deliveries d JOIN messages m ON m.id = d.message_id"    \
+                   " WHERE " TARGET_DELIVERY_READY                                \
+                   " ORDER BY d.due_time LIMIT ?3",                               \
+      "WITH picked AS (SELECT d.id FROM deliveries d WHERE " TARGET_DELIVERY_READY \
+      " ORDER BY d.due_time LIMIT ?3 FOR UPDATE SKIP LOCKED),"                    \
+      " leased AS (UPDATE deliveries d SET lease_owner = ?4,"                     \
+      " lease_expire_time = ?5 FROM picked WHERE d.id = picked.id"                \
+      " RETURNING d.id, d.message_id, d.webhook_id, d.attempts, d.due_time)"      \
+      " SELECT l.id, l.message_id, l.webhook_id, l.attempts, l.due_time,"         \
       " m.create_time, m.payload, m.operation_id"                                 \
-      " FROM chosen c JOIN leased l ON l.id = c.id"                               \
-      " JOIN messages m ON m.id = c.message_id ORDER BY c.due_time, c.id")        \
+      " FROM leased l JOIN messages m ON m.id = l.message_id")                    \
+    /* After a claim took from target ?1 (under its lock): its next due     \
+     * time. Ready deliveries left make it due now, behind the targets      \
+     * waiting since earlier: round robin. */                                \
+    D(TARGET_SETTLE, "UPDATE targets SET next_due = " TARGET_NEXT_DUE("min")      \
+                     " WHERE id = ?1",                                            \
+      "UPDATE targets SET next_due = " TARGET_NEXT_DUE("least") " WHERE id = ?1") \
+    /* A target whose webhook is gone or not enabled, out of the claims'    \
+     * way until the webhook is enabled again (webhooks_wake_target). */     \
+    S(TARGET_PARK, "UPDATE targets SET next_due = 9223372036854775807"            \
+                   " WHERE id = ?1")                                              \
+    /* Target ?1 (webhook_recover: the webhook's id) due by ?2. */           \
+    S(TARGET_LOWER, "UPDATE targets SET next_due = "                              \
+                    TARGET_LOWERED("CAST(?2 AS BIGINT)") " WHERE id = ?1")        \
+    /* The target of delivery ?1 due by ?2 (delivery_retry). */              \
+    S(TARGET_LOWER_OF, "UPDATE targets SET next_due = "                           \
+                       TARGET_LOWERED("CAST(?2 AS BIGINT)") " WHERE id ="         \
+                       " (SELECT target_id FROM deliveries WHERE id = ?1)")       \
+    /* The targets of a batch's retried and released deliveries due by      \
+     * then: ?1 a JSON array of {"delivery_id", "due"}. PostgreSQL locks     \
+     * them first, in id order (see TARGETS_UPSERT). */                      \
+    D(TARGETS_LOWER_OF, "UPDATE targets SET next_due = CASE WHEN next_due > x.due" \
+                        " THEN x.due ELSE next_due END FROM"                      \
+                        " (SELECT d.target_id, min(json_extract(j.value, '$.due'))" \
+                        " AS due FROM json_each(?1) j JOIN deliveries d"          \
+                        " ON d.id = json_extract(j.value, '$.delivery_id')"       \
+                        " GROUP BY d.target_id) x WHERE targets.id = x.target_id", \
+      "UPDATE targets t SET next_due = CASE WHEN t.next_due > x.due THEN x.due"   \
+      " ELSE t.next_due END FROM (SELECT d.target_id, min(j.due) AS due"          \
+      " FROM json_to_recordset($1::json) AS j (delivery_id text, due bigint)"     \
+      " JOIN deliveries d ON d.id = j.delivery_id GROUP BY d.target_id) x,"       \
+      " (SELECT id FROM targets WHERE id IN (SELECT d.target_id"                  \
+      " FROM json_to_recordset($1::json) AS j (delivery_id text, due bigint)"     \
+      " JOIN deliveries d ON d.id = j.delivery_id)"                               \
+      " ORDER BY id FOR NO KEY UPDATE) l"                                         \
+      " WHERE t.id = x.target_id AND l.id = x.target_id")                         \
+    /* The targets of the deliveries a previous life of this process held    \
+     * (?1 the owner prefix) due now, while the leases still say which they  \
+     * are (deliveries_release). */                                          \
+    D(TARGETS_WAKE_RELEASED, "UPDATE targets SET next_due = 0 WHERE id IN"        \
+                             " (SELECT target_id FROM deliveries WHERE state = 0" \
+                             " AND lease_expire_time > 0"                         \
+                             " AND substr(lease_owner, 1, length(?1)) = ?1)",     \
+      "UPDATE targets SET next_due = 0 WHERE id IN (SELECT id FROM targets"       \
+      " WHERE id IN (SELECT target_id FROM deliveries WHERE state = 0"            \
+      " AND lease_expire_time > 0 AND starts_with(lease_owner, $1))"              \
+      " ORDER BY id FOR NO KEY UPDATE)")                                          \
+    /* The earliest time a delivery may be claimable: the first target due   \
+     * whose webhook (if any) is enabled - one step of targets_next_due per   \
+     * disabled one before it. It may be early (a target whose deliveries    \
+     * are all leased says "at the first expiry"), never late. */            \
+    S(TARGETS_NEXT_DUE, "SELECT t.next_due FROM targets t"                        \
+                        " LEFT JOIN webhooks w ON w.id = t.webhook_id"            \
+                        " WHERE t.next_due < 9223372036854775807"                 \
+                        " AND (t.webhook_id IS NULL OR w.state = 0)"              \
+                        " ORDER BY t.next_due LIMIT 1")                           \
     S(DELIVERY_LEASE, "UPDATE deliveries SET lease_owner = ?2,"                   \
                       " lease_expire_time = ?3 WHERE id = ?1")                    \
     /* Taken first by attempts_record, in id order: webhook_delete locks the \
@@ -288,18 +373,6 @@
     D(WEBHOOK_STATE, "SELECT state FROM webhooks WHERE project = ?1 AND id = ?2", \
       "SELECT state FROM webhooks WHERE project = ?1 AND id = ?2 FOR UPDATE")     \
     S(DELIVERY_PENDING_COUNT, "SELECT count(*) FROM deliveries WHERE state = 0")  \
-    /* The earliest time a pending delivery may be claimed, without visiting \
-     * every pending row: only rows due no later than the first unleased    \
-     * one can be earlier. */                                                \
-    S(DELIVERY_NEXT_DUE, "SELECT min(CASE WHEN d.due_time > d.lease_expire_time"  \
-                         " THEN d.due_time ELSE d.lease_expire_time END)"         \
-                         " FROM " DELIVERY_WEBHOOK_JOIN                           \
-                         " WHERE d.state = 0 AND " DELIVERY_CLAIMABLE             \
-                         " AND d.due_time <= coalesce("                           \
-                         "(SELECT d.due_time FROM " DELIVERY_WEBHOOK_JOIN         \
-                         " WHERE d.state = 0 AND d.lease_expire_time = 0"         \
-                         " AND " DELIVERY_CLAIMABLE                               \
-                         " ORDER BY d.due_time LIMIT 1), 9223372036854775807)")   \
     S(DELIVERY_LIST, "SELECT " DELIVERY_LOG_COLUMNS                               \
                      " WHERE d.project = ?1 AND d.webhook_id = ?2"                \
                      " AND (CAST(?3 AS INTEGER) < 0"                              \

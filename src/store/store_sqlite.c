@@ -209,6 +209,38 @@ static const char *const store_migrations[] = {
     "  expire_time INTEGER NOT NULL"
     ");"
     "CREATE INDEX ui_sessions_expire ON ui_sessions (expire_time);",
+    /* 5: per-target queues. A target is a webhook (its id) or a dynamic
+     * target ("project uri"); next_due is the earliest time one of its
+     * deliveries may be claimable (9223372036854775807: none pending, or its
+     * webhook is not enabled). The claim walks targets_next_due, then each
+     * chosen target's deliveries through deliveries_target_due, so its cost
+     * follows what it claims, not the backlog. Enabling a webhook or
+     * changing its uri wakes its target, deleting it drops the target (the
+     * triggers); a claim parks the target of a webhook it finds not
+     * enabled. */
+    "CREATE TABLE targets ("
+    "  id TEXT PRIMARY KEY,"
+    "  project TEXT NOT NULL,"
+    "  webhook_id TEXT,"
+    "  uri TEXT NOT NULL,"
+    "  next_due INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX targets_next_due ON targets (next_due);"
+    "ALTER TABLE deliveries ADD COLUMN target_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE deliveries SET target_id = coalesce(webhook_id, project || ' ' || target_uri);"
+    "INSERT INTO targets (id, project, webhook_id, uri, next_due)"
+    "  SELECT target_id, min(project), min(webhook_id), min(target_uri), 0"
+    "  FROM deliveries GROUP BY target_id;"
+    "DROP INDEX deliveries_state_due;"
+    "CREATE INDEX deliveries_target_due ON deliveries (target_id, due_time) WHERE state = 0;"
+    "CREATE TRIGGER webhooks_wake_target AFTER UPDATE OF state, uri ON webhooks"
+    "  WHEN NEW.state = 0 AND (OLD.state != 0 OR OLD.uri != NEW.uri) BEGIN"
+    "  UPDATE targets SET next_due = coalesce((SELECT min(due_time) FROM deliveries"
+    "    WHERE target_id = NEW.id AND state = 0), 9223372036854775807) WHERE id = NEW.id;"
+    "END;"
+    "CREATE TRIGGER webhooks_drop_target AFTER DELETE ON webhooks BEGIN"
+    "  DELETE FROM targets WHERE id = OLD.id;"
+    "END;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof store_migrations / sizeof store_migrations[0]))
@@ -646,7 +678,7 @@ static int bind_arg(sqlite3_stmt *q, int col, const struct store_arg *a)
 
 /* Arguments beyond the statement's highest parameter are not bound: the
  * dialects of one statement take one argument list, and the SQLite text may
- * leave the last ones to PostgreSQL (DELIVERY_CLAIM's lease). */
+ * leave the last ones to PostgreSQL (TARGET_TAKE's lease). */
 static enum store_rc drv_run(struct store_conn *base, enum store_sql id,
                              const struct store_arg *args, size_t nargs, size_t *changes)
 {

@@ -39,7 +39,7 @@ const WRITES = execFileSync(KABARD_FAULT, [], {
  *  themselves (FOR UPDATE SKIP LOCKED); the separate lease statements run
  *  only on SQLite. */
 const LEASE = {
-  DELIVERY_LEASE: PG ? 'DELIVERY_CLAIM' : 'DELIVERY_LEASE',
+  DELIVERY_LEASE: PG ? 'TARGET_TAKE' : 'DELIVERY_LEASE',
   OP_LEASE: PG ? 'OP_CLAIM' : 'OP_LEASE',
 };
 
@@ -136,19 +136,19 @@ const REQUESTS = {
     act: (k, h) => k.request('POST', `/v1/webhooks/${h.id}:rotateSigningSecret`, { body: {} }),
   },
   'publish event': {
-    writes: ['MESSAGE_INSERT', 'DELIVERY_INSERT'],
+    writes: ['MESSAGE_INSERT', 'DELIVERY_INSERT', 'TARGETS_UPSERT'],
     setup: hook,
     act: (k) => k.request('POST', '/v1/events', { body: { type: 'batch.succeeded', data: { id: 'p' } } }),
   },
   'retry delivery': {
     env: ONE_TRY,
-    writes: ['DELIVERY_RETRY'],
+    writes: ['DELIVERY_RETRY', 'TARGET_LOWER_OF'],
     setup: failedDelivery,
     act: (k, s) => k.request('POST', `/v1/deliveries/${s.delivery.id}:retry`, { body: {} }),
   },
   'recover webhook': {
     env: ONE_TRY,
-    writes: ['WEBHOOK_RECOVER'],
+    writes: ['WEBHOOK_RECOVER', 'TARGET_LOWER'],
     setup: failedDelivery,
     act: (k, s) => k.request('POST', `/v1/webhooks/${s.hook.id}:recover`, { body: { since: '2000-01-01T00:00:00Z' } }),
   },
@@ -213,6 +213,9 @@ const ENGINE = {
   WEBHOOK_SUCCEEDED: {},
   WEBHOOK_FAILED: { first: 500 },
   WEBHOOK_DISABLE_NOW: { first: 500 },   // asked first on every failure
+  TARGET_SETTLE: {},                      // every claim that takes from a target
+  TARGETS_LOWER_OF: { first: 500 },       // a retry makes its target due
+  TARGET_PARK: { first: 500, disable: true },
 };
 
 /* The retention job's writes: a pass whose statement fails changes
@@ -230,6 +233,7 @@ const STARTUP = {
   APIKEY_INSERT: { generated: true },
   KEY_INSERT: {},
   DELIVERIES_RELEASE: {},
+  TARGETS_WAKE_RELEASED: {},
 };
 
 /* What the unit tests fail instead: a key reused after its window (a day)
@@ -333,6 +337,16 @@ async function engineCase(spec, opts) {
     const h = await hook(k);
     if (opts.first) rcv.script(h.path, [{ status: opts.first }]);
     await ok(k.request('POST', '/v1/events', { body: { type: 'batch.succeeded', data: { id: 'e' } } }), 'publish');
+    if (opts.disable) {
+      // After the first failure the webhook is disabled: the claim meets
+      // its target due and parks it; enabled again, the retry goes out.
+      await waitFor(() => rcv.forPath(h.path).length >= 1, 10_000, 'the first attempt');
+      const state = (s) => ok(k.request('PATCH', `/v1/webhooks/${h.id}`,
+        { body: { state: s }, query: { update_mask: 'state' } }), s);
+      await state('disabled');
+      await waitFor(() => fired(k, spec), 10_000, `${spec} fires`);
+      await state('enabled');
+    }
     await waitFor(() => fired(k, spec), 10_000, `${spec} fires`);
     const d = await waitFor(async () => {
       const r = await k.request('GET', `/v1/webhooks/${h.id}/deliveries`);

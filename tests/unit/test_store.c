@@ -138,15 +138,15 @@ static void test_migrations(void **state)
 
     /* A fresh database gets every migration: 1, then 2 (an index of
      * messages by operation), 3 (deliveries by project), 4 (tenants and web
-     * sessions). */
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 4);
-    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 4);
+     * sessions), 5 (per-target queues). */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 5);
+    assert_int_equal(db_int(f, "SELECT max(version) FROM schema_version"), 5);
     assert_true(db_int(f, "SELECT min(apply_time) FROM schema_version") > 0);
 
     /* Re-opening applies nothing twice. */
     reopen(f);
     reopen(f);
-    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 4);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM schema_version"), 5);
 
     if (testdb_is_pg()) {
         /* Every table of migration 1 exists, in this test's schema. */
@@ -166,9 +166,9 @@ static void test_migrations(void **state)
                      11);
     assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
                                " ('webhooks_project_id', 'webhook_secrets_webhook',"
-                               " 'deliveries_state_due', 'deliveries_webhook_id',"
-                               " 'operations_state_due')"),
-                     5);
+                               " 'deliveries_target_due', 'deliveries_webhook_id',"
+                               " 'operations_state_due', 'targets_next_due')"),
+                     6);
     /* WAL is a property of the file. */
     assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
                      1);

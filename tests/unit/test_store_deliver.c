@@ -20,7 +20,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include "common/ids.h"
 #include "core/events.h"
@@ -1175,18 +1179,20 @@ static void test_pending_and_next_due(void **state)
     /* Both leased: the earlier expiry. */
     assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_OK);
     assert_int_equal(due, NOW + 400);
-    db_exec(f, "UPDATE deliveries SET lease_expire_time = %lld WHERE id = '%s'",
-            (long long)(NOW + 300), dlv1);
-    assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_OK);
-    assert_int_equal(due, NOW + 300);
 
-    /* Done ones leave the queue. */
+    /* Done ones leave the queue. Recording an outcome does not rewrite the
+     * target (a row write per delivery saved): its next due time stays at
+     * the lease expiry, early rather than late, and the claim at that time,
+     * finding nothing, puts it away. */
     make_attempt(&a, 1, dlv1, NULL, STORE_OUTCOME_SUCCEEDED, NOW + 300);
     record_one(f, &a, NOW + 300, DAY);
     make_attempt(&a, 2, dlv2, NULL, STORE_OUTCOME_FAILED, NOW + 300);
     record_one(f, &a, NOW + 300, DAY);
     assert_int_equal(store_deliveries_pending_count(f->st, &n), STORE_OK);
     assert_int_equal(n, 0);
+    assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_OK);
+    assert_int_equal(due, NOW + 400);
+    assert_int_equal(claim_count(f, NOW + 400, 4, 4), 0);
     assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_NOT_FOUND);
 
     /* A disabled webhook's deliveries are pending but not claimable. */
@@ -1203,6 +1209,92 @@ static void test_pending_and_next_due(void **state)
     set_webhook_state(f, &wh, WEBHOOK_STATE_ENABLED, NOW);
     assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_OK);
     assert_int_equal(due, NOW + 50);
+}
+
+/* ---- PostgreSQL: a claim holding a target ---------------------------------- */
+
+struct insert_thread {
+    struct fixture *f;
+    struct store_message *m;
+    enum store_rc rc;
+    atomic_bool done;
+};
+
+static void *insert_thread_main(void *arg)
+{
+    struct insert_thread *t = arg;
+
+    t->rc = store_messages_insert(t->f->st, t->m, 1, 0);
+    atomic_store(&t->done, true);
+    return NULL;
+}
+
+/* An event for a target that a claim holds locked, with next_due already
+ * at or before the event: the writer waits for the claim and lowers the
+ * next due time the claim wrote (which could not see the new delivery),
+ * rather than skipping the row on its snapshot and leaving the delivery
+ * behind a next_due of "never". The claim is played by a connection of the
+ * test's own, which locks the target as a claim does and then sets what a
+ * claim that took everything it saw would set. */
+static void test_pg_event_while_target_claimed(void **state)
+{
+    struct fixture *f = *state;
+    struct webhook wh;
+    struct payload p1, p2;
+    struct store_message m1, m2;
+    struct insert_thread t = {0};
+    char sql[256];
+    pthread_t tid;
+    PGconn *claim;
+    PGresult *r;
+    int64_t due;
+
+    if (!testdb_is_pg())
+        skip();                         /* SQLite: one writer at a time */
+    create_webhook(f, &wh, "p1", 1, EVENTS_ALL_MASK, WEBHOOK_STATE_ENABLED);
+    make_payload(&p1, 1);
+    make_message(&m1, &p1, "p1", 1, EVENT_BATCH_SUCCEEDED, NOW);
+    insert_one(f, &m1, 1);
+    assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_OK);
+    assert_int_equal(due, NOW);
+
+    claim = PQconnectdb(f->db.url);
+    assert_int_equal(PQstatus(claim), CONNECTION_OK);
+    snprintf(sql, sizeof sql, "BEGIN; SELECT 1 FROM targets WHERE id = '%s' FOR UPDATE", wh.id);
+    r = PQexec(claim, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+
+    make_payload(&p2, 2);
+    make_message(&m2, &p2, "p1", 2, EVENT_BATCH_SUCCEEDED, NOW + 10);
+    t.f = f;
+    t.m = &m2;
+    atomic_init(&t.done, false);
+    assert_int_equal(pthread_create(&tid, NULL, insert_thread_main, &t), 0);
+    /* Until the writer either waits for the claim's lock or is done. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE %d = ANY (pg_blocking_pids(pid))",
+             PQbackendPID(claim));
+    while (!atomic_load(&t.done) && testdb_int(&f->db, sql) == 0)
+        sched_yield();
+
+    snprintf(sql, sizeof sql,
+             "UPDATE targets SET next_due = 9223372036854775807 WHERE id = '%s'; COMMIT", wh.id);
+    r = PQexec(claim, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(claim);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(t.rc, STORE_OK);
+    assert_int_equal(m2.rc, STORE_OK);
+    assert_int_equal(m2.ndeliveries, 1);
+
+    assert_int_equal(store_deliveries_next_due(f->st, &due), STORE_OK);
+    assert_int_equal(due, NOW + 10);
+    /* Both deliveries: the first, which the played claim did not lease, and
+     * the new one. */
+    assert_int_equal(claim_count(f, NOW + 10, 4, 4), 2);
 }
 
 /* ---- delivery log ------------------------------------------------------- */
@@ -1441,6 +1533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attempts_deleted_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_and_next_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_event_while_target_claimed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
