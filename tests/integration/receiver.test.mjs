@@ -373,6 +373,21 @@ async function startListen(args) {
   };
 }
 
+/** Start `kabar listen` on a port known before it starts (the target URI,
+ *  and so the audience, names it): argsFor(port) gives the arguments. A port
+ *  free when probed may be taken before `kabar listen` binds it (other tests
+ *  listen and connect at the same time), so a refused bind takes another. */
+async function startListenOnFreePort(argsFor) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await startListen(['--port', String(port), ...argsFor(port)]);
+    } catch (e) {
+      if (attempt >= 5 || !/cannot listen on .*in use/.test(e.message)) throw e;
+    }
+  }
+}
+
 /** Sign and POST a Standard Webhooks message to url; the raw answer. */
 function postSigned(url, secret, { id, body, ts = Math.floor(Date.now() / 1000), headers = {} }) {
   const sig = new Webhook(secret).sign(id, new Date(ts * 1000), body);
@@ -518,16 +533,21 @@ describe('kabar listen', () => {
 describe('end to end: kabard delivers to kabar listen', () => {
   it('static webhooks: every event verified, forwarded once', T, async (t) => {
     const rcv = await startReceiver();
-    const port = await freePort();
     const k = await startKabard({ apiKey: KEY, env: { KABAR_RETRY_SCHEDULE: '0,1,1,1' } });
     let l;
     t.after(async () => { if (l) await l.stop(); await rcv.close(); await k.cleanup(); });
+    // The secret comes with the webhook and the listener needs it: create
+    // the webhook first, then point it at the port the listener got.
     const created = await k.request('POST', '/v1/webhooks', {
-      body: { uri: `http://127.0.0.1:${port}/hook`, subscribed_events: ['batch.succeeded', 'batch.failed'] },
+      body: { uri: 'http://127.0.0.1:9/hook', subscribed_events: ['batch.succeeded', 'batch.failed'] },
     });
     assert.equal(created.status, 200, created.text);
     const secret = created.json.new_signing_secret;
-    l = await startListen(['--port', String(port), '--secret', secret, '--forward-to', rcv.url('/app')]);
+    l = (await startListenOnFreePort(() => ['--secret', secret, '--forward-to', rcv.url('/app')]));
+    const moved = await k.request('PATCH', `/v1/webhooks/${created.json.id}`, {
+      query: { update_mask: 'uri' }, body: { uri: `http://127.0.0.1:${l.port}/hook` },
+    });
+    assert.equal(moved.status, 200, moved.text);
 
     const ids = [];
     for (const type of ['batch.succeeded', 'batch.failed', 'batch.succeeded']) {
@@ -558,13 +578,13 @@ describe('end to end: kabard delivers to kabar listen', () => {
 describe('end to end: kabard delivers dynamic webhooks to kabar listen', () => {
   it('RS256 tokens verify against kabard\'s JWKS (aud = the target URI, iss = kabard)', T, async (t) => {
     const rcv = await startReceiver();
-    const port = await freePort();
     const k = await startKabard({ apiKey: KEY, env: { KABAR_SIM_DELAY_MS: '200', KABAR_RETRY_SCHEDULE: '0,1,1,1' } });
     let l;
     t.after(async () => { if (l) await l.stop(); await rcv.close(); await k.cleanup(); });
-    const target = `http://127.0.0.1:${port}/hook`;
-    l = await startListen(['--port', String(port), '--jwks', `${k.baseUrl}/.well-known/jwks.json`,
-      '--audience', target, '--issuer', k.baseUrl, '--forward-to', rcv.url('/app')]);
+    const hook = (port) => `http://127.0.0.1:${port}/hook`;
+    l = (await startListenOnFreePort((port) => ['--jwks', `${k.baseUrl}/.well-known/jwks.json`,
+      '--audience', hook(port), '--issuer', k.baseUrl, '--forward-to', rcv.url('/app')]));
+    const target = hook(l.port);
     const r = await k.request('POST', '/v1/interactions', {
       body: { model: 'm', input: 'hello', background: true, webhook_config: { uris: [target], user_metadata: { team: 'x' } } },
     });

@@ -318,6 +318,12 @@ describe('web UI', () => {
     await portal.page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
     const operator = await newPage(DESKTOP);
     await signIn(operator.page);
+    // Settle the operator page before the sessions end: the overview redraws
+    // on a timer, so move to a page that asks the server nothing until the
+    // next click, and wait for it (it renders after its one request).
+    await operator.page.getByText(/^Updated /).waitFor();
+    await nav(operator.page, 'Webhooks').click();
+    await operator.page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
 
     // Every link and session reaches its end: each ends when it began.
     k.sql('UPDATE ui_sessions SET expire_time = create_time');
@@ -333,7 +339,7 @@ describe('web UI', () => {
     assert.match(await portal.page.getByRole('alert').textContent(), /portal session has expired/);
     assert.equal(await portal.page.getByRole('navigation', { name: 'Main' }).getByRole('link').count(), 0);
 
-    await nav(operator.page, 'Webhooks').click();
+    await nav(operator.page, 'Deliveries').click();
     await operator.page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
     assert.match(await operator.page.getByRole('alert').textContent(), /session has ended; sign in again/);
     await shot(link.page, 'portal-link-expired');
