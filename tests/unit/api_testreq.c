@@ -147,6 +147,22 @@ void api_testenv_teardown(struct api_testenv *env)
     testdb_teardown(&env->db);
 }
 
+int api_test_setup(void **state)
+{
+    static struct api_testenv env;
+
+    if (api_testenv_setup(&env, "test_api") != 0)
+        return -1;
+    *state = &env;
+    return 0;
+}
+
+int api_test_teardown(void **state)
+{
+    api_testenv_teardown(*state);
+    return 0;
+}
+
 void api_test_send(struct api_testenv *env, const struct api_test_request *r,
                    struct api_test_response *out)
 {

@@ -39,7 +39,8 @@ struct api_test_request {
     const char *path;
     const char *body;               /* NULL: none */
     const char *const *query;       /* name, value, ..., NULL; or NULL */
-    const char *const *headers;     /* name, value, ..., NULL; or NULL */
+    /* name, value, ..., NULL; NULL: the test key alone (unless no_key) */
+    const char *const *headers;
     const char *const *cookies;     /* name, value, ..., NULL; or NULL */
     bool no_key;                    /* send no x-goog-api-key header */
     bool body_too_big;              /* as a transport that dropped the body */
@@ -54,6 +55,11 @@ struct api_test_response {
 /* Make env (name labels its database) or tear it down. */
 int api_testenv_setup(struct api_testenv *env, const char *name);
 void api_testenv_teardown(struct api_testenv *env);
+
+/* cmocka group setup and teardown for a test program that needs nothing
+ * more than one env: *state is the env. */
+int api_test_setup(void **state);
+int api_test_teardown(void **state);
 
 /* Send r through api_handle() and wait for its answer. */
 void api_test_send(struct api_testenv *env, const struct api_test_request *r,

@@ -19,22 +19,6 @@
 
 #define EVENT "{\"type\":\"batch.succeeded\",\"data\":{\"id\":\"batches/1\"}}"
 
-static int setup(void **state)
-{
-    static struct api_testenv env;
-
-    if (api_testenv_setup(&env, "test_api_events") != 0)
-        return -1;
-    *state = &env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    api_testenv_teardown(*state);
-    return 0;
-}
-
 static void test_publish_no_webhook(void **state)
 {
     struct api_testenv *env = *state;
@@ -143,5 +127,5 @@ int main(void)
         cmocka_unit_test(test_bad_input_writes_nothing),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, api_test_setup, api_test_teardown);
 }

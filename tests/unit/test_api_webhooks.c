@@ -19,22 +19,6 @@
 #define WH_BODY "{\"name\":\"orders\",\"uri\":\"https://example.com/hook\"," \
                 "\"subscribed_events\":[\"batch.failed\",\"batch.succeeded\"]}"
 
-static int setup(void **state)
-{
-    static struct api_testenv env;
-
-    if (api_testenv_setup(&env, "test_api_webhooks") != 0)
-        return -1;
-    *state = &env;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    api_testenv_teardown(*state);
-    return 0;
-}
-
 static void test_create_get_list(void **state)
 {
     struct api_testenv *env = *state;
@@ -264,5 +248,5 @@ int main(void)
         cmocka_unit_test(test_policy),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, api_test_setup, api_test_teardown);
 }
