@@ -35,10 +35,11 @@ struct testreq {
     bool resumed;
 };
 
-static const char *testreq_find(const char *const *pairs, const char *name, bool caseless)
+/* Names compare without case, as libmicrohttpd's lookups do. */
+static const char *testreq_find(const char *const *pairs, const char *name)
 {
     for (size_t i = 0; pairs != NULL && pairs[i] != NULL; i += 2) {
-        if (caseless ? strcasecmp(pairs[i], name) == 0 : strcmp(pairs[i], name) == 0)
+        if (strcasecmp(pairs[i], name) == 0)
             return pairs[i + 1];
     }
     return NULL;
@@ -48,21 +49,21 @@ static const char *testreq_query(const struct api_request *req, const char *name
 {
     const struct testreq *t = req->conn;
 
-    return testreq_find(t->r->query, name, false);
+    return testreq_find(t->r->query, name);
 }
 
 static const char *testreq_header(const struct api_request *req, const char *name)
 {
     const struct testreq *t = req->conn;
 
-    return testreq_find(t->headers, name, true);
+    return testreq_find(t->headers, name);
 }
 
 static const char *testreq_cookie(const struct api_request *req, const char *name)
 {
     const struct testreq *t = req->conn;
 
-    return testreq_find(t->r->cookies, name, false);
+    return testreq_find(t->r->cookies, name);
 }
 
 static void testreq_client_addr(const struct api_request *req, char *out, size_t cap)
@@ -195,6 +196,7 @@ void api_test_send(struct api_testenv *env, const struct api_test_request *r,
         api_error(&resp, API_INTERNAL, "internal error");
     out->status = resp.status;
     out->allow = resp.allow;
+    snprintf(out->set_cookie, sizeof out->set_cookie, "%s", resp.set_cookie);
     out->json = resp.body ? json_loads(resp.body, 0, NULL) : NULL;
     free(resp.body);
     pthread_cond_destroy(&t.resumed_cv);

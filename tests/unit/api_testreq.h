@@ -6,8 +6,8 @@
  * sent through api_handle() exactly as http.c sends them, without a socket.
  *
  * The transport holds a request's query parameters, headers and cookies as
- * NULL-terminated name/value arrays; headers compare without case, as
- * libmicrohttpd's do. A deferred answer (api_defer) is waited for on a
+ * NULL-terminated name/value arrays; names compare without case, as
+ * libmicrohttpd's lookups do. A deferred answer (api_defer) is waited for on a
  * condition variable, then finished as http.c finishes it.
  */
 #ifndef KABAR_TEST_API_TESTREQ_H
@@ -50,6 +50,7 @@ struct api_test_response {
     int status;
     json_t *json;                   /* the body parsed, or NULL; the caller's */
     const char *allow;              /* the Allow header, or NULL */
+    char set_cookie[256];           /* the Set-Cookie header, or "" */
 };
 
 /* Make env (name labels its database) or tear it down. */

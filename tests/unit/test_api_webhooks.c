@@ -237,6 +237,62 @@ static void test_policy(void **state)
     assert_int_equal(api_test_count(env, "webhooks"), n);
 }
 
+/* A web UI session instead of a key: the cookie and the CSRF header reach
+ * auth through the transport. */
+static void test_session(void **state)
+{
+    struct api_testenv *env = *state;
+    struct api_test_request signin = {.method = "POST", .path = "/ui/signin", .no_key = true,
+                                      .body = "{\"api_key\":\"" API_TEST_KEY "\"}"};
+    struct api_test_response out;
+    char token[128], csrf[128];
+    const char *eq, *semi;
+    int64_t n = api_test_count(env, "webhooks");
+
+    api_test_send(env, &signin, &out);
+    assert_int_equal(out.status, 200);
+    snprintf(csrf, sizeof csrf, "%s", json_string_value(json_object_get(out.json, "csrf_token")));
+    json_decref(out.json);
+    eq = strchr(out.set_cookie, '=');
+    semi = strchr(out.set_cookie, ';');
+    assert_non_null(eq);
+    assert_non_null(semi);
+    snprintf(token, sizeof token, "%.*s", (int)(semi - eq - 1), eq + 1);
+    {
+        const char *cookies[] = {"kabar_session", token, NULL};
+        const char *no_csrf[] = {"Accept", "application/json", NULL};
+        const char *with_csrf[] = {"X-Kabar-CSRF", csrf, NULL};
+        struct api_test_request list = {.method = "GET", .path = "/v1/webhooks",
+                                        .cookies = cookies, .no_key = true};
+        struct api_test_request post = {.method = "POST", .path = "/v1/webhooks",
+                                        .body = WH_BODY, .cookies = cookies,
+                                        .headers = no_csrf};
+
+        api_test_send(env, &list, &out);
+        assert_int_equal(out.status, 200);
+        json_decref(out.json);
+        /* A change without the CSRF header: 403, nothing written. */
+        api_test_send(env, &post, &out);
+        assert_int_equal(out.status, 403);
+        json_decref(out.json);
+        assert_int_equal(api_test_count(env, "webhooks"), n);
+        post.headers = with_csrf;
+        api_test_send(env, &post, &out);
+        assert_int_equal(out.status, 200);
+        json_decref(out.json);
+        assert_int_equal(api_test_count(env, "webhooks"), n + 1);
+    }
+    {
+        const char *cookies[] = {"kabar_session", "ses_not-a-session", NULL};
+        struct api_test_request r = {.method = "GET", .path = "/v1/webhooks",
+                                     .cookies = cookies, .no_key = true};
+
+        api_test_send(env, &r, &out);
+        assert_int_equal(out.status, 401);
+        json_decref(out.json);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_rotate),
         cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_session),
     };
 
     return cmocka_run_group_tests(tests, api_test_setup, api_test_teardown);
