@@ -178,8 +178,9 @@ void api_test_send(struct api_testenv *env, const struct api_test_request *r,
     pthread_cond_init(&t.resumed_cv, NULL);
     req.method = r->method;
     req.path = r->path;
-    req.body = r->body;
+    /* As http.c: an empty body is no body. */
     req.body_len = r->body ? strlen(r->body) : 0;
+    req.body = req.body_len ? r->body : NULL;
     req.body_too_big = r->body_too_big;
     req.transport = &testreq_transport;
     req.conn = &t;
