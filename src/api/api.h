@@ -3,10 +3,12 @@
  * api.h - what every HTTP handler sees: the server context, one request and
  * the response it fills in.
  *
- * Handlers never touch libmicrohttpd: http.c turns a connection into a
- * struct api_request, asks the router for a handler, and sends the struct
- * api_response back. That keeps the routes a plain table (api_router.c) and
- * the transport replaceable.
+ * Handlers never touch libmicrohttpd: a transport (http.c) turns a
+ * connection into a struct api_request that carries the transport's table
+ * of functions (api_transport.h), hands it to api_handle() (api_router.h),
+ * and sends the struct api_response back. That keeps the routes a plain
+ * table (api_router.c) and the transport replaceable: the unit tests serve
+ * requests through one of their own.
  */
 #ifndef KABAR_API_H
 #define KABAR_API_H
@@ -24,6 +26,7 @@ struct dispatch;
 struct ops_engine;
 struct keyring;
 struct api_ui_brand;
+struct api_transport;
 
 #define API_MAX_BODY (1024 * 1024)
 #define API_MAX_PARAMS 2
@@ -53,6 +56,7 @@ struct api_request {
     const char *path;               /* without the query string */
     const char *body;               /* NUL-terminated; NULL when empty */
     size_t body_len;
+    bool body_too_big;              /* the transport dropped a body past API_MAX_BODY */
     char project[WEBHOOK_PROJECT_MAX + 1];  /* set by auth */
     /* Set by auth for a web UI session (api_session.h): a portal session's
      * tenant narrows the request to that tenant's webhooks ("" for an API
@@ -63,7 +67,8 @@ struct api_request {
     bool session;
     const char *params[API_MAX_PARAMS];     /* path captures, e.g. the id */
     size_t nparams;
-    void *conn;                     /* transport handle, for api_query/api_header */
+    const struct api_transport *transport;  /* made this request (api_transport.h) */
+    void *conn;                     /* the transport's handle for it */
 };
 
 struct api_response {
@@ -94,7 +99,8 @@ void api_defer(struct api_request *req, api_finish_fn finish, void *arg);
 void api_resume(struct api_request *req);
 
 /* A query parameter or request header of req, or NULL. Valid until the
- * request ends. */
+ * request ends. These and the functions below call req's transport
+ * (api_transport.c). */
 const char *api_query(const struct api_request *req, const char *name);
 const char *api_header(const struct api_request *req, const char *name);
 

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * api_router.c - the route table and its matcher.
+ * api_router.c - the route table, its matcher, and api_handle(), the
+ * policy every request meets before its handler (size, route, role, auth,
+ * portal).
  *
  * One entry per (method, pattern). Adding a route is adding a line here and
- * a handler in the file of its resource.
+ * a handler in the file of its resource. Nothing here knows the transport:
+ * it reads the request through api_header()/api_query() like any handler.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "api/api_error.h"
 #include "api/api_router.h"
+#include "api/auth.h"
 
 struct api_route {
     const char *method;
@@ -196,4 +202,46 @@ enum api_route_result api_router_match(const char *method, const char *path,
         return API_ROUTE_NO_PATH;
     out->allow = api_allow[allowed & 15];
     return API_ROUTE_NO_METHOD;
+}
+
+void api_handle(const struct api_ctx *ctx, struct api_request *req, struct api_response *resp)
+{
+    struct api_route_match m;
+    char *scratch;
+
+    if (req->body_too_big) {
+        api_error(resp, API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes", API_MAX_BODY);
+        return;
+    }
+    scratch = malloc(strlen(req->path) + 1);
+    if (scratch == NULL) {
+        api_error(resp, API_INTERNAL, "out of memory");
+        return;
+    }
+    switch (api_router_match(req->method, req->path, req, scratch, &m)) {
+    case API_ROUTE_NO_PATH:
+        api_error(resp, API_NOT_FOUND, "no such route: %s %.200s", req->method, req->path);
+        break;
+    case API_ROUTE_NO_METHOD:
+        api_error(resp, API_UNIMPLEMENTED, "method %s is not allowed here; allowed: %s",
+                  req->method, m.allow);
+        resp->allow = m.allow;
+        break;
+    case API_ROUTE_FOUND:
+        if (m.needs_auth && ctx->health_only) {
+            api_error(resp, API_NOT_FOUND, "this kabard runs --role worker; "
+                      "the API is served by the api processes");
+            break;
+        }
+        if (m.needs_auth && !auth_request(ctx, req, resp))
+            break;
+        if (req->tenant[0] && !m.portal) {
+            api_error(resp, API_PERMISSION_DENIED,
+                      "a portal session may manage only its own webhooks and their deliveries");
+            break;
+        }
+        m.handler(ctx, req, resp);
+        break;
+    }
+    free(scratch);
 }

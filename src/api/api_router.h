@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * api_router.h - the route table.
+ * api_router.h - the route table, and api_handle(): what every request
+ * goes through between its transport and its handler.
  *
  * API routes are written without their version prefix ("webhooks/ *:ping");
  * the router accepts each under /v1/ and /v1beta/. A pattern segment "*"
@@ -27,6 +28,18 @@ struct api_route_match {
     bool portal;                /* open to a portal session */
     const char *allow;          /* for API_ROUTE_NO_METHOD */
 };
+
+/*
+ * Answer req, made by a transport (api_transport.h), into resp: the policy
+ * every route shares, then the route's handler. In order: a body the
+ * transport dropped (req->body_too_big) is 413; a path no route has is
+ * 404, a method the path does not take 405 with resp->allow; a route that
+ * needs a key is 404 on a --role worker (ctx->health_only), else
+ * authenticated (auth.h: 401, or 503 when the store is away); a portal
+ * session may use only the portal's routes (403). resp->status stays as the
+ * caller set it when the handler deferred its answer (api_defer).
+ */
+void api_handle(const struct api_ctx *ctx, struct api_request *req, struct api_response *resp);
 
 /* Find the handler for method and path. On API_ROUTE_FOUND, fills
  * req->params with pointers into scratch (which must outlive the request and

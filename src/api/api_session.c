@@ -24,7 +24,7 @@
 #include "api/api_error.h"
 #include "api/api_json.h"
 #include "api/api_session.h"
-#include "api/auth.h"
+#include "api/auth_key.h"
 #include "common/b64.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -208,7 +208,7 @@ void api_session_signin(const struct api_ctx *ctx, struct api_request *req,
     key = api_session_body_field(req, &body, &F_KEY, resp);
     if (key == NULL)
         goto done;
-    auth_hash_key(key, strlen(key), khash);
+    auth_key_hash(key, strlen(key), khash);
     rc = store_apikey_lookup(ctx->store, khash, s.project, sizeof s.project);
     OPENSSL_cleanse(khash, sizeof khash);
     if (rc == STORE_NOT_FOUND) {

@@ -1,19 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * auth.c - API key hashing, generation and request authentication.
+ * auth.c - request authentication: an API key (auth_key.h) from the
+ * request's header or query, or else a web UI session (api_session.h).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "api/api_error.h"
 #include "api/api_session.h"
 #include "api/auth.h"
-#include "common/b64.h"
+#include "api/auth_key.h"
 #include "common/timeutil.h"
 #include "store/store.h"
 
@@ -62,32 +61,6 @@ static void auth_cache_put(const uint8_t *hash, const char *project, int64_t now
     pthread_mutex_unlock(&auth_cache.lock);
 }
 
-void auth_hash_key(const char *key, size_t len, uint8_t out[32])
-{
-    unsigned int n = 32;
-
-    EVP_Digest(key, len, out, &n, EVP_sha256(), NULL);
-}
-
-int auth_generate_key(char *out, size_t cap)
-{
-    uint8_t raw[32];
-    size_t plen = strlen(AUTH_KEY_PREFIX);
-    int rc = -1;
-
-    if (cap < plen + B64_ENCODED_SIZE(sizeof(raw)))
-        return -1;
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
-        goto out;
-    memcpy(out, AUTH_KEY_PREFIX, plen);
-    if (b64url_encode(raw, sizeof(raw), out + plen, cap - plen) < 0)
-        goto out;
-    rc = 0;
-out:
-    OPENSSL_cleanse(raw, sizeof(raw));
-    return rc;
-}
-
 bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api_response *resp)
 {
     const char *key = api_header(req, "x-goog-api-key");
@@ -106,7 +79,7 @@ bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api
                   "missing API key: send it in the x-goog-api-key header or the key parameter");
         return false;
     }
-    auth_hash_key(key, strlen(key), hash);
+    auth_key_hash(key, strlen(key), hash);
     now = timeutil_now_us();
     if (auth_cache_get(hash, req->project, sizeof(req->project), now)) {
         OPENSSL_cleanse(hash, sizeof(hash));

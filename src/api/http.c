@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * http.c - libmicrohttpd glue: connection -> struct api_request -> handler
- * -> struct api_response -> connection.
+ * http.c - the libmicrohttpd transport: connection -> struct api_request ->
+ * api_handle() -> struct api_response -> connection. The only file that
+ * knows libmicrohttpd; it implements the transport table (api_transport.h)
+ * that api_query(), api_header(), api_defer() and the rest call through.
  *
  * libmicrohttpd calls the access handler several times per request: first
  * with the headers (we allocate per-request state), then once per chunk of
@@ -31,7 +33,7 @@
 
 #include "api/api_error.h"
 #include "api/api_router.h"
-#include "api/auth.h"
+#include "api/api_transport.h"
 #include "api/http.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -61,7 +63,7 @@ struct http_request_state {
     bool suspended;                 /* the connection is suspended */
 };
 
-void api_defer(struct api_request *req, api_finish_fn finish, void *arg)
+static void http_defer(struct api_request *req, api_finish_fn finish, void *arg)
 {
     struct http_request_state *st =
         (struct http_request_state *)((char *)req - offsetof(struct http_request_state, req));
@@ -71,7 +73,7 @@ void api_defer(struct api_request *req, api_finish_fn finish, void *arg)
     st->deferred = true;
 }
 
-void api_resume(struct api_request *req)
+static void http_resume(struct api_request *req)
 {
     struct http_request_state *st =
         (struct http_request_state *)((char *)req - offsetof(struct http_request_state, req));
@@ -88,22 +90,22 @@ void api_resume(struct api_request *req)
     pthread_mutex_unlock(&srv->mu);
 }
 
-const char *api_query(const struct api_request *req, const char *name)
+static const char *http_query(const struct api_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-const char *api_header(const struct api_request *req, const char *name)
+static const char *http_header(const struct api_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-const char *api_cookie(const struct api_request *req, const char *name)
+static const char *http_cookie(const struct api_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
 }
 
-void api_client_addr(const struct api_request *req, char *out, size_t cap)
+static void http_client_addr(const struct api_request *req, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -119,6 +121,15 @@ void api_client_addr(const struct api_request *req, char *out, size_t cap)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)cap);
 }
+
+static const struct api_transport http_transport = {
+    .query = http_query,
+    .header = http_header,
+    .cookie = http_cookie,
+    .client_addr = http_client_addr,
+    .defer = http_defer,
+    .resume = http_resume,
+};
 
 /* Append a chunk of body, growing geometrically up to API_MAX_BODY. */
 static void http_body_append(struct http_request_state *st, const char *data, size_t n)
@@ -147,49 +158,6 @@ static void http_body_append(struct http_request_state *st, const char *data, si
     memcpy(st->body + st->len, data, n);
     st->len += n;
     st->body[st->len] = '\0';
-}
-
-static void http_dispatch(const struct api_ctx *ctx, struct api_request *req,
-                          struct http_request_state *st, struct api_response *resp)
-{
-    struct api_route_match m;
-    char *scratch;
-
-    if (st->too_big) {
-        api_error(resp, API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes", API_MAX_BODY);
-        return;
-    }
-    scratch = malloc(strlen(req->path) + 1);
-    if (scratch == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
-        return;
-    }
-    switch (api_router_match(req->method, req->path, req, scratch, &m)) {
-    case API_ROUTE_NO_PATH:
-        api_error(resp, API_NOT_FOUND, "no such route: %s %.200s", req->method, req->path);
-        break;
-    case API_ROUTE_NO_METHOD:
-        api_error(resp, API_UNIMPLEMENTED, "method %s is not allowed here; allowed: %s",
-                  req->method, m.allow);
-        resp->allow = m.allow;
-        break;
-    case API_ROUTE_FOUND:
-        if (m.needs_auth && ctx->health_only) {
-            api_error(resp, API_NOT_FOUND, "this kabard runs --role worker; "
-                      "the API is served by the api processes");
-            break;
-        }
-        if (m.needs_auth && !auth_request(ctx, req, resp))
-            break;
-        if (req->tenant[0] && !m.portal) {
-            api_error(resp, API_PERMISSION_DENIED,
-                      "a portal session may manage only its own webhooks and their deliveries");
-            break;
-        }
-        m.handler(ctx, req, resp);
-        break;
-    }
-    free(scratch);
 }
 
 static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_response *resp)
@@ -276,8 +244,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     st->req.path = url;
     st->req.body = st->len ? st->body : NULL;
     st->req.body_len = st->len;
+    st->req.body_too_big = st->too_big;
+    st->req.transport = &http_transport;
     st->req.conn = conn;
-    http_dispatch(srv->ctx, &st->req, st, &resp);
+    api_handle(srv->ctx, &st->req, &resp);
     if (st->deferred) {
         bool now;
 

@@ -4,7 +4,7 @@
  *
  * Every command is one struct cmd_entry, exported by the file of its group
  * (cli_webhooks.c for "kabar webhooks ...") and collected in cmd_table[] in
- * cli_main.c, as tmux does with its cmd-*.c files. An entry declares its
+ * cli_table.c, as tmux does with its cmd-*.c files. An entry declares its
  * options and how many positional arguments it takes; cli_main.c parses the
  * command line against it (global options may appear anywhere), so a command
  * function only ever sees a well-formed struct cmd_args.
@@ -40,9 +40,9 @@ struct cli_ctx {
     const char *server_opt;         /* --server, or NULL */
     bool api_key_opt;               /* api_key came from --api-key */
     bool json;                      /* --json: print the server's JSON */
-    const char *server;             /* base URL, set by cli_connect() */
+    const char *server;             /* base URL, set on the first request */
     char api_key[CLI_API_KEY_MAX];  /* wiped with OPENSSL_cleanse at exit */
-    struct cli_client *client;      /* set by cli_connect() */
+    struct cli_client *client;      /* made on the first request (cli_client.c) */
 };
 
 /* One option of a command: "--name VALUE" (has_arg) or a "--flag". */
@@ -107,23 +107,22 @@ extern const struct cmd_entry cmd_listen_entry;
 extern const struct cmd_entry cmd_help_entry;         /* single word */
 extern const struct cmd_entry cmd_completion_entry;   /* single word */
 
-/* The command table itself, in cli_main.c: "kabar completion" reads it. */
+/* The command table itself, in cli_table.c: the parse, the help and
+ * "kabar completion" read it. */
 extern const struct cmd_entry *const cmd_table[];
 extern const size_t cmd_table_len;
 
-/* Print "kabar: group name: message" and the entry's usage line to stderr.
- * Returns CLI_EXIT_USAGE so that a command can "return cli_usage_error()". */
+/* Whether a command of group exists. */
+bool cli_table_group_exists(const char *group);
+
+/* The entry of "kabar group name", or of the single-word command group
+ * when name is NULL; NULL when there is none. */
+const struct cmd_entry *cli_table_find(const char *group, const char *name);
+
+/* Print "kabar: group name: message" and the entry's usage line to stderr
+ * (cli_usage.c). Returns CLI_EXIT_USAGE so that a command can "return
+ * cli_usage_error()". */
 int cli_usage_error(const struct cmd_entry *entry, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-
-/* Decide the server URL and the API key (option, environment, key file)
- * and make ctx->client. Returns 0, or an exit code after printing why. */
-int cli_connect(struct cli_ctx *ctx);
-
-/* Write s to f with control characters shown visibly, as C escapes ("\n",
- * "\r", "\t", "\x1b", "\u0085" for a C1 control) and a backslash as "\\":
- * strings from the server go to a terminal and must not be able to drive
- * it, and what was sent should still be readable. */
-void cli_fputs_safe(const char *s, FILE *f);
 
 #endif

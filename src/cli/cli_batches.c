@@ -20,6 +20,7 @@
 #include "cli/cli_client.h"
 #include "cli/cli_ops.h"
 #include "cli/cli_output.h"
+#include "cli/cli_print.h"
 
 #define BATCHES_NAME_PREFIX "batches/"
 
@@ -55,14 +56,14 @@ batches_print_stats(const json_t *stats)
     if (cli_output_str(stats, "requestCount")[0] == '\0')
         return;
     cli_output_label("requests:");
-    cli_fputs_safe(cli_output_str(stats, "requestCount"), stdout);
+    cli_print_safe(cli_output_str(stats, "requestCount"), stdout);
     for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
         const char *n = cli_output_str(stats, counts[i].key);
 
         if (n[0] == '\0')
             continue;
         fputs(sep, stdout);
-        cli_fputs_safe(n, stdout);
+        cli_print_safe(n, stdout);
         printf(" %s", counts[i].label);
         sep = ", ";
     }
@@ -164,7 +165,7 @@ batches_cancel(struct cli_ctx *ctx, const struct cmd_entry *entry, const struct 
     }
     if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) == 0 && !ctx->json) {
         printf("Batch ");
-        cli_fputs_safe(args->arg[0], stdout);
+        cli_print_safe(args->arg[0], stdout);
         printf(" cancelled.\n");
     }
     json_decref(resp);

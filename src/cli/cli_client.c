@@ -22,6 +22,9 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "cli/cli_config.h"
+#include "cli/cli_print.h"
+
 #define CLI_CLIENT_CONNECT_TIMEOUT 10L     /* seconds */
 #define CLI_CLIENT_TIMEOUT 60L             /* seconds, whole request */
 #define CLI_CLIENT_URL_MAX 8192
@@ -317,19 +320,26 @@ out:
     return rc;
 }
 
-int
-cli_print_json(const json_t *json)
+/* Decide the server URL and the API key (cli_config.h) and make
+ * ctx->client. Returns 0, or an exit code after printing why. */
+static int
+cli_connect(struct cli_ctx *ctx)
 {
-    char *text = json_dumps(json, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                  JSON_ENCODE_ANY);
+    int rc;
 
-    if (text == NULL) {
+    if (ctx->client != NULL)
+        return 0;
+    if ((rc = cli_config_server(ctx)) != 0)
+        return rc;
+    if ((rc = cli_config_api_key(ctx)) != 0)
+        return rc;
+    /* libcurl's global state is made in main(); this only adds a handle. */
+    ctx->client = cli_client_new(ctx->server, ctx->api_key);
+    if (ctx->client == NULL) {
         fprintf(stderr, "kabar: out of memory\n");
         return CLI_EXIT_FAIL;
     }
-    printf("%s\n", text);
-    free(text);
-    return CLI_EXIT_OK;
+    return 0;
 }
 
 /* Print the "kabar: STATUS: message" line of a non-2xx answer. The status
@@ -344,12 +354,12 @@ cli_call_print_error(const struct cli_response *resp)
 
     fputs("kabar: ", stderr);
     if (status != NULL && status[0] != '\0')
-        cli_fputs_safe(status, stderr);
+        cli_print_safe(status, stderr);
     else
         fprintf(stderr, "%ld", resp->status);
     fputs(": ", stderr);
     if (message != NULL && message[0] != '\0')
-        cli_fputs_safe(message, stderr);
+        cli_print_safe(message, stderr);
     else
         fprintf(stderr, "server answered HTTP %ld", resp->status);
     fputc('\n', stderr);

@@ -78,8 +78,8 @@ const char *cli_client_strerror(enum cli_client_rc rc);
  * string that is the caller's to free(), or NULL when out of memory. */
 char *cli_client_escape(const char *s);
 
-/* Send a request with kabar's conventions, connecting first (cli_connect)
- * when ctx has no client yet. On a 2xx answer stores the JSON
+/* Send a request with kabar's conventions, first deciding the server and
+ * the key (cli_config.h) and making ctx->client when ctx has none yet. On a 2xx answer stores the JSON
  * body in *out (the caller's to json_decref(); "{}" for an empty body) and
  * returns CLI_EXIT_OK. Otherwise prints "kabar: ..." to stderr (and, with
  * --json, the server's error body to stdout), leaves *out NULL and returns
@@ -90,9 +90,5 @@ int cli_call(struct cli_ctx *ctx, const char *method, const char *path,
 /* cli_call() with one more header line (see cli_client_request_header()). */
 int cli_call_header(struct cli_ctx *ctx, const char *method, const char *path,
                     const json_t *body, const char *header, json_t **out);
-
-/* Print json to stdout with a 2-space indent and a newline, as --json
- * promises. Returns CLI_EXIT_OK, or CLI_EXIT_FAIL when out of memory. */
-int cli_print_json(const json_t *json);
 
 #endif

@@ -12,7 +12,7 @@
  * deliveries; its entry still belongs to the "webhooks" group, like the
  * route it calls. As in cli_webhooks.c, values (states, times) are checked
  * by the server, and everything the server sends goes through
- * cli_fputs_safe() on its way to the terminal: a response excerpt is
+ * cli_print_safe() on its way to the terminal: a response excerpt is
  * whatever the endpoint chose to answer.
  */
 #include <stdbool.h>
@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "cli/cli_client.h"
 #include "cli/cli_output.h"
+#include "cli/cli_print.h"
 
 #define DELIVERIES_PATH_MAX 4096
 /* How much of a response excerpt "get" shows, in bytes, on one line. */
@@ -217,12 +218,12 @@ deliveries_print_next_hint(const struct deliveries_query *q, const char *next)
         if (f[i].value == NULL)
             continue;
         printf(" %s ", f[i].opt);
-        cli_fputs_safe(f[i].value, stdout);
+        cli_print_safe(f[i].value, stdout);
     }
     if (q->page_size != NULL)
         printf(" --page-size %s", q->page_size);
     printf(" --page-token ");
-    cli_fputs_safe(next, stdout);
+    cli_print_safe(next, stdout);
     putchar('\n');
 }
 
@@ -295,14 +296,14 @@ deliveries_print_attempt(const json_t *a)
     const char *excerpt = cli_output_str(a, "response_excerpt");
 
     fputs("  ", stdout);
-    cli_fputs_safe(cli_output_str(a, "time"), stdout);
+    cli_print_safe(cli_output_str(a, "time"), stdout);
     if (json_is_number(latency))
         printf("  %.1f ms", json_number_value(latency));
     if (json_is_integer(status))
         printf("  HTTP %" JSON_INTEGER_FORMAT, json_integer_value(status));
     if (error[0] != '\0') {
         fputs("  error: ", stdout);
-        cli_fputs_safe(error, stdout);
+        cli_print_safe(error, stdout);
     }
     if (excerpt[0] != '\0') {
         fputs("  ", stdout);
@@ -385,7 +386,7 @@ deliveries_retry(struct cli_ctx *ctx, const struct cmd_entry *entry,
     if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) == 0 &&
         !ctx->json) {
         printf("Delivery ");
-        cli_fputs_safe(args->arg[0], stdout);
+        cli_print_safe(args->arg[0], stdout);
         printf(" queued for another attempt.\n");
     }
     json_decref(resp);

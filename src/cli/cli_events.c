@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "cli/cli_client.h"
 #include "cli/cli_output.h"
+#include "cli/cli_print.h"
 
 /* The server takes bodies of at most 1 MiB; data larger than that can only
  * be refused, so it is not read any further. */
@@ -179,14 +180,14 @@ events_print_published(const json_t *resp)
 
     if (json_is_true(json_object_get(resp, "duplicate"))) {
         fputs("Already published as ", stdout);
-        cli_fputs_safe(cli_output_str(resp, "id"), stdout);
+        cli_print_safe(cli_output_str(resp, "id"), stdout);
         fputs(" (same idempotency key).\n", stdout);
         return;
     }
     fputs("Published ", stdout);
-    cli_fputs_safe(cli_output_str(resp, "id"), stdout);
+    cli_print_safe(cli_output_str(resp, "id"), stdout);
     fputs(" (", stdout);
-    cli_fputs_safe(cli_output_str(resp, "type"), stdout);
+    cli_print_safe(cli_output_str(resp, "type"), stdout);
     printf(") to %" JSON_INTEGER_FORMAT " webhook(s).\n",
            json_is_integer(n) ? json_integer_value(n) : 0);
 }

@@ -12,7 +12,7 @@
  * (which "wait" counts as success), failed, cancelled or requires_action
  * (the model asks the caller for a function result; for "wait" that is not
  * a success, since the interaction did not complete). Its text comes from
- * the user, and reaches the terminal only through cli_fputs_safe().
+ * the user, and reaches the terminal only through cli_print_safe().
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +21,7 @@
 #include "cli/cli_client.h"
 #include "cli/cli_ops.h"
 #include "cli/cli_output.h"
+#include "cli/cli_print.h"
 
 /* How much of the model's output "get" shows, in bytes, on one line. */
 #define INTERACTIONS_OUTPUT_SHOWN 200
@@ -82,9 +83,9 @@ interactions_print_actions(const json_t *steps)
             continue;
         cli_output_label("action:");
         fputs("function_call ", stdout);
-        cli_fputs_safe(cli_output_str(step, "name"), stdout);
+        cli_print_safe(cli_output_str(step, "name"), stdout);
         fputs(" (id ", stdout);
-        cli_fputs_safe(cli_output_str(step, "id"), stdout);
+        cli_print_safe(cli_output_str(step, "id"), stdout);
         fputs(")\n", stdout);
     }
 }
@@ -178,7 +179,7 @@ interactions_cancel(struct cli_ctx *ctx, const struct cmd_entry *entry,
     }
     if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) == 0 && !ctx->json) {
         printf("Interaction ");
-        cli_fputs_safe(args->arg[0], stdout);
+        cli_print_safe(args->arg[0], stdout);
         printf(" cancelled.\n");
     }
     json_decref(resp);

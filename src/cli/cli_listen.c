@@ -37,6 +37,7 @@
 #include <openssl/rand.h>
 
 #include "cli/cli.h"
+#include "cli/cli_print.h"
 #include "kabar/kabar.h"
 
 #define LISTEN_MAX_BODY (16u << 20)
@@ -87,7 +88,7 @@ struct listen_headers {
 /*
  * One line per request, "TIME TYPE id=ID verified=yes duplicate=no" and
  * what else happened, then the body with --verbose. The type, the id and
- * the body come from the sender: they go through cli_fputs_safe() so that
+ * the body come from the sender: they go through cli_print_safe() so that
  * they cannot drive the terminal.
  */
 static void listen_print(struct listen_ctx *lc, const char *type, const char *id,
@@ -102,18 +103,18 @@ static void listen_print(struct listen_ctx *lc, const char *type, const char *id
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     pthread_mutex_lock(&lc->out_lock);
     printf("%s ", when);
-    cli_fputs_safe(type != NULL && type[0] != '\0' ? type : "-", stdout);
+    cli_print_safe(type != NULL && type[0] != '\0' ? type : "-", stdout);
     fputs(" id=", stdout);
-    cli_fputs_safe(id != NULL && id[0] != '\0' ? id : "-", stdout);
+    cli_print_safe(id != NULL && id[0] != '\0' ? id : "-", stdout);
     printf(" verified=%s duplicate=%s", verified ? "yes" : "no", duplicate ? "yes" : "no");
     if (extra != NULL) {
         fputc(' ', stdout);
-        cli_fputs_safe(extra, stdout);
+        cli_print_safe(extra, stdout);
     }
     fputc('\n', stdout);
     if (lc->verbose && rq->len > 0) {
         /* The body is shown as text up to its first NUL, if it has one. */
-        cli_fputs_safe(rq->body, stdout);
+        cli_print_safe(rq->body, stdout);
         fputc('\n', stdout);
     }
     fflush(stdout);
@@ -389,7 +390,7 @@ static int listen_make_verifier(const struct cmd_entry *entry, const struct cmd_
         /* Not fatal: kabard may start after us; the first request fetches. */
         if (rc == KABAR_OK && kabar_jwks_refresh(jwks, err, sizeof(err)) != KABAR_OK) {
             fputs("kabar listen: cannot get the JWKS yet (", stderr);
-            cli_fputs_safe(err, stderr);
+            cli_print_safe(err, stderr);
             fputs("); will try again on the first request\n", stderr);
         }
     } else {
@@ -518,7 +519,7 @@ static int listen_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
            "static webhooks, Standard Webhooks");
     if (lc.forward_to != NULL) {
         fputs(", forwarding to ", stdout);
-        cli_fputs_safe(lc.forward_to, stdout);
+        cli_print_safe(lc.forward_to, stdout);
     }
     fputs("; Ctrl-C to stop\n", stdout);
     fflush(stdout);

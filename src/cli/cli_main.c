@@ -2,20 +2,19 @@
 /*
  * cli_main.c - entry point of kabar, the command-line tool for kabard.
  *
- * It reads the command line against cmd_table[] (global options such as
- * --server and --json may appear before, between or after the command
- * words), finds the server and the API key, and runs one command. Exit
- * codes: 0 success, 1 the request failed (or the server said no), 2 the
- * command line or the configuration cannot be used; and for the "wait"
- * commands, 3 the job was still running when the time ran out.
+ * It reads the command line against the command table (cli_table.c;
+ * global options such as --server and --json may appear before, between or
+ * after the command words) and runs one command. Exit codes: 0 success, 1
+ * the request failed (or the server said no), 2 the command line or the
+ * configuration cannot be used; and for the "wait" commands, 3 the job was
+ * still running when the time ran out.
  *
- * The server and the key are only looked for when a command first sends a
- * request (cli_connect()), so that --help and usage errors need neither.
- * The API key is copied into one buffer, struct cli_ctx.api_key, and the
- * copy in argv is overwritten so that ps(1) does not show it for the life
- * of the process. Every path out of main() goes through one exit that wipes
- * that buffer with OPENSSL_cleanse(). The key is never printed, not even in
- * an error about the key itself.
+ * The help and usage errors are cli_usage.c's. The server and the key
+ * (cli_config.c) are only looked for when a command first sends a request
+ * (cli_client.c), so that --help and usage errors need neither. A key given
+ * with --api-key is copied into struct cli_ctx.api_key at once and wiped
+ * from argv; every path out of main() goes through one exit that wipes
+ * that buffer with OPENSSL_cleanse().
  */
 #include <assert.h>
 #include <errno.h>
@@ -23,47 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
 #include "cli/cli_client.h"
-
-const struct cmd_entry *const cmd_table[] = {
-    &cmd_webhooks_create_entry,
-    &cmd_webhooks_get_entry,
-    &cmd_webhooks_list_entry,
-    &cmd_webhooks_update_entry,
-    &cmd_webhooks_delete_entry,
-    &cmd_webhooks_rotate_secret_entry,
-    &cmd_webhooks_ping_entry,
-    &cmd_events_publish_entry,
-    &cmd_deliveries_list_entry,
-    &cmd_deliveries_get_entry,
-    &cmd_deliveries_retry_entry,
-    &cmd_webhooks_recover_entry,
-    &cmd_interactions_list_entry,
-    &cmd_interactions_get_entry,
-    &cmd_interactions_cancel_entry,
-    &cmd_interactions_wait_entry,
-    &cmd_batches_list_entry,
-    &cmd_batches_get_entry,
-    &cmd_batches_cancel_entry,
-    &cmd_batches_wait_entry,
-    &cmd_operations_list_entry,
-    &cmd_operations_get_entry,
-    &cmd_operations_cancel_entry,
-    &cmd_operations_wait_entry,
-    &cmd_keys_rotate_entry,
-    &cmd_verify_entry,
-    &cmd_listen_entry,
-    &cmd_help_entry,
-    &cmd_completion_entry,
-};
-#define CMD_TABLE_LEN (sizeof(cmd_table) / sizeof(cmd_table[0]))
-const size_t cmd_table_len = CMD_TABLE_LEN;
+#include "cli/cli_config.h"
+#include "cli/cli_usage.h"
 
 /* The global options as given, before defaults and the environment. */
 struct cli_globals {
@@ -82,124 +48,6 @@ struct cli_parse {
     bool end_of_options;            /* after "--" */
 };
 
-void
-cli_fputs_safe(const char *s, FILE *f)
-{
-    const unsigned char *p;
-
-    for (p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '\n') {
-            fputs("\\n", f);
-        } else if (*p == '\r') {
-            fputs("\\r", f);
-        } else if (*p == '\t') {
-            fputs("\\t", f);
-        } else if (*p == '\\') {
-            fputs("\\\\", f);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(f, "\\x%02x", *p);
-        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            /* U+0080..U+009F, the C1 controls some terminals obey. */
-            fprintf(f, "\\u%04x", p[1]);
-            p++;
-        } else {
-            fputc(*p, f);
-        }
-    }
-}
-
-static void
-cli_print_usage_line(FILE *f)
-{
-    fprintf(f, "usage: kabar [--server URL] [--api-key KEY] [--json] "
-               "COMMAND [ARGS]\n");
-}
-
-static void
-cli_print_entry_usage(const struct cmd_entry *entry, FILE *f)
-{
-    /* A single-word command ("kabar verify") has no name. */
-    fprintf(f, "usage: kabar %s%s%s%s%s\n", entry->group, entry->name ? " " : "",
-            entry->name ? entry->name : "", entry->usage[0] != '\0' ? " " : "", entry->usage);
-}
-
-/* Help for everything, or for one group when group is not NULL. */
-static void
-cli_print_help(const char *group)
-{
-    size_t i;
-
-    if (group != NULL)
-        printf("usage: kabar %s COMMAND [ARGS] [--server URL] [--api-key KEY] "
-               "[--json]\n", group);
-    else
-        cli_print_usage_line(stdout);
-    printf("\nCommands:\n");
-    for (i = 0; i < CMD_TABLE_LEN; i++) {
-        const struct cmd_entry *e = cmd_table[i];
-
-        if (group != NULL && strcmp(group, e->group) != 0)
-            continue;
-        printf("  %s%s%s%s%s\n      %s\n", e->group, e->name ? " " : "",
-               e->name ? e->name : "", e->usage[0] != '\0' ? " " : "", e->usage, e->help);
-    }
-    printf("\nGlobal options (anywhere on the line):\n"
-           "  --server URL   kabard's base URL (env KABAR_SERVER, default "
-           CLI_DEFAULT_SERVER ")\n"
-           "  --api-key KEY  API key (env KABAR_API_KEY, else the file "
-           "$KABAR_DATA_DIR/api-key,\n"
-           "                 else ./data/api-key)\n"
-           "  --json         print the server's JSON response, for scripts\n"
-           "  -h, --help     show this help\n"
-           "  --version      show kabar's version\n"
-           "\nExit status: 0 success, 1 request failed, 2 usage error; the wait\n"
-           "commands: 0 the job succeeded, 1 it ended otherwise, 3 it was still\n"
-           "running at --timeout.\n");
-}
-
-static void
-cli_print_entry_help(const struct cmd_entry *entry)
-{
-    cli_print_entry_usage(entry, stdout);
-    printf("\n%s\n\nGlobal options: --server URL, --api-key KEY, --json, "
-           "--help (see kabar --help).\n", entry->help);
-}
-
-/* Print a usage error: about the command when entry is known, else about
- * kabar as a whole. */
-static void
-cli_vusage_error(const struct cmd_entry *entry, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-
-static void
-cli_vusage_error(const struct cmd_entry *entry, const char *fmt, va_list ap)
-{
-    if (entry != NULL)
-        fprintf(stderr, "kabar: %s%s%s: ", entry->group, entry->name ? " " : "",
-                entry->name ? entry->name : "");
-    else
-        fputs("kabar: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    if (entry != NULL) {
-        cli_print_entry_usage(entry, stderr);
-    } else {
-        cli_print_usage_line(stderr);
-        fprintf(stderr, "Run 'kabar --help' for the list of commands.\n");
-    }
-}
-
-int
-cli_usage_error(const struct cmd_entry *entry, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    cli_vusage_error(entry, fmt, ap);
-    va_end(ap);
-    return CLI_EXIT_USAGE;
-}
-
 /* A usage error in the parse, about the command once one is known.
  * Returns CLI_EXIT_USAGE. */
 static int
@@ -212,7 +60,7 @@ cli_parse_error(const struct cli_parse *p, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    cli_vusage_error(p->entry, fmt, ap);
+    cli_usage_verror(p->entry, fmt, ap);
     va_end(ap);
     return CLI_EXIT_USAGE;
 }
@@ -312,47 +160,20 @@ cli_parse_command_option(struct cli_parse *p, int argc, char **argv, int *i)
     return cli_usage_error(p->entry, "unknown option %s", argv[*i]);
 }
 
-static bool
-cli_group_exists(const char *group)
-{
-    size_t i;
-
-    for (i = 0; i < CMD_TABLE_LEN; i++) {
-        if (strcmp(cmd_table[i]->group, group) == 0)
-            return true;
-    }
-    return false;
-}
-
-static const struct cmd_entry *
-cli_find_entry(const char *group, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < CMD_TABLE_LEN; i++) {
-        if (strcmp(cmd_table[i]->group, group) == 0 &&
-            (name == NULL ? cmd_table[i]->name == NULL
-                          : cmd_table[i]->name != NULL &&
-                            strcmp(cmd_table[i]->name, name) == 0))
-            return cmd_table[i];
-    }
-    return NULL;
-}
-
 /* A word that is not an option: the group, the command, or an argument. */
 static int
 cli_parse_word(struct cli_parse *p, const char *word)
 {
     if (p->group == NULL) {
-        if (!cli_group_exists(word))
+        if (!cli_table_group_exists(word))
             return cli_parse_error(p, "unknown command '%s'", word);
         p->group = word;
         /* A single-word command is complete with its group word. */
-        p->entry = cli_find_entry(word, NULL);
+        p->entry = cli_table_find(word, NULL);
         return 0;
     }
     if (p->entry == NULL) {
-        p->entry = cli_find_entry(p->group, word);
+        p->entry = cli_table_find(p->group, word);
         if (p->entry == NULL) {
             fprintf(stderr, "kabar: %s: unknown command '%s'\n", p->group,
                     word);
@@ -401,169 +222,6 @@ cli_parse_argv(struct cli_parse *p, struct cli_globals *g, int argc,
     return 0;
 }
 
-/* Trim ASCII white space from both ends of s, in place. */
-static void
-cli_trim(char *s)
-{
-    size_t len = strlen(s), start = 0;
-
-    while (len > 0 && strchr(" \t\r\n\v\f", s[len - 1]) != NULL)
-        s[--len] = '\0';
-    while (s[start] != '\0' && strchr(" \t\r\n\v\f", s[start]) != NULL)
-        start++;
-    memmove(s, s + start, len - start + 1);
-}
-
-/*
- * Read the key file into out (cap bytes). Returns 1 when a key was read,
- * 0 when the file does not exist, CLI_EXIT_USAGE after printing why when it
- * cannot be used. The file's bytes pass through one stack buffer, wiped.
- */
-static int
-cli_read_key_file(char *out, size_t cap)
-{
-    const char *dir = getenv("KABAR_DATA_DIR");
-    char path[4096];
-    char buf[CLI_API_KEY_MAX + 64];
-    size_t n;
-    FILE *f;
-    int rc = CLI_EXIT_USAGE, len;
-
-    if (dir == NULL || dir[0] == '\0')
-        dir = "./data";
-    len = snprintf(path, sizeof(path), "%s/api-key", dir);
-    if (len < 0 || (size_t)len >= sizeof(path)) {
-        fprintf(stderr, "kabar: KABAR_DATA_DIR is too long\n");
-        return CLI_EXIT_USAGE;
-    }
-    f = fopen(path, "r");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return 0;
-        fprintf(stderr, "kabar: cannot read %s: %s\n", path, strerror(errno));
-        return CLI_EXIT_USAGE;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    if (ferror(f)) {
-        fprintf(stderr, "kabar: cannot read %s: %s\n", path, strerror(errno));
-        goto out;
-    }
-    if (n == sizeof(buf) - 1 && fgetc(f) != EOF) {
-        fprintf(stderr, "kabar: %s is too long to hold an API key\n", path);
-        goto out;
-    }
-    buf[n] = '\0';
-    cli_trim(buf);
-    if (strlen(buf) >= cap) {
-        fprintf(stderr, "kabar: %s is too long to hold an API key\n", path);
-        goto out;
-    }
-    memcpy(out, buf, strlen(buf) + 1);
-    rc = out[0] != '\0' ? 1 : 0;
-
-out:
-    OPENSSL_cleanse(buf, sizeof(buf));
-    fclose(f);
-    return rc;
-}
-
-/* Copy a key from the command line or the environment into out, trimmed. */
-static int
-cli_copy_key(const char *key, const char *source, char *out, size_t cap)
-{
-    if (strlen(key) >= cap) {
-        fprintf(stderr, "kabar: the API key from %s is too long\n", source);
-        return CLI_EXIT_USAGE;
-    }
-    memcpy(out, key, strlen(key) + 1);
-    cli_trim(out);
-    return 0;
-}
-
-/*
- * Fill ctx->api_key, unless --api-key already did, from KABAR_API_KEY or
- * the key file, and check it. Returns 0 or CLI_EXIT_USAGE after printing
- * why.
- */
-static int
-cli_load_api_key(struct cli_ctx *ctx)
-{
-    const char *env = getenv("KABAR_API_KEY");
-    const unsigned char *p;
-    int rc;
-
-    if (ctx->api_key_opt) {
-        /* main() copied it already. */
-    } else if (env != NULL && env[0] != '\0') {
-        if ((rc = cli_copy_key(env, "KABAR_API_KEY", ctx->api_key,
-                               sizeof(ctx->api_key))) != 0)
-            return rc;
-    } else if ((rc = cli_read_key_file(ctx->api_key,
-                                       sizeof(ctx->api_key))) != 1) {
-        if (rc != 0)
-            return rc;
-    }
-    if (ctx->api_key[0] == '\0') {
-        fprintf(stderr, "kabar: no API key: pass --api-key, set "
-                "KABAR_API_KEY, or put it in $KABAR_DATA_DIR/api-key "
-                "(default ./data/api-key)\n");
-        return CLI_EXIT_USAGE;
-    }
-    /* A control character would let the key end the header line and start
-     * another one. */
-    for (p = (const unsigned char *)ctx->api_key; *p != '\0'; p++) {
-        if (*p < 0x21 || *p == 0x7f) {
-            fprintf(stderr, "kabar: the API key contains a space or a "
-                    "control character\n");
-            return CLI_EXIT_USAGE;
-        }
-    }
-    return 0;
-}
-
-/* Decide the server URL. Returns 0 or CLI_EXIT_USAGE after printing why. */
-static int
-cli_load_server(struct cli_ctx *ctx)
-{
-    const char *env = getenv("KABAR_SERVER");
-
-    if (ctx->server_opt != NULL)
-        ctx->server = ctx->server_opt;
-    else if (env != NULL && env[0] != '\0')
-        ctx->server = env;
-    else
-        ctx->server = CLI_DEFAULT_SERVER;
-    if (strncasecmp(ctx->server, "http://", 7) != 0 &&
-        strncasecmp(ctx->server, "https://", 8) != 0) {
-        fputs("kabar: the server must be an http:// or https:// URL, not '",
-              stderr);
-        cli_fputs_safe(ctx->server, stderr);
-        fputs("'\n", stderr);
-        return CLI_EXIT_USAGE;
-    }
-    return 0;
-}
-
-int
-cli_connect(struct cli_ctx *ctx)
-{
-    int rc;
-
-    if (ctx->client != NULL)
-        return 0;
-    if ((rc = cli_load_server(ctx)) != 0)
-        return rc;
-    if ((rc = cli_load_api_key(ctx)) != 0)
-        return rc;
-    /* libcurl's global state is made in main(); this only adds a handle. */
-    ctx->client = cli_client_new(ctx->server, ctx->api_key);
-    if (ctx->client == NULL) {
-        fprintf(stderr, "kabar: out of memory\n");
-        return CLI_EXIT_FAIL;
-    }
-    return 0;
-}
-
 /* Check the command line against the entry before anything runs. */
 static int
 cli_check_args(const struct cli_parse *p)
@@ -572,61 +230,6 @@ cli_check_args(const struct cli_parse *p)
         return cli_usage_error(p->entry, "missing %s", p->entry->arg_name);
     return 0;
 }
-
-/* Take the key given with --api-key into ctx, and overwrite it in argv so
- * that ps(1) does not show it for the life of the process. */
-static int
-cli_take_api_key(struct cli_ctx *ctx, char *arg)
-{
-    int rc;
-
-    if (arg == NULL)
-        return 0;
-    rc = cli_copy_key(arg, "--api-key", ctx->api_key, sizeof(ctx->api_key));
-    OPENSSL_cleanse(arg, strlen(arg));
-    ctx->api_key_opt = rc == 0;
-    return rc;
-}
-
-/* "kabar help [GROUP [COMMAND]]": what --help prints, as a command, since
- * that is where people look first. */
-static int
-cli_help_exec(struct cli_ctx *ctx, const struct cmd_entry *entry,
-              const struct cmd_args *args)
-{
-    const struct cmd_entry *e;
-
-    (void)ctx;
-    if (args->nargs == 0) {
-        cli_print_help(NULL);
-        return CLI_EXIT_OK;
-    }
-    if (!cli_group_exists(args->arg[0]))
-        return cli_usage_error(entry, "unknown command '%s'", args->arg[0]);
-    if (args->nargs == 1) {
-        /* A single-word command ("verify") has its own help. */
-        if ((e = cli_find_entry(args->arg[0], NULL)) != NULL)
-            cli_print_entry_help(e);
-        else
-            cli_print_help(args->arg[0]);
-        return CLI_EXIT_OK;
-    }
-    if ((e = cli_find_entry(args->arg[0], args->arg[1])) == NULL)
-        return cli_usage_error(entry, "unknown command '%s %s'", args->arg[0], args->arg[1]);
-    cli_print_entry_help(e);
-    return CLI_EXIT_OK;
-}
-
-const struct cmd_entry cmd_help_entry = {
-    .group = "help",
-    .name = NULL,
-    .usage = "[COMMAND [SUBCOMMAND]]",
-    .help = "Show the commands, or what one command or group takes.",
-    .arg_name = "",
-    .min_args = 0,
-    .max_args = 2,
-    .exec = cli_help_exec,
-};
 
 int
 main(int argc, char **argv)
@@ -645,9 +248,9 @@ main(int argc, char **argv)
     }
     if (g.help) {
         if (p.entry != NULL)
-            cli_print_entry_help(p.entry);
+            cli_usage_entry_help(p.entry);
         else
-            cli_print_help(p.group);
+            cli_usage_help(p.group);
         goto out;
     }
     if (p.group == NULL) {
@@ -662,7 +265,7 @@ main(int argc, char **argv)
     }
     if ((rc = cli_check_args(&p)) != 0)
         goto out;
-    if ((rc = cli_take_api_key(&ctx, g.api_key)) != 0)
+    if ((rc = cli_config_take_api_key(&ctx, g.api_key)) != 0)
         goto out;
     ctx.server_opt = g.server;
     ctx.json = g.json;

@@ -23,6 +23,7 @@
 #include "cli/cli_client.h"
 #include "cli/cli_ops.h"
 #include "cli/cli_output.h"
+#include "cli/cli_print.h"
 
 #define OPERATIONS_NAME_PREFIX "operations/"
 
@@ -47,9 +48,9 @@ operations_print_lease(const json_t *lease)
     if (!json_is_object(lease))
         return;
     cli_output_label("worker:");
-    cli_fputs_safe(cli_output_str(lease, "worker"), stdout);
+    cli_print_safe(cli_output_str(lease, "worker"), stdout);
     fputs(" until ", stdout);
-    cli_fputs_safe(cli_output_str(lease, "expire_time"), stdout);
+    cli_print_safe(cli_output_str(lease, "expire_time"), stdout);
     putchar('\n');
 }
 
@@ -67,15 +68,15 @@ operations_print_deliveries(const json_t *deliveries)
     json_array_foreach(deliveries, i, d) {
         attempts = json_object_get(d, "attempts");
         fputs("  ", stdout);
-        cli_fputs_safe(cli_output_str(d, "type"), stdout);
+        cli_print_safe(cli_output_str(d, "type"), stdout);
         fputs("  ", stdout);
-        cli_fputs_safe(cli_output_str(d, "delivery_id"), stdout);
+        cli_print_safe(cli_output_str(d, "delivery_id"), stdout);
         fputs("  ", stdout);
-        cli_fputs_safe(cli_output_str(d, "state"), stdout);
+        cli_print_safe(cli_output_str(d, "state"), stdout);
         if (json_is_integer(attempts))
             printf("  attempts %" JSON_INTEGER_FORMAT, json_integer_value(attempts));
         fputs("  ", stdout);
-        cli_fputs_safe(cli_output_str(d, "target_uri"), stdout);
+        cli_print_safe(cli_output_str(d, "target_uri"), stdout);
         putchar('\n');
     }
 }
@@ -185,9 +186,9 @@ operations_cancel(struct cli_ctx *ctx, const struct cmd_entry *entry,
     }
     if (i == sizeof(operations_cancel_routes) / sizeof(operations_cancel_routes[0])) {
         fputs("kabar: operations cancel: ", stderr);
-        cli_fputs_safe(args->arg[0], stderr);
+        cli_print_safe(args->arg[0], stderr);
         fputs(" is a ", stderr);
-        cli_fputs_safe(kind[0] != '\0' ? kind : "(unknown kind)", stderr);
+        cli_print_safe(kind[0] != '\0' ? kind : "(unknown kind)", stderr);
         fputs(" operation, and only interactions and batches can be cancelled\n", stderr);
         rc = CLI_EXIT_FAIL;
         goto out;
@@ -205,7 +206,7 @@ operations_cancel(struct cli_ctx *ctx, const struct cmd_entry *entry,
         goto out;
     if (!ctx->json) {
         printf("Operation ");
-        cli_fputs_safe(id, stdout);
+        cli_print_safe(id, stdout);
         printf(" cancelled.\n");
         goto out;
     }

@@ -19,6 +19,7 @@
 
 #include "cli/cli_client.h"
 #include "cli/cli_output.h"
+#include "cli/cli_print.h"
 
 /* --- paths -------------------------------------------------------------- */
 
@@ -174,16 +175,16 @@ cli_ops_list_print(const void *arg, const json_t *items, const char *next)
     printf("\nMore %s: kabar %s list", q->entry->group, q->entry->group);
     if (q->kind_opt != NULL) {
         fputs(" --kind ", stdout);
-        cli_fputs_safe(q->kind_opt, stdout);
+        cli_print_safe(q->kind_opt, stdout);
     }
     if (q->state != NULL) {
         fputs(" --state ", stdout);
-        cli_fputs_safe(q->state, stdout);
+        cli_print_safe(q->state, stdout);
     }
     if (q->page_size != NULL)
         printf(" --page-size %s", q->page_size);
     fputs(" --page-token ", stdout);
-    cli_fputs_safe(next, stdout);
+    cli_print_safe(next, stdout);
     putchar('\n');
 }
 
@@ -369,9 +370,9 @@ cli_ops_wait(struct cli_ctx *ctx, const struct cmd_entry *entry,
         if (timeout_ms > 0 && now >= deadline) {
             rc = cli_ops_wait_show(ctx, kind, resource);
             fprintf(stderr, "kabar: %s ", kind->noun);
-            cli_fputs_safe(args->arg[0], stderr);
+            cli_print_safe(args->arg[0], stderr);
             fputs(" is still ", stderr);
-            cli_fputs_safe(st.name, stderr);
+            cli_print_safe(st.name, stderr);
             cli_ops_print_duration(timeout_ms, stderr);
             json_decref(resource);
             return rc != CLI_EXIT_OK ? rc : CLI_EXIT_TIMEOUT;
@@ -384,9 +385,9 @@ cli_ops_wait(struct cli_ctx *ctx, const struct cmd_entry *entry,
     rc = cli_ops_wait_show(ctx, kind, resource);
     if (rc == CLI_EXIT_OK && !st.succeeded) {
         fprintf(stderr, "kabar: %s ", kind->noun);
-        cli_fputs_safe(args->arg[0], stderr);
+        cli_print_safe(args->arg[0], stderr);
         fputs(" ended ", stderr);
-        cli_fputs_safe(st.name, stderr);
+        cli_print_safe(st.name, stderr);
         fputc('\n', stderr);
         rc = CLI_EXIT_FAIL;
     }
@@ -408,7 +409,7 @@ cli_ops_print_webhook_uris(const json_t *webhook_config)
     json_array_foreach(uris, i, u) {
         if (i > 0)
             fputs(", ", stdout);
-        cli_fputs_safe(json_is_string(u) ? json_string_value(u) : "?", stdout);
+        cli_print_safe(json_is_string(u) ? json_string_value(u) : "?", stdout);
     }
     putchar('\n');
 }
@@ -424,10 +425,10 @@ cli_ops_print_error(const char *label, const json_t *err)
     if (status[0] == '\0')
         status = cli_output_str(err, "code");
     cli_output_label(label);
-    cli_fputs_safe(status[0] != '\0' ? status : "error", stdout);
+    cli_print_safe(status[0] != '\0' ? status : "error", stdout);
     if (message[0] != '\0') {
         fputs(": ", stdout);
-        cli_fputs_safe(message, stdout);
+        cli_print_safe(message, stdout);
     }
     putchar('\n');
 }

@@ -3,7 +3,7 @@
  * cli_output.c - what the kabar commands print for people: blocks of
  * labelled fields and padded table cells, and the page walk of the "list"
  * commands, shared by the command groups. Values from the server go through
- * cli_fputs_safe().
+ * cli_print_safe().
  */
 #include "cli/cli_output.h"
 
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli_client.h"
+#include "cli/cli_print.h"
 
 const char *
 cli_output_str(const json_t *obj, const char *key)
@@ -31,7 +32,7 @@ void
 cli_output_field(const char *label, const char *value)
 {
     cli_output_label(label);
-    cli_fputs_safe(value, stdout);
+    cli_print_safe(value, stdout);
     putchar('\n');
 }
 
@@ -42,7 +43,7 @@ cli_output_excerpt(const char *s, size_t max)
     char *shown;
 
     if (len <= max) {
-        cli_fputs_safe(s, stdout);
+        cli_print_safe(s, stdout);
         return;
     }
     len = max;
@@ -50,7 +51,7 @@ cli_output_excerpt(const char *s, size_t max)
     while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
         len--;
     if ((shown = strndup(s, len)) != NULL) {
-        cli_fputs_safe(shown, stdout);
+        cli_print_safe(shown, stdout);
         free(shown);
     }
     fputs("...", stdout);
@@ -61,7 +62,7 @@ cli_output_cell(const char *value, size_t width)
 {
     size_t len = strlen(value);
 
-    cli_fputs_safe(value, stdout);
+    cli_print_safe(value, stdout);
     while (width > 0 && len++ < width + 2)
         putchar(' ');
 }

@@ -5,7 +5,7 @@
  *
  * A resource is shown as a block of "label:    value" lines and a list as
  * a table of padded columns. Every value that comes from the server goes
- * through cli_fputs_safe(), so none of these can write a control character
+ * through cli_print_safe(), so none of these can write a control character
  * to the terminal. cli_output_list() is the one walk over the pages of a
  * collection that every "list" command shares, with what --json and --all
  * print.
@@ -30,7 +30,7 @@ void cli_output_label(const char *label);
 /* One "label:    value" line of a block, the value from the server. */
 void cli_output_field(const char *label, const char *value);
 
-/* Print at most max bytes of s to stdout, on one line (cli_fputs_safe()):
+/* Print at most max bytes of s to stdout, on one line (cli_print_safe()):
  * a longer s is cut at the start of a UTF-8 character, so that no half
  * character reaches the terminal, and "..." marks the cut. */
 void cli_output_excerpt(const char *s, size_t max);

@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 
 #include "cli/cli.h"
+#include "cli/cli_print.h"
 #include "kabar/kabar.h"
 
 /* A webhook body larger than this is not one kabard sends. */
@@ -111,9 +112,9 @@ static int verify_make_verifier(const struct cmd_entry *entry, const struct cmd_
         /* Fetch now, so that a failure is reported with its cause. */
         if (rc == KABAR_OK && (rc = kabar_jwks_refresh(jwks, err, sizeof(err))) != KABAR_OK) {
             fputs("kabar verify: cannot get the JWKS from ", stderr);
-            cli_fputs_safe(jwks_src, stderr);
+            cli_print_safe(jwks_src, stderr);
             fputs(": ", stderr);
-            cli_fputs_safe(err, stderr);
+            cli_print_safe(err, stderr);
             fputc('\n', stderr);
             kabar_jwks_free(jwks);
             return CLI_EXIT_FAIL;

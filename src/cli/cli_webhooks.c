@@ -10,7 +10,7 @@
  * the server, so that a newer kabard's catalog works with an older kabar;
  * the tool only rejects what it cannot even encode.
  *
- * Every string that comes from the server goes through cli_fputs_safe():
+ * Every string that comes from the server goes through cli_print_safe():
  * a webhook name is user data, and must not write escape sequences to the
  * terminal of whoever lists it.
  */
@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "cli/cli_client.h"
 #include "cli/cli_output.h"
+#include "cli/cli_print.h"
 
 #define WEBHOOKS_PATH_MAX 4096
 
@@ -139,7 +140,7 @@ webhooks_print_events(const json_t *w, const char *sep)
     json_array_foreach(events, i, e) {
         if (i > 0)
             fputs(sep, stdout);
-        cli_fputs_safe(json_string_value(e) ? json_string_value(e) : "?",
+        cli_print_safe(json_string_value(e) ? json_string_value(e) : "?",
                        stdout);
     }
 }
@@ -176,11 +177,11 @@ webhooks_print_secrets(const json_t *w)
     json_array_foreach(secrets, i, s) {
         if (i > 0)
             cli_output_label("");
-        cli_fputs_safe(cli_output_str(s, "truncated_secret"), stdout);
+        cli_print_safe(cli_output_str(s, "truncated_secret"), stdout);
         expire = cli_output_str(s, "expire_time");
         if (expire[0] != '\0') {
             fputs(" (expires ", stdout);
-            cli_fputs_safe(expire, stdout);
+            cli_print_safe(expire, stdout);
             putchar(')');
         } else if (i == 0) {
             fputs(" (signing)", stdout);
@@ -250,7 +251,7 @@ webhooks_print_table(const json_t *list)
         webhooks_print_events(w, ",");
         while (len++ < w_events + 2)
             putchar(' ');
-        cli_fputs_safe(cli_output_str(w, "uri"), stdout);
+        cli_print_safe(cli_output_str(w, "uri"), stdout);
         putchar('\n');
     }
 }
@@ -416,7 +417,7 @@ webhooks_list_print(const void *arg, const json_t *items, const char *next)
         if (q->page_size != NULL)
             printf(" --page-size %s", q->page_size);
         printf(" --page-token ");
-        cli_fputs_safe(next, stdout);
+        cli_print_safe(next, stdout);
         putchar('\n');
     }
 }
@@ -570,7 +571,7 @@ webhooks_delete(struct cli_ctx *ctx, const struct cmd_entry *entry,
     if ((rc = webhooks_id_call(ctx, entry, args, "DELETE", "", NULL,
                                &resp)) == 0 && !ctx->json) {
         printf("Deleted webhook ");
-        cli_fputs_safe(args->arg[0], stdout);
+        cli_print_safe(args->arg[0], stdout);
         printf(".\n");
     }
     json_decref(resp);
@@ -662,7 +663,7 @@ webhooks_ping(struct cli_ctx *ctx, const struct cmd_entry *entry,
     if ((rc = cli_output_call(ctx, "POST", path, body, &resp)) == 0 &&
         !ctx->json) {
         printf("Ping accepted for webhook ");
-        cli_fputs_safe(args->arg[0], stdout);
+        cli_print_safe(args->arg[0], stdout);
         printf(".\n");
     }
     json_decref(resp);

@@ -12,7 +12,7 @@
 
 #include <openssl/crypto.h>
 
-#include "api/auth.h"
+#include "api/auth_key.h"
 #include "common/log.h"
 #include "server/apikeys.h"
 #include "store/store.h"
@@ -38,7 +38,7 @@ static void apikeys_set(struct store_apikey *k, const char *project, size_t plen
     memset(k, 0, sizeof(*k));
     memcpy(k->project, project, plen);
     k->project[plen] = '\0';
-    auth_hash_key(key, klen, k->hash);
+    auth_key_hash(key, klen, k->hash);
     k->source = STORE_KEY_CONFIG;
     if (klen < 16)
         log_warn("short API key", "project=%s length=%zu hint=\"use 16 or more random characters\"",
@@ -118,13 +118,13 @@ static int apikeys_generate(struct store *st, const char *data_dir, char *err, s
     enum store_rc rc;
     int ret = -1;
 
-    if (auth_generate_key(key, sizeof(key)) != 0) {
+    if (auth_key_generate(key, sizeof(key)) != 0) {
         snprintf(err, errlen, "cannot generate an API key");
         return -1;
     }
     memset(&rec, 0, sizeof(rec));
     strcpy(rec.project, APIKEYS_DEFAULT_PROJECT);
-    auth_hash_key(key, strlen(key), rec.hash);
+    auth_key_hash(key, strlen(key), rec.hash);
     rec.source = STORE_KEY_GENERATED;
     /* The file first: a key in the store that nobody can read is useless. */
     if (apikeys_write_file(data_dir, key, err, errlen) != 0)
