@@ -67,6 +67,7 @@ struct api_request {
     bool session;
     const char *params[API_MAX_PARAMS];     /* path captures, e.g. the id */
     size_t nparams;
+    char *route_buf;                /* params point here; api_request_end frees it */
     const struct api_transport *transport;  /* made this request (api_transport.h) */
     void *conn;                     /* the transport's handle for it */
 };
@@ -97,6 +98,12 @@ typedef void (*api_finish_fn)(const struct api_ctx *ctx, struct api_request *req
                               struct api_response *resp, void *arg);
 void api_defer(struct api_request *req, api_finish_fn finish, void *arg);
 void api_resume(struct api_request *req);
+
+/* The transport calls this once a request is over (answered, or its
+ * connection gone), after any finish function: it frees what api_handle
+ * kept for the request, so a deferred handler's params stay valid until
+ * its finish has run. */
+void api_request_end(struct api_request *req);
 
 /* A query parameter or request header of req, or NULL. Valid until the
  * request ends. These and the functions below call req's transport

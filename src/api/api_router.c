@@ -214,6 +214,7 @@ void api_handle(const struct api_ctx *ctx, struct api_request *req, struct api_r
         return;
     }
     scratch = malloc(strlen(req->path) + 1);
+    req->route_buf = scratch;           /* freed by api_request_end */
     if (scratch == NULL) {
         api_error(resp, API_INTERNAL, "out of memory");
         return;
@@ -243,5 +244,12 @@ void api_handle(const struct api_ctx *ctx, struct api_request *req, struct api_r
         m.handler(ctx, req, resp);
         break;
     }
-    free(scratch);
+}
+
+void api_request_end(struct api_request *req)
+{
+    free(req->route_buf);
+    req->route_buf = NULL;
+    req->params[0] = NULL;
+    req->nparams = 0;
 }

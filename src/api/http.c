@@ -274,6 +274,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     struct http_request_state *st = *con_cls;
 
     if (st) {
+        api_request_end(&st->req);
         free(st->body);
         free(st);
         *con_cls = NULL;

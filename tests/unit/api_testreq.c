@@ -200,6 +200,7 @@ void api_test_send(struct api_testenv *env, const struct api_test_request *r,
     snprintf(out->set_cookie, sizeof out->set_cookie, "%s", resp.set_cookie);
     out->json = resp.body ? json_loads(resp.body, 0, NULL) : NULL;
     free(resp.body);
+    api_request_end(&req);
     pthread_cond_destroy(&t.resumed_cv);
     pthread_mutex_destroy(&t.mu);
 }
