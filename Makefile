@@ -24,7 +24,7 @@ FUZZ_BUILD ?= build-fuzz
 # Nine targets at 12 s each: the fuzz pass stays near three minutes with
 # the build. A longer session: make fuzz FUZZ_SECONDS=600.
 FUZZ_SECONDS ?= 12
-FUZZ_TARGETS = fuzz_stdwh fuzz_jwt fuzz_router fuzz_pagetoken fuzz_retry_after \
+FUZZ_TARGETS = fuzz_stdwh fuzz_jwt fuzz_router fuzz_bodies fuzz_pagetoken fuzz_retry_after \
 	fuzz_timeutil fuzz_webhook_uri fuzz_ssrf
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 KABARD_FLAGS ?= --allow-private-targets
