@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_store_ops.c - the operations sub-table of the store
+ * test_store_operations.c - the operations sub-table of the store
  * (store_operations.h): create/get/list/delete, compare-and-set
  * transitions that commit their event in the same transaction, leased
  * claims for external workers (kinds filter, lease expiry, heartbeat), and
@@ -36,7 +36,7 @@ static int setup(void **state)
 
     if (!f)
         return -1;
-    if (testdb_setup(&f->db, "test_store_ops") != 0) {
+    if (testdb_setup(&f->db, "test_store_operations") != 0) {
         free(f);
         return -1;
     }
