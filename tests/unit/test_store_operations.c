@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_store_operations.c - the operations sub-table of the store
+ * test_store_operations.c - long-running operations in the store
  * (store_operations.h): create/get/list/delete, compare-and-set
  * transitions that commit their event in the same transaction, leased
  * claims for external workers (kinds filter, lease expiry, heartbeat), and
