@@ -49,7 +49,8 @@ json_t *webhook_config_json(const struct webhook_config *wc)
             return NULL;
         }
     }
-    if (wc->user_metadata != NULL && json_object_set(o, "user_metadata", wc->user_metadata) != 0) {
+    if (wc->user_metadata != NULL &&
+        json_object_set(o, "user_metadata", wc->user_metadata) != 0) {
         json_decref(o);
         return NULL;
     }
@@ -75,7 +76,8 @@ struct webhook_config *webhook_config_load(const char *text)
         goto fail;
     uris = json_object_get(o, "uris");
     meta = json_object_get(o, "user_metadata");
-    if ((uris != NULL && !json_is_array(uris)) || json_array_size(uris) > WEBHOOK_CONFIG_URIS_MAX ||
+    if ((uris != NULL && !json_is_array(uris)) ||
+        json_array_size(uris) > WEBHOOK_CONFIG_URIS_MAX ||
         (meta != NULL && !json_is_object(meta)))
         goto fail;
     json_array_foreach(uris, i, u) {
