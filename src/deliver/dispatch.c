@@ -43,7 +43,6 @@
 #include "deliver/ssrf.h"
 #include "sign/hmac_keys.h"
 #include "sign/keyring.h"
-#include "sign/stdwh.h"
 #include "store/store.h"
 
 #define CLAIM_BATCH 256
@@ -53,7 +52,6 @@
 #define RECORDS_MAX 16384
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
-#define SIG_HEADER_MAX (32 + WEBHOOK_SECRETS_MAX * (STDWH_SIG_LEN + 1))
 
 struct transfer {
     struct dispatch *d;
@@ -162,7 +160,6 @@ static char *dispatch_signature(struct dispatch *d, struct transfer *t,
                                 const struct hmac_keys *k, int64_t now_s)
 {
     char *out = NULL;
-    size_t off = 0;
 
     if (t->job.webhook_id[0] == '\0') {
         const char *sub = t->job.operation_id[0] ? t->job.operation_id : t->job.message_id;
@@ -183,19 +180,9 @@ static char *dispatch_signature(struct dispatch *d, struct transfer *t,
                  "cannot sign: the webhook has no usable signing secret");
         return NULL;
     }
-    out = malloc(SIG_HEADER_MAX);
+    out = hmac_keys_sign(k, t->job.message_id, now_s, t->job.payload, t->job.payload_len);
     if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < k->n; i++) {
-        char sig[STDWH_SIG_LEN];
-        if (stdwh_sign(k->key[i], k->len[i], t->job.message_id, now_s, t->job.payload,
-                       t->job.payload_len, sig, sizeof(sig)) != 0) {
-            free(out);
-            snprintf(t->blocked, sizeof(t->blocked), "cannot sign");
-            return NULL;
-        }
-        off += (size_t)snprintf(out + off, SIG_HEADER_MAX - off, "%s%s", i ? " " : "", sig);
-    }
+        snprintf(t->blocked, sizeof(t->blocked), "cannot sign");
     return out;
 }
 

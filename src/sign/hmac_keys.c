@@ -6,6 +6,7 @@
 #include "sign/hmac_keys.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -40,6 +41,27 @@ int hmac_keys_open(struct store *st, const struct secretbox *box, const char *we
     }
     OPENSSL_cleanse(recs, sizeof(recs));
     return k->n > 0 ? 0 : -1;
+}
+
+char *hmac_keys_sign(const struct hmac_keys *k, const char *msg_id, int64_t timestamp,
+                     const uint8_t *body, size_t len)
+{
+    size_t cap = k->n * STDWH_SIG_LEN + 1, off = 0;
+    char *out;
+
+    if (k->n == 0 || (out = malloc(cap)) == NULL)
+        return NULL;
+    for (size_t i = 0; i < k->n; i++) {
+        if (i > 0)
+            out[off++] = ' ';
+        if (stdwh_sign(k->key[i], k->len[i], msg_id, timestamp, body, len, out + off,
+                       cap - off) != 0) {
+            free(out);
+            return NULL;
+        }
+        off += strlen(out + off);
+    }
+    return out;
 }
 
 void hmac_keys_wipe(struct hmac_keys *k, size_t n)

@@ -7,8 +7,8 @@
  *
  * sign/ opens every key kabard signs with: these, and the RS256 keys of
  * dynamic webhooks (keyring.h). The delivery engine opens a webhook's keys
- * once per claim batch, signs with them, and wipes them
- * (hmac_keys_wipe).
+ * once per claim batch, signs each attempt with them (hmac_keys_sign), and
+ * wipes them (hmac_keys_wipe).
  */
 #ifndef KABAR_HMAC_KEYS_H
 #define KABAR_HMAC_KEYS_H
@@ -36,6 +36,13 @@ struct hmac_keys {
  * k->webhook_id set either way). */
 int hmac_keys_open(struct store *st, const struct secretbox *box, const char *webhook_id,
                    int64_t now, struct hmac_keys *k);
+
+/* The webhook-signature value of one message signed with every key of k:
+ * "v1,<sig>" per key, separated by spaces (Standard Webhooks), newest key
+ * first. Returns a malloc'd string, or NULL when k has no key or signing
+ * fails. */
+char *hmac_keys_sign(const struct hmac_keys *k, const char *msg_id, int64_t timestamp,
+                     const uint8_t *body, size_t len);
 
 /* Wipe n key sets. */
 void hmac_keys_wipe(struct hmac_keys *k, size_t n);

@@ -4,7 +4,8 @@
  * (sign/hmac_keys.h) on a real store (store_testdb.h): the live secrets,
  * newest first, decrypted and decoded to the keys the secrets name; a blob
  * sealed for another webhook (or under another master key) is skipped, not
- * used; no usable secret is -1; wipe leaves zeros.
+ * used; no usable secret is -1; wipe leaves zeros; the signature header
+ * is one Standard Webhooks signature per key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -165,6 +166,36 @@ static void test_wrong_blob(void **state)
     secretbox_free(other);
 }
 
+/* The header value: one "v1," signature per key, newest first, each the
+ * Standard Webhooks HMAC of that key; none without keys. */
+static void test_sign(void **state)
+{
+    struct fixture *f = *state;
+    static const char body[] = "{\"type\":\"batch.succeeded\"}";
+    char s1[WHSEC_MAX], s2[WHSEC_MAX], want[2][STDWH_SIG_LEN], joined[2 * STDWH_SIG_LEN + 1];
+    struct store_secret r1, r2;
+    struct hmac_keys k;
+    char *sig;
+
+    make_secret(f->box, WH, 1, NOW, s1, &r1);
+    create_webhook(f, WH, &r1);
+    make_secret(f->box, WH, 2, NOW + 1, s2, &r2);
+    assert_int_equal(store_secret_rotate(f->st, "p", WH, &r2, NOW + 1000000, 5, NOW + 1),
+                     STORE_OK);
+    assert_int_equal(hmac_keys_open(f->st, f->box, WH, NOW + 2, &k), 0);
+    sig = hmac_keys_sign(&k, "msg_1", 1769083200, (const uint8_t *)body, strlen(body));
+    assert_non_null(sig);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(stdwh_sign(k.key[i], k.len[i], "msg_1", 1769083200,
+                                    (const uint8_t *)body, strlen(body), want[i],
+                                    sizeof want[i]), 0);
+    snprintf(joined, sizeof joined, "%s %s", want[0], want[1]);
+    assert_string_equal(sig, joined);
+    free(sig);
+    hmac_keys_wipe(&k, 1);
+    assert_null(hmac_keys_sign(&k, "msg_1", 1, (const uint8_t *)body, strlen(body)));
+}
+
 /* A webhook that does not exist has no keys. */
 static void test_no_webhook(void **state)
 {
@@ -181,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_webhook, setup, teardown),
     };
 
