@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <kabar/kabar_version.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -48,7 +50,9 @@ extern "C" {
 #define KABAR_EXTERN
 #endif
 
-/* The library's version, e.g. "0.1.0". */
+/* The version of the library the program runs with, e.g. "0.1.0"; the
+ * header's own is KABAR_VERSION_STRING, with KABAR_VERSION_MAJOR, _MINOR,
+ * _PATCH and KABAR_VERSION_HEX (kabar_version.h) for #if. */
 KABAR_EXTERN const char *kabar_version(void);
 
 /* ------------------------------------------------------------------------
@@ -57,39 +61,42 @@ KABAR_EXTERN const char *kabar_version(void);
  * One enum for the whole library. A failed verification returns the first
  * reason found, in this order: missing header, bad timestamp, too old / too
  * new, then the signature (Standard Webhooks) or the token's checks (JWT).
+ *
+ * Each code has its value written out: the values are part of the ABI and
+ * never change; a new code takes the next free number.
  */
 #define KABAR_ERRNO_MAP(XX)                                                         \
-    XX(OK, "success")                                                               \
-    XX(EINVAL, "invalid argument")                                                  \
-    XX(ENOMEM, "out of memory")                                                     \
-    XX(ERANGE, "the output buffer is too small")                                    \
-    XX(ENOTFOUND, "not found")                                                      \
-    XX(ESECRET, "the secret is not a valid Standard Webhooks secret")               \
-    XX(ENOID, "missing webhook-id header")                                          \
-    XX(ENOTIMESTAMP, "missing webhook-timestamp header")                            \
-    XX(ENOSIGNATURE, "missing webhook-signature header")                            \
-    XX(ETIMESTAMP, "webhook-timestamp is not a unix time in seconds")               \
-    XX(ETOOOLD, "webhook-timestamp is too old")                                     \
-    XX(ETOONEW, "webhook-timestamp is too far in the future")                       \
-    XX(ENOMATCH, "no matching signature")                                           \
-    XX(ETOKEN, "webhook-signature is not a well-formed JWT")                        \
-    XX(EALG, "the token's algorithm is not allowed (only RS256 is)")                \
-    XX(EKID, "no key in the JWKS has the token's kid")                              \
-    XX(EJWKS, "the JWKS is not valid")                                              \
-    XX(EFETCH, "the JWKS could not be fetched")                                     \
-    XX(EISS, "the token's issuer (iss) is not the expected one")                    \
-    XX(EAUD, "the token's audience (aud) is not the expected one")                  \
-    XX(EEXPIRED, "the token has expired (exp)")                                     \
-    XX(EIAT, "the token's iat is missing or differs from webhook-timestamp")        \
-    XX(EBODY, "the body does not match the token's body_sha256")                    \
-    XX(EWEBHOOKID, "webhook-id does not match the token's webhook_id")              \
-    XX(EDUPLICATE, "this webhook-id was already handled")
+    XX(OK, 0, "success")                                                            \
+    XX(EINVAL, 1, "invalid argument")                                               \
+    XX(ENOMEM, 2, "out of memory")                                                  \
+    XX(ERANGE, 3, "the output buffer is too small")                                 \
+    XX(ENOTFOUND, 4, "not found")                                                   \
+    XX(ESECRET, 5, "the secret is not a valid Standard Webhooks secret")            \
+    XX(ENOID, 6, "missing webhook-id header")                                       \
+    XX(ENOTIMESTAMP, 7, "missing webhook-timestamp header")                         \
+    XX(ENOSIGNATURE, 8, "missing webhook-signature header")                         \
+    XX(ETIMESTAMP, 9, "webhook-timestamp is not a unix time in seconds")            \
+    XX(ETOOOLD, 10, "webhook-timestamp is too old")                                 \
+    XX(ETOONEW, 11, "webhook-timestamp is too far in the future")                   \
+    XX(ENOMATCH, 12, "no matching signature")                                       \
+    XX(ETOKEN, 13, "webhook-signature is not a well-formed JWT")                    \
+    XX(EALG, 14, "the token's algorithm is not allowed (only RS256 is)")            \
+    XX(EKID, 15, "no key in the JWKS has the token's kid")                          \
+    XX(EJWKS, 16, "the JWKS is not valid")                                          \
+    XX(EFETCH, 17, "the JWKS could not be fetched")                                 \
+    XX(EISS, 18, "the token's issuer (iss) is not the expected one")                \
+    XX(EAUD, 19, "the token's audience (aud) is not the expected one")              \
+    XX(EEXPIRED, 20, "the token has expired (exp)")                                 \
+    XX(EIAT, 21, "the token's iat is missing or differs from webhook-timestamp")    \
+    XX(EBODY, 22, "the body does not match the token's body_sha256")                \
+    XX(EWEBHOOKID, 23, "webhook-id does not match the token's webhook_id")          \
+    XX(EDUPLICATE, 24, "this webhook-id was already handled")
 
 typedef enum {
-#define KABAR_ERR_ENUM_(code, msg) KABAR_##code,
+#define KABAR_ERR_ENUM_(code, value, msg) KABAR_##code = (value),
     KABAR_ERRNO_MAP(KABAR_ERR_ENUM_)
 #undef KABAR_ERR_ENUM_
-    KABAR_ERR_MAX_
+    KABAR_ERR_MAX_                  /* one past the largest value */
 } kabar_err;
 
 /* A sentence for err ("webhook-timestamp is too old"); never NULL. */

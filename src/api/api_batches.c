@@ -80,7 +80,7 @@ static json_t *api_batch_json(const struct api_ctx *ctx, const struct store_oper
         json_object_set_new(stats, "pendingRequestCount", int64_json(count));
     json_object_set_new(meta, "batchStats", stats);
     if (op->webhook_config) {
-        json_t *wc = json_loads(op->webhook_config, 0, NULL);
+        json_t *wc = webhook_config_json(op->webhook_config);
         if (wc && json_object_get(wc, "user_metadata")) {
             json_object_set(wc, "userMetadata", json_object_get(wc, "user_metadata"));
             json_object_del(wc, "user_metadata");

@@ -39,6 +39,15 @@ void api_error(struct api_response *resp, enum api_error err, const char *fmt, .
 
     free(resp->body);
     resp->status = api_error_table[err].code;
+    /* A message that quotes the client's bytes may not be UTF-8 (or be cut
+     * inside a character by a %.100s), which jansson refuses: such bytes
+     * become '?', so that the error still has its body. */
+    obj = json_string(msg);
+    if (obj == NULL)
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+    json_decref(obj);
     obj = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", resp->status,
                     "message", msg, "status", status);
     resp->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

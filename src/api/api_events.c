@@ -81,7 +81,7 @@ struct events_pending {
     struct store_message msg;
     struct api_request *req;
     char *payload;
-    json_t *config;                 /* msg.uris point into it */
+    struct webhook_config *config;  /* msg.uris point into it */
     const char *uris[STORE_URIS_MAX];
     enum store_rc rc;
 };
@@ -89,7 +89,7 @@ struct events_pending {
 static void events_pending_free(struct events_pending *ep)
 {
     free(ep->payload);
-    json_decref(ep->config);
+    webhook_config_free(ep->config);
     free(ep);
 }
 
@@ -118,60 +118,79 @@ static void events_finish(const struct api_ctx *ctx, struct api_request *req,
     events_pending_free(ep);
 }
 
-void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
-                        struct api_response *resp)
+int api_events_parse(const struct api_ctx *ctx, json_t *body, const char *idempotency_key,
+                     struct api_event_in *in, struct api_response *resp)
 {
     static const struct api_field fields[] = {{"type", NULL}, {"data", NULL},
                                               {"webhook_config", "webhookConfig"},
                                               {NULL, NULL}};
     static const struct api_field F_WEBHOOK_CONFIG = {"webhook_config", "webhookConfig"};
-    struct events_pending *ep = NULL;
-    struct store_message *msg;
-    char *config_text = NULL;
-    json_t *user_metadata = NULL;
-    const char *idem = api_header(req, "Idempotency-Key");
-    json_t *body = api_json_body(req, resp, true);
-    json_t *type, *data, *id;
-    size_t len = 0;
+    json_t *type, *id;
     int t;
 
-    if (body == NULL)
-        return;
+    memset(in, 0, sizeof(*in));
     if (!api_json_check(body, fields, NULL, resp))
-        goto done;
+        return -1;
     type = api_json_field(body, &F_TYPE);
-    data = api_json_field(body, &F_DATA);
+    in->data = api_json_field(body, &F_DATA);
     if (!json_is_string(type)) {
         api_error(resp, API_INVALID_ARGUMENT, "type is required and must be a string");
-        goto done;
+        return -1;
     }
     t = events_lookup(json_string_value(type));
     if (t < 0) {
         api_error(resp, API_INVALID_ARGUMENT, "unknown event type \"%.100s\"",
                   json_string_value(type));
-        goto done;
+        return -1;
     }
     if (events_is_operator((enum event_type)t)) {
         api_error(resp, API_INVALID_ARGUMENT, "%s is an operator event: only kabar emits it",
                   json_string_value(type));
-        goto done;
+        return -1;
     }
-    if (!json_is_object(data)) {
+    in->type = (enum event_type)t;
+    if (!json_is_object(in->data)) {
         api_error(resp, API_INVALID_ARGUMENT, "data is required and must be an object");
-        goto done;
+        return -1;
     }
-    id = json_object_get(data, "id");
+    id = json_object_get(in->data, "id");
     if (!json_is_string(id) || json_string_length(id) == 0) {
         api_error(resp, API_INVALID_ARGUMENT, "data.id is required and must be a non-empty "
                                               "string (the id of the job the event is about)");
-        goto done;
+        return -1;
     }
-    if (idem && (idem[0] == '\0' || strlen(idem) >= STORE_IDEMPOTENCY_KEY_MAX)) {
+    if (idempotency_key && (idempotency_key[0] == '\0' ||
+                            strlen(idempotency_key) >= STORE_IDEMPOTENCY_KEY_MAX)) {
         api_error(resp, API_INVALID_ARGUMENT, "Idempotency-Key must be 1 to %d characters",
                   STORE_IDEMPOTENCY_KEY_MAX - 1);
-        goto done;
+        return -1;
     }
+    if (api_ops_webhook_config(ctx, api_json_field(body, &F_WEBHOOK_CONFIG), &in->config,
+                               resp) != 0)
+        return -1;
+    if (in->config && in->config->nuris == 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "webhook_config.uris must name at least one uri");
+        webhook_config_free(in->config);
+        in->config = NULL;
+        return -1;
+    }
+    return 0;
+}
 
+void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
+                        struct api_response *resp)
+{
+    struct events_pending *ep = NULL;
+    struct store_message *msg;
+    struct api_event_in in = {0};
+    const char *idem = api_header(req, "Idempotency-Key");
+    json_t *body = api_json_body(req, resp, true);
+    size_t len = 0;
+
+    if (body == NULL)
+        return;
+    if (api_events_parse(ctx, body, idem, &in, resp) != 0)
+        goto done;
     ep = calloc(1, sizeof(*ep));
     if (ep == NULL) {
         api_error(resp, API_INTERNAL, "out of memory");
@@ -179,38 +198,25 @@ void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
     }
     ep->req = req;
     msg = &ep->msg;
-    if (api_ops_webhook_config(ctx, api_json_field(body, &F_WEBHOOK_CONFIG), &config_text,
-                               resp) != 0)
-        goto done;
-    if (config_text) {
-        json_t *list;
-        size_t i;
-        json_t *u;
-
-        ep->config = json_loads(config_text, 0, NULL);
-        list = json_object_get(ep->config, "uris");
-        if (!json_is_array(list) || json_array_size(list) == 0) {
-            api_error(resp, API_INVALID_ARGUMENT, "webhook_config.uris must name at least one uri");
-            goto done;
-        }
-        json_array_foreach(list, i, u) {
-            if (i < STORE_URIS_MAX)
-                ep->uris[i] = json_string_value(u);
-        }
+    if (in.config) {
+        ep->config = in.config;
+        in.config = NULL;
+        for (size_t i = 0; i < ep->config->nuris; i++)
+            ep->uris[i] = ep->config->uris[i];
         msg->uris = ep->uris;
-        msg->nuris = json_array_size(list) < STORE_URIS_MAX ? json_array_size(list) : STORE_URIS_MAX;
-        user_metadata = json_object_get(ep->config, "user_metadata");
+        msg->nuris = ep->config->nuris;
     }
     if (ids_new("msg_", msg->id, sizeof(msg->id)) != 0) {
         api_error(resp, API_INTERNAL, "cannot make an id");
         goto done;
     }
     strcpy(msg->project, req->project);
-    strcpy(msg->type, events_name((enum event_type)t));
-    msg->type_mask = UINT32_C(1) << t;
+    strcpy(msg->type, events_name(in.type));
+    msg->type_mask = UINT32_C(1) << in.type;
     msg->create_time_us = timeutil_now_us();
     msg->idempotency_key = idem;        /* a header: lives as long as req */
-    ep->payload = envelope_build(msg->type, msg->create_time_us, data, user_metadata, &len);
+    ep->payload = envelope_build(msg->type, msg->create_time_us, in.data,
+                                 ep->config ? ep->config->user_metadata : NULL, &len);
     if (ep->payload == NULL) {
         api_error(resp, API_INTERNAL, "cannot build the event");
         goto done;
@@ -227,6 +233,6 @@ void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
 done:
     if (ep)
         events_pending_free(ep);
-    free(config_text);
+    webhook_config_free(in.config);
     json_decref(body);
 }

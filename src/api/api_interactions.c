@@ -84,7 +84,7 @@ static json_t *api_interaction_json(const struct store_operation *op)
     if (json_is_boolean(json_object_get(req, "background")))
         json_object_set(o, "background", json_object_get(req, "background"));
     if (op->webhook_config) {
-        json_t *wc = json_loads(op->webhook_config, 0, NULL);
+        json_t *wc = webhook_config_json(op->webhook_config);
         if (wc)
             json_object_set_new(o, "webhook_config", wc);
     }

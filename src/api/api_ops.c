@@ -12,7 +12,7 @@
 #include "common/ids.h"
 #include "ops/ops_engine.h"
 
-int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, char **out,
+int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, struct webhook_config **out,
                            struct api_response *resp)
 {
     static const struct api_field fields[] = {
@@ -20,12 +20,12 @@ int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, char **out,
     };
     static const struct api_field f_uris = {"uris", NULL};
     static const struct api_field f_meta = {"user_metadata", "userMetadata"};
-    json_t *uris, *meta, *norm = NULL, *arr;
+    json_t *uris, *meta;
+    struct webhook_config *wc = NULL;
     char err[WEBHOOK_ERR_MAX];
     size_t i;
     json_t *u;
     char *meta_text;
-    int ret = -1;
 
     *out = NULL;
     if (!v || json_is_null(v))
@@ -42,58 +42,55 @@ int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, char **out,
         api_error(resp, API_INVALID_ARGUMENT, "webhook_config.uris must be an array of strings");
         return -1;
     }
-    if (json_array_size(uris) > STORE_URIS_MAX) {
+    if (json_array_size(uris) > WEBHOOK_CONFIG_URIS_MAX) {
         api_error(resp, API_INVALID_ARGUMENT, "webhook_config.uris has %zu uris; at most %d",
-                  json_array_size(uris), STORE_URIS_MAX);
+                  json_array_size(uris), WEBHOOK_CONFIG_URIS_MAX);
         return -1;
     }
-    norm = json_object();
-    arr = json_array();
-    if (!norm || !arr) {
-        json_decref(arr);
+    wc = webhook_config_new();
+    if (!wc)
         goto oom;
-    }
-    json_object_set_new(norm, "uris", arr);
     json_array_foreach(uris, i, u) {
         const char *s = json_string_value(u);
         if (!s) {
             api_error(resp, API_INVALID_ARGUMENT, "webhook_config.uris[%zu] must be a string", i);
-            goto out;
+            goto fail;
         }
         if (webhook_validate_uri(s, ctx->allow_private, err, sizeof err) != 0) {
             api_error(resp, API_INVALID_ARGUMENT, "webhook_config.uris[%zu]: %s", i, err);
-            goto out;
+            goto fail;
         }
-        json_array_append(arr, u);
+        if (webhook_config_add_uri(wc, s) != 0)
+            goto oom;
     }
     if (meta && !json_is_null(meta)) {
         if (!json_is_object(meta)) {
             api_error(resp, API_INVALID_ARGUMENT, "webhook_config.user_metadata must be an object");
-            goto out;
+            goto fail;
         }
         meta_text = json_dumps(meta, JSON_COMPACT);
         if (!meta_text)
             goto oom;
         i = strlen(meta_text);
         free(meta_text);
-        if (i > API_OPS_USER_METADATA_MAX) {
+        if (i > WEBHOOK_CONFIG_USER_METADATA_MAX) {
             api_error(resp, API_INVALID_ARGUMENT,
                       "webhook_config.user_metadata is %zu bytes of JSON; at most %d", i,
-                      API_OPS_USER_METADATA_MAX);
-            goto out;
+                      WEBHOOK_CONFIG_USER_METADATA_MAX);
+            goto fail;
         }
-        json_object_set(norm, "user_metadata", meta);
+        /* A copy: the config outlives the request body. */
+        wc->user_metadata = json_deep_copy(meta);
+        if (!wc->user_metadata)
+            goto oom;
     }
-    *out = json_dumps(norm, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!*out)
-        goto oom;
-    ret = 0;
-    goto out;
+    *out = wc;
+    return 0;
 oom:
     api_error(resp, API_INTERNAL, "out of memory");
-out:
-    json_decref(norm);
-    return ret;
+fail:
+    webhook_config_free(wc);
+    return -1;
 }
 
 int api_ops_model(const char *model, struct api_response *resp)
@@ -250,7 +247,7 @@ json_t *api_ops_json(const struct api_ctx *ctx, const struct store_operation *op
     if (!o)
         goto out;
     if (op->webhook_config) {
-        json_t *wc = json_loads(op->webhook_config, 0, NULL);
+        json_t *wc = webhook_config_json(op->webhook_config);
         if (wc)
             json_object_set_new(o, "webhook_config", wc);
     }

@@ -11,18 +11,19 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "core/webhook_config.h"
 #include "ops/ops_state.h"
 #include "store/store_operations.h"
 
-#define API_OPS_USER_METADATA_MAX (16 * 1024)   /* bytes of JSON */
 #define API_OPS_SYNC_WAIT_US (INT64_C(60) * 1000000)
 
-/* Validate a webhook_config ({uris, user_metadata}, either spelling) and
- * store its normalized JSON ({"uris": […], "user_metadata": {…}}) in *out
- * (malloc'd; the caller frees it). v NULL: *out is NULL. Each uri is
- * checked as a webhook's (SSRF rules included); at most STORE_URIS_MAX.
- * Returns 0, or -1 after filling resp. */
-int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, char **out,
+/* Parse and validate a webhook_config ({uris, user_metadata}, either
+ * spelling) into *out (webhook_config_free; NULL when v is NULL or null):
+ * the one place it is checked. Each uri is checked as a webhook's (SSRF
+ * rules included); at most WEBHOOK_CONFIG_URIS_MAX; user_metadata an object
+ * of at most WEBHOOK_CONFIG_USER_METADATA_MAX bytes of JSON. Returns 0, or
+ * -1 after filling resp. */
+int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, struct webhook_config **out,
                            struct api_response *resp);
 
 /* A model name: 1 to STORE_OP_MODEL_MAX-1 characters of [A-Za-z0-9._-/].

@@ -16,6 +16,7 @@
 #include "api/api_events.h"
 #include "api/api_json.h"
 #include "api/api_portal.h"
+#include "api/api_webhooks.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/secretbox.h"
@@ -265,6 +266,25 @@ fail:
     return -1;
 }
 
+/* ---- a body through validation (api_webhooks.h) ------------------------- */
+
+int api_webhook_parse_create(const struct api_ctx *ctx, const struct api_request *req,
+                             json_t *body, struct webhook *wh, struct api_response *resp)
+{
+    if (!api_json_check(body, api_webhook_fields, api_webhook_output_only, resp) ||
+        api_parse_uri(ctx, api_json_field(body, &F_URI), wh, resp) != 0 ||
+        api_parse_events(api_json_field(body, &F_EVENTS), wh, resp) != 0 ||
+        api_parse_name(api_json_field(body, &F_NAME), wh, resp) != 0 ||
+        api_parse_tenant(req, api_json_field(body, &F_TENANT), wh, resp) != 0 ||
+        api_portal_check_events(req, wh->events, resp) != 0)
+        return -1;
+    wh->state = WEBHOOK_STATE_ENABLED;
+    if (api_json_field(body, &F_STATE) &&
+        api_parse_state(api_json_field(body, &F_STATE), wh, resp) != 0)
+        return -1;
+    return 0;
+}
+
 /* ---- handlers ------------------------------------------------------------ */
 
 void api_webhooks_create(const struct api_ctx *ctx, struct api_request *req,
@@ -286,15 +306,7 @@ void api_webhooks_create(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INTERNAL, "out of memory");
         goto done;
     }
-    if (!api_json_check(body, api_webhook_fields, api_webhook_output_only, resp) ||
-        api_parse_uri(ctx, api_json_field(body, &F_URI), wh, resp) != 0 ||
-        api_parse_events(api_json_field(body, &F_EVENTS), wh, resp) != 0 ||
-        api_parse_name(api_json_field(body, &F_NAME), wh, resp) != 0 ||
-        api_parse_tenant(req, api_json_field(body, &F_TENANT), wh, resp) != 0 ||
-        api_portal_check_events(req, wh->events, resp) != 0)
-        goto done;
-    wh->state = WEBHOOK_STATE_ENABLED;
-    if (api_json_field(body, &F_STATE) && api_parse_state(api_json_field(body, &F_STATE), wh, resp) != 0)
+    if (api_webhook_parse_create(ctx, req, body, wh, resp) != 0)
         goto done;
     if (ids_new("wh_", wh->id, sizeof(wh->id)) != 0) {
         api_error(resp, API_INTERNAL, "cannot make an id");
@@ -389,19 +401,16 @@ done:
     free(page);
 }
 
-/* Which fields an update touches: those named in the mask, or without a
- * mask those present in the body. Returns -1 after filling resp. */
-enum { UPD_NAME = 1, UPD_URI = 2, UPD_EVENTS = 4, UPD_STATE = 8, UPD_TENANT = 16 };
-
-static int api_update_fields(const struct api_request *req, json_t *body, struct api_response *resp)
+int api_webhook_update_fields(json_t *body, const char *mask, struct api_response *resp)
 {
-    const char *mask = api_query_field(req, &F_UPDATE_MASK);
     static const struct { const struct api_field *f; int bit; } map[] = {
-        {&F_NAME, UPD_NAME}, {&F_URI, UPD_URI}, {&F_EVENTS, UPD_EVENTS}, {&F_STATE, UPD_STATE},
-        {&F_TENANT, UPD_TENANT},
+        {&F_NAME, API_WEBHOOK_NAME}, {&F_URI, API_WEBHOOK_URI}, {&F_EVENTS, API_WEBHOOK_EVENTS},
+        {&F_STATE, API_WEBHOOK_STATE}, {&F_TENANT, API_WEBHOOK_TENANT},
     };
     int fields = 0;
 
+    if (!api_json_check(body, api_webhook_fields, api_webhook_output_only, resp))
+        return -1;
     if (mask == NULL || mask[0] == '\0') {
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
             if (api_json_field(body, map[i].f))
@@ -436,6 +445,25 @@ static int api_update_fields(const struct api_request *req, json_t *body, struct
     return fields;
 }
 
+int api_webhook_parse_update(const struct api_ctx *ctx, const struct api_request *req,
+                             json_t *body, int fields, struct webhook *wh,
+                             struct api_response *resp)
+{
+    if (((fields & API_WEBHOOK_NAME) &&
+         api_parse_name(api_json_field(body, &F_NAME), wh, resp) != 0) ||
+        ((fields & API_WEBHOOK_URI) &&
+         api_parse_uri(ctx, api_json_field(body, &F_URI), wh, resp) != 0) ||
+        ((fields & API_WEBHOOK_EVENTS) &&
+         api_parse_events(api_json_field(body, &F_EVENTS), wh, resp) != 0) ||
+        ((fields & API_WEBHOOK_STATE) &&
+         api_parse_state(api_json_field(body, &F_STATE), wh, resp) != 0) ||
+        ((fields & API_WEBHOOK_TENANT) &&
+         api_parse_tenant(req, api_json_field(body, &F_TENANT), wh, resp) != 0) ||
+        api_portal_check_events(req, wh->events, resp) != 0)
+        return -1;
+    return 0;
+}
+
 void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
                          struct api_response *resp)
 {
@@ -450,9 +478,7 @@ void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
     body = api_json_body(req, resp, false);
     if (body == NULL)
         return;
-    if (!api_json_check(body, api_webhook_fields, api_webhook_output_only, resp))
-        goto done;
-    fields = api_update_fields(req, body, resp);
+    fields = api_webhook_update_fields(body, api_query_field(req, &F_UPDATE_MASK), resp);
     if (fields < 0)
         goto done;
     wh = malloc(sizeof(*wh));
@@ -465,14 +491,7 @@ void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
         goto done;
 
     *next = *wh;
-    if (((fields & UPD_NAME) && api_parse_name(api_json_field(body, &F_NAME), next, resp) != 0) ||
-        ((fields & UPD_URI) && api_parse_uri(ctx, api_json_field(body, &F_URI), next, resp) != 0) ||
-        ((fields & UPD_EVENTS) &&
-         api_parse_events(api_json_field(body, &F_EVENTS), next, resp) != 0) ||
-        ((fields & UPD_STATE) && api_parse_state(api_json_field(body, &F_STATE), next, resp) != 0) ||
-        ((fields & UPD_TENANT) &&
-         api_parse_tenant(req, api_json_field(body, &F_TENANT), next, resp) != 0) ||
-        api_portal_check_events(req, next->events, resp) != 0)
+    if (api_webhook_parse_update(ctx, req, body, fields, next, resp) != 0)
         goto done;
 
     if (strcmp(next->name, wh->name) != 0 || strcmp(next->uri, wh->uri) != 0 ||

@@ -24,6 +24,7 @@
 
 #include "cli/cli_config.h"
 #include "cli/cli_print.h"
+#include "common/capbuf.h"
 
 #define CLI_CLIENT_CONNECT_TIMEOUT 10L     /* seconds */
 #define CLI_CLIENT_TIMEOUT 60L             /* seconds, whole request */
@@ -37,11 +38,9 @@ struct cli_client {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* The response body as it arrives; never grows past CLI_CLIENT_MAX_BODY. */
+/* The response body as it arrives, capped at CLI_CLIENT_MAX_BODY. */
 struct cli_client_buf {
-    char *data;
-    size_t len;
-    size_t cap;
+    struct capbuf body;
     bool too_big;
 };
 
@@ -130,29 +129,12 @@ cli_client_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct cli_client_buf *buf = userdata;
     size_t n = size * nmemb;
-    size_t need, cap;
-    char *p;
 
-    if (n > CLI_CLIENT_MAX_BODY - buf->len) {
+    enum capbuf_rc rc = capbuf_add(&buf->body, ptr, n);
+
+    if (rc == CAPBUF_TOO_BIG)
         buf->too_big = true;
-        return 0;
-    }
-    need = buf->len + n;
-    if (need > buf->cap) {
-        cap = buf->cap ? buf->cap : 4096;
-        while (cap < need)
-            cap *= 2;
-        if (cap > CLI_CLIENT_MAX_BODY)
-            cap = CLI_CLIENT_MAX_BODY;
-        p = realloc(buf->data, cap);
-        if (p == NULL)
-            return 0;
-        buf->data = p;
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, ptr, n);
-    buf->len += n;
-    return n;
+    return rc == CAPBUF_OK ? n : 0;
 }
 
 /* Wipe and free a header list that holds the API key. */
@@ -262,7 +244,7 @@ cli_client_request_header(struct cli_client *c, const char *method,
                           const char *path, const json_t *body,
                           const char *header, struct cli_response *resp)
 {
-    struct cli_client_buf buf = {0};
+    struct cli_client_buf buf = {.too_big = false};
     struct curl_slist *headers = NULL;
     enum cli_client_rc rc = CLI_CLIENT_NOMEM;
     char *body_text = NULL;
@@ -271,6 +253,7 @@ cli_client_request_header(struct cli_client *c, const char *method,
     int n;
 
     assert(c != NULL && method != NULL && path != NULL && path[0] == '/');
+    capbuf_init(&buf.body, CLI_CLIENT_MAX_BODY);
     memset(resp, 0, sizeof(*resp));
     c->errbuf[0] = '\0';
     curl_easy_reset(c->curl);
@@ -305,9 +288,9 @@ cli_client_request_header(struct cli_client *c, const char *method,
         goto out;
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp->status);
-    resp->empty = buf.len == 0;
-    if (buf.len > 0)
-        resp->json = json_loadb(buf.data, buf.len, 0, NULL);
+    resp->empty = capbuf_len(&buf.body) == 0;
+    if (!resp->empty)
+        resp->json = json_loadb(capbuf_str(&buf.body), capbuf_len(&buf.body), 0, NULL);
     rc = CLI_CLIENT_OK;
 
 out:
@@ -316,7 +299,7 @@ out:
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     cli_client_free_headers(headers);
     free(body_text);
-    free(buf.data);
+    capbuf_free(&buf.body);
     return rc;
 }
 

@@ -38,6 +38,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_print.h"
+#include "common/capbuf.h"
 #include "kabar/kabar.h"
 
 #define LISTEN_MAX_BODY (16u << 20)
@@ -69,12 +70,10 @@ struct listen_ctx {
     pthread_mutex_t out_lock;       /* one event's lines stay together */
 };
 
-/* Per request: the body as it arrives, capped. */
+/* Per request: the body as it arrives, capped at LISTEN_MAX_BODY. */
 struct listen_request {
-    char *body;
-    size_t len;
-    size_t cap;
-    bool too_big;
+    struct capbuf body;
+    bool too_big;                   /* past the cap (or out of memory) */
 };
 
 /* The headers of a request, as libmicrohttpd hands them over. */
@@ -112,9 +111,9 @@ static void listen_print(struct listen_ctx *lc, const char *type, const char *id
         cli_print_safe(extra, stdout);
     }
     fputc('\n', stdout);
-    if (lc->verbose && rq->len > 0) {
+    if (lc->verbose && capbuf_len(&rq->body) > 0) {
         /* The body is shown as text up to its first NUL, if it has one. */
-        cli_print_safe(rq->body, stdout);
+        cli_print_safe(capbuf_str(&rq->body), stdout);
         fputc('\n', stdout);
     }
     fflush(stdout);
@@ -204,8 +203,8 @@ static long listen_forward(struct listen_ctx *lc, struct MHD_Connection *conn,
     }
     curl_easy_setopt(c, CURLOPT_URL, lc->forward_to);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->len > 0 ? rq->body : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->len);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, capbuf_str(&rq->body));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)capbuf_len(&rq->body));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h.list);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -248,29 +247,8 @@ static enum MHD_Result listen_reply(struct MHD_Connection *conn, unsigned status
 
 static void listen_append(struct listen_request *rq, const char *data, size_t n)
 {
-    char *p;
-    size_t cap;
-
-    if (rq->too_big)
-        return;
-    if (rq->len + n > LISTEN_MAX_BODY) {
+    if (!rq->too_big && capbuf_add(&rq->body, data, n) != CAPBUF_OK)
         rq->too_big = true;
-        return;
-    }
-    if (rq->len + n + 1 > rq->cap) {
-        for (cap = rq->cap ? rq->cap : 4096; cap < rq->len + n + 1; cap *= 2)
-            ;
-        p = realloc(rq->body, cap);
-        if (p == NULL) {
-            rq->too_big = true;
-            return;
-        }
-        rq->body = p;
-        rq->cap = cap;
-    }
-    memcpy(rq->body + rq->len, data, n);
-    rq->len += n;
-    rq->body[rq->len] = '\0';
 }
 
 /* A verified request: de-duplicate, forward, answer. */
@@ -323,6 +301,7 @@ static enum MHD_Result listen_access(void *cls, struct MHD_Connection *conn, con
         rq = calloc(1, sizeof(*rq));
         if (rq == NULL)
             return MHD_NO;
+        capbuf_init(&rq->body, LISTEN_MAX_BODY);
         *con_cls = rq;
         return MHD_YES;
     }
@@ -340,7 +319,7 @@ static enum MHD_Result listen_access(void *cls, struct MHD_Connection *conn, con
                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "webhook-id"),
                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "webhook-timestamp"),
                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "webhook-signature"),
-                       rq->body, rq->len, &ev);
+                       capbuf_str(&rq->body), capbuf_len(&rq->body), &ev);
     if (err != KABAR_OK) {
         snprintf(reason, sizeof(reason), "reason=\"%s\"", kabar_strerror(err));
         listen_print(lc, NULL, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "webhook-id"),
@@ -362,7 +341,7 @@ static void listen_completed(void *cls, struct MHD_Connection *conn, void **con_
     (void)conn;
     (void)toe;
     if (rq != NULL) {
-        free(rq->body);
+        capbuf_free(&rq->body);
         free(rq);
         *con_cls = NULL;
     }

@@ -24,6 +24,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_print.h"
+#include "common/capbuf.h"
 #include "kabar/kabar.h"
 
 /* A webhook body larger than this is not one kabard sends. */
@@ -49,33 +50,38 @@ static const struct cmd_opt verify_opts[] = {
  * NULL after printing why when it cannot or it is too large. */
 static char *verify_read_all(FILE *f, size_t *len)
 {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap), *p;
-    const char *why = "out of memory";
+    struct capbuf body;
+    char chunk[16384];
+    const char *why = NULL;
+    char *out;
 
-    while (buf != NULL) {
-        n += fread(buf + n, 1, cap - n - 1, f);
+    capbuf_init(&body, VERIFY_MAX_BODY);
+    while (why == NULL) {
+        size_t n = fread(chunk, 1, sizeof(chunk), f);
+
         if (ferror(f)) {
             why = "cannot read the body from stdin";
-            break;
+        } else {
+            switch (capbuf_add(&body, chunk, n)) {
+            case CAPBUF_OK:
+                break;
+            case CAPBUF_TOO_BIG:
+                why = "the body is larger than 16 MiB";
+                break;
+            default:
+                why = "out of memory";
+                break;
+            }
         }
-        if (feof(f)) {
-            buf[n] = '\0';
-            *len = n;
-            return buf;
+        if (why == NULL && feof(f)) {
+            out = capbuf_take(&body, len);
+            if (out != NULL)
+                return out;
+            why = "out of memory";
         }
-        if (cap > VERIFY_MAX_BODY) {
-            why = "the body is larger than 16 MiB";
-            break;
-        }
-        p = realloc(buf, cap * 2);
-        if (p == NULL)
-            break;
-        buf = p;
-        cap *= 2;
     }
+    capbuf_free(&body);
     fprintf(stderr, "kabar verify: %s\n", why);
-    free(buf);
     return NULL;
 }
 

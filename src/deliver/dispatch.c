@@ -37,13 +37,12 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/secretbox.h"
 #include "common/timeutil.h"
 #include "deliver/dispatch.h"
 #include "deliver/signpool.h"
 #include "deliver/ssrf.h"
+#include "sign/hmac_keys.h"
 #include "sign/keyring.h"
-#include "sign/stdwh.h"
 #include "store/store.h"
 
 #define CLAIM_BATCH 256
@@ -53,7 +52,6 @@
 #define RECORDS_MAX 16384
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
-#define SIG_HEADER_MAX (32 + WEBHOOK_SECRETS_MAX * (STDWH_SIG_LEN + 1))
 
 struct transfer {
     struct dispatch *d;
@@ -88,14 +86,6 @@ struct dispatch {
     int64_t next_claim_mono_us;
     struct store_job *jobs;         /* claim scratch, CLAIM_BATCH long */
     struct signpool *signers;       /* sign dynamic webhooks' attempts */
-};
-
-/* Keys of one webhook, decrypted for the length of one claim batch. */
-struct batch_keys {
-    char webhook_id[IDS_MAX];
-    size_t n;
-    size_t len[WEBHOOK_SECRETS_MAX];
-    uint8_t key[WEBHOOK_SECRETS_MAX][STDWH_KEY_MAX];
 };
 
 void dispatch_config_default(struct dispatch_config *cfg)
@@ -147,48 +137,15 @@ static curl_socket_t dispatch_on_socket(void *arg, curlsocktype purpose,
 
 /* ---- signing ---------------------------------------------------------------- */
 
-/* Decrypt the live secrets of webhook_id into k. Returns 0, or -1. */
-static int dispatch_load_keys(struct dispatch *d, const char *webhook_id, int64_t now,
-                              struct batch_keys *k)
-{
-    struct store_secret recs[WEBHOOK_SECRETS_MAX];
-    char secret[WHSEC_MAX];
-    size_t n = 0;
-    enum store_rc rc = store_secrets_live(d->st, webhook_id, now, recs, WEBHOOK_SECRETS_MAX, &n);
-
-    memset(k, 0, sizeof(*k));
-    strcpy(k->webhook_id, webhook_id);
-    if (rc != STORE_OK)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        int len = secretbox_open(d->box, webhook_id, recs[i].blob, recs[i].blob_len,
-                                 (uint8_t *)secret, sizeof(secret) - 1);
-        if (len < 0) {
-            log_error("cannot decrypt a signing secret", "webhook=%s", webhook_id);
-            continue;
-        }
-        secret[len] = '\0';
-        len = stdwh_key_decode(secret, k->key[k->n], STDWH_KEY_MAX);
-        OPENSSL_cleanse(secret, sizeof(secret));
-        if (len > 0)
-            k->len[k->n++] = (size_t)len;
-    }
-    OPENSSL_cleanse(recs, sizeof(recs));
-    return k->n > 0 ? 0 : -1;
-fail:
-    OPENSSL_cleanse(recs, sizeof(recs));
-    return -1;
-}
-
-/* The batch_keys of webhook_id among keys[0..*nkeys), loading them into a
- * new entry when absent. NULL when the webhook has no usable secret. */
-static const struct batch_keys *dispatch_keys(struct dispatch *d, struct batch_keys *keys,
+/* The keys of webhook_id among keys[0..*nkeys), opening them (sign/) into
+ * a new entry when absent. NULL when the webhook has no usable secret. */
+static const struct hmac_keys *dispatch_keys(struct dispatch *d, struct hmac_keys *keys,
                                               size_t *nkeys, const char *webhook_id, int64_t now)
 {
     for (size_t i = 0; i < *nkeys; i++)
         if (strcmp(keys[i].webhook_id, webhook_id) == 0)
             return keys[i].n ? &keys[i] : NULL;
-    if (dispatch_load_keys(d, webhook_id, now, &keys[*nkeys]) != 0) {
+    if (hmac_keys_open(d->st, d->box, webhook_id, now, &keys[*nkeys]) != 0) {
         (*nkeys)++;
         return NULL;
     }
@@ -200,10 +157,9 @@ static const struct batch_keys *dispatch_keys(struct dispatch *d, struct batch_k
  * JWS for a dynamic one (made here, once per attempt). Returns a malloc'd
  * string, or NULL with the reason in t->blocked. */
 static char *dispatch_signature(struct dispatch *d, struct transfer *t,
-                                const struct batch_keys *k, int64_t now_s)
+                                const struct hmac_keys *k, int64_t now_s)
 {
     char *out = NULL;
-    size_t off = 0;
 
     if (t->job.webhook_id[0] == '\0') {
         const char *sub = t->job.operation_id[0] ? t->job.operation_id : t->job.message_id;
@@ -224,25 +180,15 @@ static char *dispatch_signature(struct dispatch *d, struct transfer *t,
                  "cannot sign: the webhook has no usable signing secret");
         return NULL;
     }
-    out = malloc(SIG_HEADER_MAX);
+    out = hmac_keys_sign(k, t->job.message_id, now_s, t->job.payload, t->job.payload_len);
     if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < k->n; i++) {
-        char sig[STDWH_SIG_LEN];
-        if (stdwh_sign(k->key[i], k->len[i], t->job.message_id, now_s, t->job.payload,
-                       t->job.payload_len, sig, sizeof(sig)) != 0) {
-            free(out);
-            snprintf(t->blocked, sizeof(t->blocked), "cannot sign");
-            return NULL;
-        }
-        off += (size_t)snprintf(out + off, SIG_HEADER_MAX - off, "%s%s", i ? " " : "", sig);
-    }
+        snprintf(t->blocked, sizeof(t->blocked), "cannot sign");
     return out;
 }
 
 /* Build the header list for one attempt of t, signed at now_s. Returns 0 or
  * -1 (out of memory, cannot sign). */
-static int dispatch_headers(struct dispatch *d, struct transfer *t, const struct batch_keys *k,
+static int dispatch_headers(struct dispatch *d, struct transfer *t, const struct hmac_keys *k,
                             int64_t now_s)
 {
     char line[WEBHOOK_URI_MAX];
@@ -486,7 +432,7 @@ static void dispatch_take_signed(struct dispatch *d)
  * for a static webhook, by a signing worker for a dynamic one. A failure to
  * sign is recorded as a failed attempt and retried per the policy. */
 static void dispatch_start_job(struct dispatch *d, struct store_job *job,
-                               const struct batch_keys *k, int64_t now_us)
+                               const struct hmac_keys *k, int64_t now_us)
 {
     struct transfer *t = calloc(1, sizeof(*t));
 
@@ -528,7 +474,7 @@ static size_t dispatch_claim(struct dispatch *d)
     size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
     const char **uris = NULL, **busy = NULL;
     size_t *inflight = NULL, nbusy = 0, n = 0, nkeys = 0;
-    struct batch_keys *keys = NULL;
+    struct hmac_keys *keys = NULL;
     int64_t now = timeutil_now_us();
     enum store_rc rc;
 
@@ -563,14 +509,14 @@ static size_t dispatch_claim(struct dispatch *d)
     }
     keys = calloc(n ? n : 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
-        const struct batch_keys *k = NULL;
+        const struct hmac_keys *k = NULL;
         if (keys && d->jobs[i].webhook_id[0])
             k = dispatch_keys(d, keys, &nkeys, d->jobs[i].webhook_id, now);
         dispatch_start_job(d, &d->jobs[i], k, now);
     }
 done:
     if (keys) {
-        OPENSSL_cleanse(keys, (n ? n : 1) * sizeof(*keys));
+        hmac_keys_wipe(keys, n ? n : 1);
         free(keys);
     }
     free(uris);

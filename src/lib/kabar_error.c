@@ -9,7 +9,7 @@
 const char *kabar_strerror(kabar_err err)
 {
     switch (err) {
-#define KABAR_ERR_STR_(code, msg) case KABAR_##code: return msg;
+#define KABAR_ERR_STR_(code, value, msg) case KABAR_##code: return msg;
     KABAR_ERRNO_MAP(KABAR_ERR_STR_)
 #undef KABAR_ERR_STR_
     default:
@@ -20,7 +20,7 @@ const char *kabar_strerror(kabar_err err)
 const char *kabar_err_name(kabar_err err)
 {
     switch (err) {
-#define KABAR_ERR_NAME_(code, msg) case KABAR_##code: return "KABAR_" #code;
+#define KABAR_ERR_NAME_(code, value, msg) case KABAR_##code: return "KABAR_" #code;
     KABAR_ERRNO_MAP(KABAR_ERR_NAME_)
 #undef KABAR_ERR_NAME_
     default:

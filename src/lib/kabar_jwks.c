@@ -31,6 +31,7 @@
 #include <openssl/param_build.h>
 
 #include "common/b64.h"
+#include "common/capbuf.h"
 #include "lib/kabar_int.h"
 
 #define JWKS_KID_MAX 256
@@ -280,8 +281,7 @@ void kabar_jwks_free(kabar_jwks *jwks)
 /* ---------------------------------------------------------------- fetch */
 
 struct jwks_fetch {
-    char *body;
-    size_t len;
+    struct capbuf body;             /* capped at KABAR__JWKS_MAX */
     bool too_big;
     int64_t max_age;
 };
@@ -290,20 +290,11 @@ static size_t jwks_on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct jwks_fetch *f = arg;
     size_t n = size * nmemb;
-    char *p;
+    enum capbuf_rc rc = capbuf_add(&f->body, data, n);
 
-    if (f->len + n > KABAR__JWKS_MAX) {
+    if (rc == CAPBUF_TOO_BIG)
         f->too_big = true;
-        return 0;               /* makes libcurl stop with an error */
-    }
-    p = realloc(f->body, f->len + n + 1);
-    if (p == NULL)
-        return 0;
-    memcpy(p + f->len, data, n);
-    f->body = p;
-    f->len += n;
-    f->body[f->len] = '\0';
-    return n;
+    return rc == CAPBUF_OK ? n : 0;     /* less than n makes libcurl stop with an error */
 }
 
 /* The max-age of one Cache-Control value, or -1 when it gives none. */
@@ -369,6 +360,7 @@ static kabar_err jwks_fetch(const char *url, struct jwks_set **out, int64_t *max
     CURL *h;
     kabar_err rc;
 
+    capbuf_init(&f.body, KABAR__JWKS_MAX);
     h = curl_easy_init();
     if (h == NULL)
         return KABAR_ENOMEM;
@@ -397,7 +389,7 @@ static kabar_err jwks_fetch(const char *url, struct jwks_set **out, int64_t *max
             snprintf(err, errlen, "HTTP status %ld", status);
         rc = KABAR_EFETCH;
     } else {
-        rc = jwks_parse(f.body != NULL ? f.body : "", f.len, out);
+        rc = jwks_parse(capbuf_str(&f.body), capbuf_len(&f.body), out);
         if (rc != KABAR_OK && err != NULL)
             snprintf(err, errlen, "the answer is not a JWKS with a usable RS256 key");
         *max_age = f.max_age < 0 ? JWKS_DEFAULT_MAX_AGE : f.max_age;
@@ -406,7 +398,7 @@ static kabar_err jwks_fetch(const char *url, struct jwks_set **out, int64_t *max
         if (*max_age > JWKS_MAX_MAX_AGE)
             *max_age = JWKS_MAX_MAX_AGE;
     }
-    free(f.body);
+    capbuf_free(&f.body);
     return rc;
 }
 

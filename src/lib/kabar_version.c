@@ -7,5 +7,5 @@
 
 const char *kabar_version(void)
 {
-    return KABAR_VERSION;
+    return KABAR_VERSION_STRING;
 }

@@ -152,7 +152,7 @@ enum store_rc ops_engine_finish(struct ops_engine *eng, const struct store_opera
     };
     struct store_message msg;
     const char *uris[STORE_URIS_MAX];
-    json_t *wc = NULL, *data = NULL, *user_metadata = NULL;
+    json_t *data = NULL, *user_metadata = NULL;
     char *result_text = NULL, *payload = NULL;
     enum store_rc rc = STORE_ERROR;
     int event = OPS_EVENT_NONE;
@@ -169,15 +169,11 @@ enum store_rc ops_engine_finish(struct ops_engine *eng, const struct store_opera
 
     memset(&msg, 0, sizeof msg);
     if (event != OPS_EVENT_NONE) {
-        if (op->webhook_config)
-            wc = json_loads(op->webhook_config, 0, NULL);
-        json_t *arr = json_object_get(wc, "uris");
-        for (size_t i = 0; i < json_array_size(arr) && msg.nuris < STORE_URIS_MAX; i++) {
-            const char *u = json_string_value(json_array_get(arr, i));
-            if (u)
-                uris[msg.nuris++] = u;
-        }
-        user_metadata = json_object_get(wc, "user_metadata");
+        const struct webhook_config *wc = op->webhook_config;
+
+        for (size_t i = 0; wc && i < wc->nuris; i++)
+            uris[msg.nuris++] = wc->uris[i];
+        user_metadata = wc ? wc->user_metadata : NULL;
         data = event_data(eng, op, to, result);
         if (!data || ids_new("msg_", msg.id, sizeof msg.id) != 0)
             goto out;
@@ -208,7 +204,6 @@ enum store_rc ops_engine_finish(struct ops_engine *eng, const struct store_opera
 out:
     free(payload);
     json_decref(data);
-    json_decref(wc);
     free(result_text);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/b64.h"
+#include "common/capbuf.h"
 #include "ops/ops_engine.h"
 #include "ops/ops_external.h"
 #include "ops/ops_results.h"
@@ -133,43 +134,42 @@ static int ext_write_responses(struct ops_engine *eng, const struct store_operat
                                json_t *responses, json_t *result, int *status, char *err,
                                size_t errlen)
 {
-    char *lines = NULL, name[OPS_RESULTS_NAME_MAX], werr[256];
-    size_t len = 0, i;
+    char name[OPS_RESULTS_NAME_MAX], werr[256];
+    struct capbuf lines;
+    size_t i;
     json_t *r;
     int ret = -1;
 
+    capbuf_init(&lines, OPS_RESULTS_FILE_MAX);
     json_array_foreach(responses, i, r) {
-        char *t, *grown;
-        size_t tlen;
+        char *t;
+        enum capbuf_rc rc;
 
         if (!json_is_object(r))
             FAIL(400, "responses[%zu] must be an object", i);
         t = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!t)
             FAIL(500, "out of memory");
-        tlen = strlen(t);
-        grown = realloc(lines, len + tlen + 2);
-        if (!grown) {
-            free(t);
-            FAIL(500, "out of memory");
-        }
-        lines = grown;
-        memcpy(lines + len, t, tlen);
-        lines[len + tlen] = '\n';
-        len += tlen + 1;
+        rc = capbuf_adds(&lines, t);
+        if (rc == CAPBUF_OK)
+            rc = capbuf_add(&lines, "\n", 1);
         free(t);
+        if (rc == CAPBUF_TOO_BIG)
+            FAIL(400, "the responses are more than %d bytes of JSONL", OPS_RESULTS_FILE_MAX);
+        if (rc != CAPBUF_OK)
+            FAIL(500, "out of memory");
     }
     if (ops_results_name(op->id, name, sizeof name) != 0 ||
-        ops_results_write(ops_engine_data_dir(eng), name, lines ? lines : "", len, werr,
-                          sizeof werr) != 0)
+        ops_results_write(ops_engine_data_dir(eng), name, capbuf_str(&lines), capbuf_len(&lines),
+                          werr, sizeof werr) != 0)
         FAIL(500, "cannot write the result file");
     json_object_set_new(result, "file", json_string(name));
     json_object_set_new(result, "mime_type", json_string("application/jsonl"));
-    json_object_set_new(result, "size_bytes", json_integer((json_int_t)len));
+    json_object_set_new(result, "size_bytes", json_integer((json_int_t)capbuf_len(&lines)));
     json_object_set_new(result, "request_count", json_integer((json_int_t)json_array_size(responses)));
     ret = 0;
 out:
-    free(lines);
+    capbuf_free(&lines);
     return ret;
 }
 

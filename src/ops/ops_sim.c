@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/capbuf.h"
 #include "common/log.h"
 #include "ops/ops_engine.h"
 #include "ops/ops_results.h"
@@ -82,51 +83,40 @@ json_t *ops_sim_generate_response(const char *model, json_t *request)
                      "finishReason", "STOP", "index", 0, "modelVersion", m);
 }
 
-/* One JSONL line per request into *lines (a growing string), and, for
- * inline requests, one inlined response each into inlined. Returns 0 or -1
- * (out of memory). */
-static int batch_line(const char *model, json_t *req, json_t *metadata, char **lines,
-                      size_t *len, json_t *inlined)
+/* One JSONL line per request into lines, and, for inline requests, one
+ * inlined response each into inlined. Returns CAPBUF_OK, CAPBUF_TOO_BIG
+ * (the results would pass OPS_RESULTS_FILE_MAX) or CAPBUF_NOMEM. */
+static enum capbuf_rc batch_line(const char *model, json_t *req, json_t *metadata,
+                                 struct capbuf *lines, json_t *inlined)
 {
     json_t *resp = ops_sim_generate_response(model, req);
     json_t *line = json_object();
-    char *text, *grown;
-    size_t tlen;
+    char *text;
+    enum capbuf_rc rc = CAPBUF_NOMEM;
     json_t *key = json_object_get(metadata, "key");
 
     if (!resp || !line)
-        goto fail;
+        goto out;
     if (key)
         json_object_set(line, "key", key);
     json_object_set(line, "response", resp);
     text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)
-        goto fail;
-    tlen = strlen(text);
-    grown = realloc(*lines, *len + tlen + 2);
-    if (!grown) {
-        free(text);
-        goto fail;
-    }
-    memcpy(grown + *len, text, tlen);
-    grown[*len + tlen] = '\n';
-    grown[*len + tlen + 1] = '\0';
-    *lines = grown;
-    *len += tlen + 1;
+        goto out;
+    rc = capbuf_adds(lines, text);
+    if (rc == CAPBUF_OK)
+        rc = capbuf_add(lines, "\n", 1);
     free(text);
-    if (inlined) {
+    if (rc == CAPBUF_OK && inlined) {
         json_t *item = json_pack("{s:O}", "response", resp);
         if (item && metadata)
             json_object_set(item, "metadata", metadata);
         json_array_append_new(inlined, item);
     }
+out:
     json_decref(line);
     json_decref(resp);
-    return 0;
-fail:
-    json_decref(line);
-    json_decref(resp);
-    return -1;
+    return rc;
 }
 
 /* The input file of a file-input batch: a result file of this project, or
@@ -170,17 +160,21 @@ static enum store_op_state sim_batch(struct ops_engine *eng, const struct store_
     json_t *requests = json_object_get(request, "requests");
     const char *file_name = json_string_value(json_object_get(request, "file_name"));
     json_t *inlined = requests ? json_array() : NULL;
-    char *lines = NULL, *input = NULL, name[OPS_RESULTS_NAME_MAX], err[256];
-    size_t len = 0, count = 0, ilen = 0;
+    char *input = NULL, name[OPS_RESULTS_NAME_MAX], err[256];
+    struct capbuf lines;
+    size_t count = 0, ilen = 0;
     enum store_op_state to = STORE_OP_FAILED;
+    enum capbuf_rc rc = CAPBUF_OK;
 
+    capbuf_init(&lines, OPS_RESULTS_FILE_MAX);
     if (json_is_array(requests)) {
         size_t i;
         json_t *r;
         json_array_foreach(requests, i, r) {
-            if (batch_line(op->model, json_object_get(r, "request"),
-                           json_object_get(r, "metadata"), &lines, &len, inlined) != 0)
-                goto oom;
+            rc = batch_line(op->model, json_object_get(r, "request"),
+                            json_object_get(r, "metadata"), &lines, inlined);
+            if (rc != CAPBUF_OK)
+                goto fail;
             count++;
         }
     } else if (file_name) {
@@ -189,19 +183,18 @@ static enum store_op_state sim_batch(struct ops_engine *eng, const struct store_
             goto out;
         for (line = strtok_r(input, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             json_t *in = json_loads(line, 0, NULL);
-            int rc;
             if (!in)
                 continue;   /* a blank or broken line gets no output line */
-            rc = batch_line(op->model, json_object_get(in, "request"), in, &lines, &len, NULL);
+            rc = batch_line(op->model, json_object_get(in, "request"), in, &lines, NULL);
             json_decref(in);
-            if (rc != 0)
-                goto oom;
+            if (rc != CAPBUF_OK)
+                goto fail;
             count++;
         }
     }
     if (ops_results_name(op->id, name, sizeof name) != 0 ||
-        ops_results_write(ops_engine_data_dir(eng), name, lines ? lines : "", len, err,
-                          sizeof err) != 0) {
+        ops_results_write(ops_engine_data_dir(eng), name, capbuf_str(&lines),
+                          capbuf_len(&lines), err, sizeof err) != 0) {
         log_error("cannot write batch results", "id=%s error=\"%s\"", op->id, err);
         json_object_set_new(result, "error_code", json_string("INTERNAL"));
         json_object_set_new(result, "error_message", json_string("cannot write the results"));
@@ -209,19 +202,21 @@ static enum store_op_state sim_batch(struct ops_engine *eng, const struct store_
     }
     json_object_set_new(result, "file", json_string(name));
     json_object_set_new(result, "mime_type", json_string("application/jsonl"));
-    json_object_set_new(result, "size_bytes", json_integer((json_int_t)len));
+    json_object_set_new(result, "size_bytes", json_integer((json_int_t)capbuf_len(&lines)));
     json_object_set_new(result, "request_count", json_integer((json_int_t)count));
     if (inlined)
         json_object_set(result, "inlined_responses", inlined);
     to = STORE_OP_SUCCEEDED;
     goto out;
-oom:
+fail:
     json_object_set_new(result, "error_code", json_string("INTERNAL"));
-    json_object_set_new(result, "error_message", json_string("out of memory"));
+    json_object_set_new(result, "error_message",
+                        json_string(rc == CAPBUF_TOO_BIG ? "the results are larger than 256 MiB"
+                                                         : "out of memory"));
 out:
     json_decref(inlined);
     free(input);
-    free(lines);
+    capbuf_free(&lines);
     return to;
 }
 

@@ -25,6 +25,7 @@
 
 #include "common/secretbox.h"
 #include "core/webhook.h"
+#include "core/webhook_config.h"
 
 #define STORE_ERRNO_MAP(X)                                              \
     X(OK, "ok")                                                         \
@@ -83,7 +84,7 @@ enum store_delivery_state {
 #define STORE_IDEMPOTENCY_KEY_MAX 256
 #define STORE_ERROR_MAX 256
 #define STORE_EXCERPT_MAX 1024
-#define STORE_URIS_MAX 10
+#define STORE_URIS_MAX WEBHOOK_CONFIG_URIS_MAX
 
 /*
  * One event to commit: the message (its exact envelope bytes) and its

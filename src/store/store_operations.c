@@ -26,7 +26,7 @@ void store_operation_clear(struct store_operation *op)
 {
     free(op->request);
     free(op->result);
-    free(op->webhook_config);
+    webhook_config_free(op->webhook_config);
     op->request = NULL;
     op->result = NULL;
     op->webhook_config = NULL;
@@ -72,9 +72,13 @@ static enum store_rc row_operation(struct store_conn *c, struct store_operation 
     if (!what) {
         op->request = store_col_strdup(c, 5, &oom);
         op->result = store_col_strdup(c, 6, &oom);
-        op->webhook_config = store_col_strdup(c, 7, &oom);
+        char *wc = store_col_strdup(c, 7, &oom);
+
         if (oom)
             what = "text (out of memory)";
+        else if (wc && (op->webhook_config = webhook_config_load(wc)) == NULL)
+            what = "webhook_config";
+        free(wc);
     }
     if (what) {
         store_operation_clear(op);
@@ -127,17 +131,24 @@ static enum store_rc read_one(struct store_conn *c, enum store_rc ret,
 
 enum store_rc store_operation_create(struct store *st, const struct store_operation *op)
 {
-    return store_write_one(st, STORE_SQL_OP_INSERT,
-                           STORE_ARGS(STORE_TEXT(op->id), STORE_TEXT(op->project),
-                                      STORE_TEXT(op->kind), STORE_TEXT_OPT(op->model),
-                                      STORE_INT(op->state), STORE_TEXT_OPT(op->request),
-                                      STORE_TEXT_OPT(op->result),
-                                      STORE_TEXT_OPT(op->webhook_config),
-                                      STORE_INT(op->create_time_us),
-                                      STORE_INT(op->update_time_us), STORE_INT(op->due_time_us),
-                                      STORE_TEXT_OPT(op->lease_owner),
-                                      STORE_INT(op->lease_expire_time_us)),
-                           false, NULL, false);
+    char *wc = NULL;
+    enum store_rc rc;
+
+    if (op->webhook_config && (wc = webhook_config_dump(op->webhook_config)) == NULL)
+        return STORE_ERROR;
+    rc = store_write_one(st, STORE_SQL_OP_INSERT,
+                         STORE_ARGS(STORE_TEXT(op->id), STORE_TEXT(op->project),
+                                    STORE_TEXT(op->kind), STORE_TEXT_OPT(op->model),
+                                    STORE_INT(op->state), STORE_TEXT_OPT(op->request),
+                                    STORE_TEXT_OPT(op->result),
+                                    STORE_TEXT_OPT(wc),
+                                    STORE_INT(op->create_time_us),
+                                    STORE_INT(op->update_time_us), STORE_INT(op->due_time_us),
+                                    STORE_TEXT_OPT(op->lease_owner),
+                                    STORE_INT(op->lease_expire_time_us)),
+                       false, NULL, false);
+    free(wc);
+    return rc;
 }
 
 enum store_rc store_operation_get(struct store *st, const char *project, const char *id,

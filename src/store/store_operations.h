@@ -12,7 +12,9 @@
  * transition's event in the same transaction, so a crash leaves either both
  * or neither.
  *
- * Request, result and webhook_config are JSON texts the store only keeps.
+ * Request and result are JSON texts the store only keeps; webhook_config
+ * is kept as JSON text too (webhook_config_dump) and handed back as the
+ * struct (webhook_config_load).
  * store_operations.c implements it once over the driver (store_driver.h).
  */
 #ifndef KABAR_STORE_OPERATIONS_H
@@ -43,9 +45,10 @@ enum store_op_state {
 #define STORE_OP_TEXT_MAX (8 * 1024 * 1024)  /* request/result JSON, each */
 
 /*
- * One operation. The three texts are malloc'd, NUL-terminated JSON (NULL:
- * none); a struct filled in by the store owns them, and
- * store_operation_clear() frees them. A struct passed in is only read.
+ * One operation. The two texts are malloc'd, NUL-terminated JSON (NULL:
+ * none), webhook_config a malloc'd struct (NULL: none); a struct filled in
+ * by the store owns them, and store_operation_clear() frees them. A struct
+ * passed in is only read.
  */
 struct store_operation {
     char id[IDS_MAX];
@@ -55,7 +58,7 @@ struct store_operation {
     enum store_op_state state;
     char *request;
     char *result;
-    char *webhook_config;
+    struct webhook_config *webhook_config;
     int64_t create_time_us;
     int64_t update_time_us;
     int64_t due_time_us;            /* when the simulator finishes it; 0: never */
@@ -91,7 +94,7 @@ struct store_op_delivery {
     int64_t create_time_us;
 };
 
-/* Free the texts of op and zero them (safe on a zeroed struct). */
+/* Free the texts and webhook_config of op and zero them (safe on a zeroed struct). */
 void store_operation_clear(struct store_operation *op);
 /* store_operation_clear on out[0..n). */
 void store_operations_clear(struct store_operation *ops, size_t n);

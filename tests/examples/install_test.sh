@@ -17,7 +17,7 @@ prefix=$(mktemp -d "${TMPDIR:-/tmp}/kabar-install-XXXXXX")
 trap 'rm -rf "$prefix"' EXIT
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in include/kabar/kabar.h bin/kabar bin/kabard; do
+for f in include/kabar/kabar.h include/kabar/kabar_version.h bin/kabar bin/kabard; do
     test -e "$prefix/$f" || { echo "not installed: $f"; exit 1; }
 done
 pcdir=$(dirname "$(find "$prefix" -name kabar.pc | head -n 1)")

@@ -638,6 +638,15 @@ describe('kabard HTTP API', () => {
       });
     }
 
+    it('an error that quotes client text cut inside a character still has its JSON body', async () => {
+      // The message quotes at most 100 bytes of the unknown field: the cut
+      // falls inside the two-byte "é".
+      const w = await create(k);
+      const r = await k.request('PATCH', `/v1/webhooks/${w.id}`, { query: { update_mask: `${'a'.repeat(99)}é` }, body: {} });
+      assertError(r, 400, 'INVALID_ARGUMENT');
+      assert.match(r.json.error.message, /^update_mask names an unknown or read-only field "a{99}\?"$/);
+    });
+
     it('sets state disabled and enabled (either case)', async () => {
       const w = await create(k);
       for (const [input, want] of [['disabled', 'disabled'], ['enabled', 'enabled'], ['DISABLED', 'disabled'], ['ENABLED', 'enabled']]) {

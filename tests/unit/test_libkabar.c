@@ -345,6 +345,60 @@ static void test_strerror(void **state)
     }
 }
 
+/* The values of the error codes are ABI: a program built against one
+ * version of kabar.h gets the same numbers from every later library. This
+ * list is written once and never edited, only extended. */
+static void test_abi_values(void **state)
+{
+    static const struct { kabar_err err; int value; const char *name; } pinned[] = {
+        {KABAR_OK, 0, "KABAR_OK"},
+        {KABAR_EINVAL, 1, "KABAR_EINVAL"},
+        {KABAR_ENOMEM, 2, "KABAR_ENOMEM"},
+        {KABAR_ERANGE, 3, "KABAR_ERANGE"},
+        {KABAR_ENOTFOUND, 4, "KABAR_ENOTFOUND"},
+        {KABAR_ESECRET, 5, "KABAR_ESECRET"},
+        {KABAR_ENOID, 6, "KABAR_ENOID"},
+        {KABAR_ENOTIMESTAMP, 7, "KABAR_ENOTIMESTAMP"},
+        {KABAR_ENOSIGNATURE, 8, "KABAR_ENOSIGNATURE"},
+        {KABAR_ETIMESTAMP, 9, "KABAR_ETIMESTAMP"},
+        {KABAR_ETOOOLD, 10, "KABAR_ETOOOLD"},
+        {KABAR_ETOONEW, 11, "KABAR_ETOONEW"},
+        {KABAR_ENOMATCH, 12, "KABAR_ENOMATCH"},
+        {KABAR_ETOKEN, 13, "KABAR_ETOKEN"},
+        {KABAR_EALG, 14, "KABAR_EALG"},
+        {KABAR_EKID, 15, "KABAR_EKID"},
+        {KABAR_EJWKS, 16, "KABAR_EJWKS"},
+        {KABAR_EFETCH, 17, "KABAR_EFETCH"},
+        {KABAR_EISS, 18, "KABAR_EISS"},
+        {KABAR_EAUD, 19, "KABAR_EAUD"},
+        {KABAR_EEXPIRED, 20, "KABAR_EEXPIRED"},
+        {KABAR_EIAT, 21, "KABAR_EIAT"},
+        {KABAR_EBODY, 22, "KABAR_EBODY"},
+        {KABAR_EWEBHOOKID, 23, "KABAR_EWEBHOOKID"},
+        {KABAR_EDUPLICATE, 24, "KABAR_EDUPLICATE"},
+    };
+    char version[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+        assert_int_equal((int)pinned[i].err, pinned[i].value);
+        assert_string_equal(kabar_err_name(pinned[i].err), pinned[i].name);
+    }
+    /* Every code of the map is pinned above. */
+    assert_int_equal(KABAR_ERR_MAX_, sizeof(pinned) / sizeof(pinned[0]));
+
+    /* The compile-time version is the library's. */
+    snprintf(version, sizeof(version), "%d.%d.%d", KABAR_VERSION_MAJOR, KABAR_VERSION_MINOR,
+             KABAR_VERSION_PATCH);
+    assert_string_equal(version, KABAR_VERSION_STRING);
+    assert_string_equal(kabar_version(), KABAR_VERSION_STRING);
+    assert_int_equal(KABAR_VERSION_HEX, (KABAR_VERSION_MAJOR << 16) |
+                                            (KABAR_VERSION_MINOR << 8) | KABAR_VERSION_PATCH);
+#if KABAR_VERSION_HEX < KABAR_VERSION_NUM(0, 1, 0)
+#error "KABAR_VERSION_HEX is not usable in #if"
+#endif
+}
+
 static void test_dedup(void **state)
 {
     kabar_dedup *d = NULL;
@@ -417,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_verify_headers_and_event),
         cmocka_unit_test(test_header_find_raw),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_abi_values),
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_dedup_bounded),
     };

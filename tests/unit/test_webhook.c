@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_webhook.c - webhook states and the validation of names and URIs,
- * including the exact user-facing messages the API returns.
+ * including the exact user-facing messages the API returns; the stored
+ * text of a webhook_config.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/webhook.h"
+#include "core/webhook_config.h"
 
 #define MSG_ABSOLUTE "uri must be an absolute https:// URL"
 #define MSG_ABSOLUTE_PRIVATE "uri must be an absolute http:// or https:// URL"
@@ -255,6 +257,55 @@ static void test_err_buffer_small(void **state)
     free(err);
 }
 
+/* webhook_config as the store keeps it: dump and load give back the same
+ * config; text that is not one is refused, not half-loaded. */
+static void test_webhook_config_text(void **state)
+{
+    static const char *const bad[] = {
+        "", "[]", "{\"uris\":\"https://a.example\"}", "{\"uris\":[1]}",
+        "{\"user_metadata\":[]}",
+        "{\"uris\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\","
+        "\"11\"]}",
+    };
+    struct webhook_config *wc = webhook_config_new(), *back;
+    char *text;
+
+    (void)state;
+    assert_non_null(wc);
+    assert_int_equal(webhook_config_add_uri(wc, "https://a.example/h"), 0);
+    assert_int_equal(webhook_config_add_uri(wc, "https://b.example/h?x=1"), 0);
+    wc->user_metadata = json_pack("{s:[i,s]}", "k", 1, "\u00e9");
+    text = webhook_config_dump(wc);
+    assert_string_equal(text, "{\"uris\":[\"https://a.example/h\",\"https://b.example/h?x=1\"],"
+                              "\"user_metadata\":{\"k\":[1,\"\u00e9\"]}}");
+    back = webhook_config_load(text);
+    assert_non_null(back);
+    assert_int_equal(back->nuris, 2);
+    assert_string_equal(back->uris[0], "https://a.example/h");
+    assert_string_equal(back->uris[1], "https://b.example/h?x=1");
+    assert_true(json_equal(back->user_metadata, wc->user_metadata));
+    free(text);
+    webhook_config_free(back);
+
+    /* Full: an eleventh uri is refused. */
+    for (int i = 2; i < WEBHOOK_CONFIG_URIS_MAX; i++)
+        assert_int_equal(webhook_config_add_uri(wc, "https://c.example/"), 0);
+    assert_int_equal(webhook_config_add_uri(wc, "https://d.example/"), -1);
+    assert_int_equal(wc->nuris, WEBHOOK_CONFIG_URIS_MAX);
+    webhook_config_free(wc);
+
+    /* No uris, no metadata: {"uris":[]}. */
+    wc = webhook_config_new();
+    text = webhook_config_dump(wc);
+    assert_string_equal(text, "{\"uris\":[]}");
+    free(text);
+    webhook_config_free(wc);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(webhook_config_load(bad[i]));
+    webhook_config_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_uri_table),
         cmocka_unit_test(test_uri_length),
         cmocka_unit_test(test_err_buffer_small),
+        cmocka_unit_test(test_webhook_config_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

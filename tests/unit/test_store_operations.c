@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_store_ops.c - the operations sub-table of the store
+ * test_store_operations.c - long-running operations in the store
  * (store_operations.h): create/get/list/delete, compare-and-set
  * transitions that commit their event in the same transaction, leased
  * claims for external workers (kinds filter, lease expiry, heartbeat), and
@@ -36,7 +36,7 @@ static int setup(void **state)
 
     if (!f)
         return -1;
-    if (testdb_setup(&f->db, "test_store_ops") != 0) {
+    if (testdb_setup(&f->db, "test_store_operations") != 0) {
         free(f);
         return -1;
     }
@@ -75,11 +75,18 @@ static void create_op(struct fixture *f, const char *project, const char *kind, 
     snprintf(op.model, sizeof op.model, "models/m%u", n);
     op.state = STORE_OP_PENDING;
     op.request = (char *)"{\"requests\":[]}";
-    op.webhook_config = n % 2 ? (char *)"{\"uris\":[\"https://a.example/h\"]}" : NULL;
+    op.webhook_config = NULL;
+    if (n % 2) {
+        op.webhook_config = webhook_config_new();
+        assert_non_null(op.webhook_config);
+        assert_int_equal(webhook_config_add_uri(op.webhook_config, "https://a.example/h"), 0);
+        op.webhook_config->user_metadata = json_pack("{s:s}", "team", "a");
+    }
     op.create_time_us = NOW + n * SEC;
     op.update_time_us = op.create_time_us;
     op.due_time_us = due;
     assert_int_equal(store_operation_create(f->st, &op), STORE_OK);
+    webhook_config_free(op.webhook_config);
     snprintf(id, cap, "%s", op.id);
 }
 
@@ -100,7 +107,16 @@ static void test_create_get_list_delete(void **state)
     assert_string_equal(op.model, "models/m1");
     assert_int_equal(op.state, STORE_OP_PENDING);
     assert_string_equal(op.request, "{\"requests\":[]}");
-    assert_string_equal(op.webhook_config, "{\"uris\":[\"https://a.example/h\"]}");
+    /* webhook_config is kept as text and comes back as the struct. */
+    assert_non_null(op.webhook_config);
+    assert_int_equal(op.webhook_config->nuris, 1);
+    assert_string_equal(op.webhook_config->uris[0], "https://a.example/h");
+    assert_string_equal(json_string_value(json_object_get(op.webhook_config->user_metadata,
+                                                          "team")), "a");
+    /* (operations 1 and 3 have one) */
+    assert_int_equal(testdb_int(&f->db, "SELECT COUNT(*) FROM operations WHERE webhook_config = "
+                                        "'{\"uris\":[\"https://a.example/h\"],"
+                                        "\"user_metadata\":{\"team\":\"a\"}}'"), 2);
     assert_null(op.result);
     assert_int_equal(op.create_time_us, NOW + SEC);
     store_operation_clear(&op);
