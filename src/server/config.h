@@ -42,6 +42,9 @@ struct config {
     char database[PATH_MAX + 16];       /* store URL */
     bool allow_private;
     unsigned threads;
+    unsigned max_connections;           /* --max-connections */
+    unsigned max_per_address;           /* --max-connections-per-address */
+    unsigned request_timeout_ms;        /* --request-timeout, in ms */
     enum log_level log_level;
     enum log_format log_format;
     const char *api_key;                /* KABAR_API_KEY, from the environment */

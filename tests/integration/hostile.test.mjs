@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+// Hostile clients: what an attacker with no key, or with a key of another
+// project, can do to a running kabard, and what it must not achieve.
+//   - connection floods (idle and slowloris) from one loopback address while
+//     another address probes: every probe answers, every hostile connection
+//     is closed by the request deadline or refused with a JSON 503;
+//   - server-wide actions need an admin key;
+//   - (more suites below)
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+
+import { assertError } from './lib/common.mjs';
+import { startKabard } from './lib/kabard.mjs';
+
+/** The request deadline the flood runs against (kabard --request-timeout). */
+const DEADLINE_S = 1;
+const PER_ADDRESS = 250;
+const HOSTILE = 2000;
+const HOSTILE_ADDR = '127.0.0.2';
+
+/** A probe from 127.0.0.1 on a fresh connection: status and JSON body. */
+function probe(port, path = '/healthz') {
+  return probeFrom(port, '127.0.0.1', path);
+}
+
+function probeFrom(port, addr, path = '/healthz') {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: addr });
+    let data = '';
+    s.setEncoding('latin1');
+    s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    s.on('data', (d) => { data += d; });
+    s.on('error', reject);
+    s.on('close', () => {
+      const m = /^HTTP\/1\.1 (\d+)/.exec(data);
+      resolve({ status: m ? Number(m[1]) : 0, body: data.slice(data.indexOf('\r\n\r\n') + 4) });
+    });
+  });
+}
+
+/**
+ * Open n connections from addr: even ones idle (send nothing), odd ones
+ * slowloris (a request line, then one header byte every 100 ms, never
+ * finishing). Each resolves, once closed, with what it received and when.
+ */
+function flood(port, addr, n) {
+  const socks = [];
+  const done = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect({ host: '127.0.0.1', port, localAddress: addr });
+    const rec = { i, slow: i % 2 === 1, data: '', opened: 0, closed: 0 };
+    s.setEncoding('latin1');
+    s.on('connect', () => {
+      rec.opened = Date.now();
+      if (rec.slow) s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    });
+    s.on('data', (d) => { rec.data += d; });
+    s.on('error', () => {});
+    done.push(new Promise((resolve) => s.on('close', () => { rec.closed = Date.now(); resolve(rec); })));
+    socks.push({ s, rec });
+  }
+  const drip = setInterval(() => {
+    for (const { s, rec } of socks) if (rec.slow && !s.destroyed && rec.opened) s.write('a');
+  }, 100);
+  return { socks, all: Promise.all(done).finally(() => clearInterval(drip)) };
+}
+
+describe('connection floods', { timeout: 120_000 }, () => {
+  let k;
+  before(async () => {
+    k = await startKabard({ args: ['--request-timeout', String(DEADLINE_S)] });
+  });
+  after(async () => { await k?.cleanup(); });
+
+  it(`${HOSTILE} idle and slowloris connections from one address lock out no one`, async () => {
+    const t0 = Date.now();
+    const f = flood(k.port, HOSTILE_ADDR, HOSTILE);
+    // Probe while the flood holds what it can: every probe answers.
+    const probes = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await probe(k.port, i % 2 ? '/healthz' : '/readyz');
+      probes.push(r.status);
+    }
+    const recs = await f.all;
+    assert.deepEqual(probes.filter((s) => s !== 200), [], `probes: ${probes}`);
+    const refused = recs.filter((r) => r.data.startsWith('HTTP/1.1 503'));
+    const held = recs.filter((r) => !r.data.startsWith('HTTP/1.1 503'));
+    for (const r of refused) {
+      const body = JSON.parse(r.data.slice(r.data.indexOf('\r\n\r\n') + 4));
+      assert.equal(body.error.code, 503);
+      assert.equal(body.error.status, 'UNAVAILABLE');
+      assert.match(r.data, /\r\nRetry-After: \d+\r\n/);
+    }
+    assert.ok(held.length <= PER_ADDRESS, `held ${held.length} > ${PER_ADDRESS}`);
+    assert.ok(held.length > 0, 'some hostile connections were admitted');
+    // Every admitted one was closed by the deadline: none answered.
+    for (const r of held) assert.equal(r.data, '', `connection ${r.i} got ${r.data.slice(0, 80)}`);
+    const worst = Math.max(...held.map((r) => r.closed - r.opened));
+    console.log(`flood: ${HOSTILE} hostile, ${refused.length} refused with 503, ${held.length} ` +
+                `held and closed, the last after ${worst} ms (deadline ${DEADLINE_S * 1000} ms); ` +
+                `${probes.length}/${probes.length} probes answered; ${Date.now() - t0} ms in all`);
+    assert.ok(worst < DEADLINE_S * 1000 * 5, `closed after ${worst} ms`);
+    // And the server serves the flooding address again once it stops (its
+    // closed connections are counted out as libmicrohttpd reaps them).
+    let again;
+    for (let i = 0; i < 100; i++) {
+      again = await probeFrom(k.port, HOSTILE_ADDR);
+      if (again.status !== 503) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(again.status, 200);
+  });
+});
