@@ -126,3 +126,31 @@ bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api
     }
     return true;
 }
+
+bool auth_admin(const struct api_ctx *ctx, struct api_request *req, struct api_response *resp)
+{
+    const char *key = api_header(req, "x-goog-api-key");
+
+    if (key == NULL || key[0] == '\0')
+        key = api_query(req, "key");
+    if (ctx->has_admin_key && key != NULL && key[0] != '\0') {
+        uint8_t hash[32];
+        bool admin;
+
+        auth_hash_key(key, strlen(key), hash);
+        admin = CRYPTO_memcmp(hash, ctx->admin_key_hash, sizeof hash) == 0;
+        OPENSSL_cleanse(hash, sizeof hash);
+        if (admin) {
+            snprintf(req->project, sizeof req->project, "%s", "-");
+            return true;
+        }
+    }
+    if (!auth_request(ctx, req, resp))
+        return false;
+    if (req->tenant[0] == '\0' && !ctx->has_admin_key && strcmp(req->project, "default") == 0)
+        return true;
+    api_error(resp, API_PERMISSION_DENIED, "this acts on every project: it needs %s",
+              ctx->has_admin_key ? "the admin key (KABAR_ADMIN_KEY)"
+                                 : "a key of the project \"default\" (or set KABAR_ADMIN_KEY)");
+    return false;
+}

@@ -51,6 +51,9 @@ static void config_usage(FILE *f)
           "environment only:\n"
           "  KABAR_API_KEY              API key of the project \"default\"\n"
           "  KABAR_API_KEYS             project:key,project:key,... for several projects\n"
+          "  KABAR_ADMIN_KEY            the operator's key, the only one for server-wide actions\n"
+          "                             (rotating the signing key); unset: keys of the\n"
+          "                             project \"default\" are the operator's\n"
           "  KABAR_MASTER_KEY           base64 of 32 bytes that encrypt secrets at rest\n"
           "                             (default: generated into DATA_DIR/master.key)\n"
           "  KABAR_RETRY_SCHEDULE       retry delays in seconds (default\n"
@@ -410,6 +413,11 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     cfg->allow_private = config_truthy(getenv("KABAR_ALLOW_PRIVATE_TARGETS"));
     cfg->api_key = config_env("KABAR_API_KEY");
     cfg->api_keys = config_env("KABAR_API_KEYS");
+    cfg->admin_key = config_env("KABAR_ADMIN_KEY");
+    if (cfg->admin_key && strlen(cfg->admin_key) < 16) {
+        snprintf(err, errlen, "KABAR_ADMIN_KEY must be at least 16 characters");
+        return CONFIG_ERROR;
+    }
     cfg->master_key = config_env("KABAR_MASTER_KEY");
 
     optind = 1;

@@ -49,6 +49,7 @@ struct config {
     enum log_format log_format;
     const char *api_key;                /* KABAR_API_KEY, from the environment */
     const char *api_keys;               /* KABAR_API_KEYS */
+    const char *admin_key;              /* KABAR_ADMIN_KEY */
     const char *master_key;             /* KABAR_MASTER_KEY */
     struct dispatch_config delivery;    /* KABAR_RETRY_SCHEDULE, KABAR_TIMEOUT_MS, ... */
     struct ops_config ops;              /* KABAR_EXECUTOR, KABAR_SIM_DELAY_MS, ... */

@@ -8,11 +8,25 @@
 //   - (more suites below)
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError } from './lib/common.mjs';
-import { startKabard } from './lib/kabard.mjs';
+import { KABAR, cleanEnv, startKabard, tempDir } from './lib/kabard.mjs';
+
+/** `kabar ARGS`: {code, stdout, stderr}. */
+function kabar(args) {
+  const home = tempDir('kabar-cli-');
+  return new Promise((resolve) => {
+    execFile(KABAR, args, { env: cleanEnv({ HOME: home, XDG_CONFIG_HOME: home }), timeout: 15_000 },
+      (err, stdout, stderr) => {
+        fs.rmSync(home, { recursive: true, force: true });
+        resolve({ code: err ? err.code : 0, stdout, stderr });
+      });
+  });
+}
 
 /** The request deadline the flood runs against (kabard --request-timeout). */
 const DEADLINE_S = 1;
@@ -111,5 +125,44 @@ describe('connection floods', { timeout: 120_000 }, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(again.status, 200);
+  });
+});
+
+describe('server-wide actions need an operator', { timeout: 60_000 }, () => {
+  const DEF = 'default-key-0123456789abcdefABCD';
+  const OTHER = 'other-key-0123456789abcdefABCDEF';
+  const ADMIN = 'admin-key-0123456789abcdefABCDEF';
+  const rotate = (k, key) => k.request('POST', '/v1/signingKeys:rotate', { key, body: {} });
+  const kids = async (k) => (await k.request('GET', '/.well-known/jwks.json', { key: null })).json.keys.length;
+
+  it('without KABAR_ADMIN_KEY, the project "default" is the operator; others get 403', async () => {
+    const k = await startKabard({ apiKeys: `default:${DEF},other:${OTHER}` });
+    try {
+      const n = await kids(k);
+      assertError(await rotate(k, OTHER), 403, 'PERMISSION_DENIED');
+      assertError(await rotate(k, null), 401, 'UNAUTHENTICATED');
+      assertError(await rotate(k, 'not-a-key-0123456789'), 401, 'UNAUTHENTICATED');
+      assert.equal(await kids(k), n, 'no key was made');
+      assert.equal((await rotate(k, DEF)).status, 200);
+      const cli = await kabar(['--server', k.baseUrl, '--api-key', DEF, 'keys', 'rotate']);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(await kids(k), n + 2);
+    } finally { await k.cleanup(); }
+  });
+
+  it('with KABAR_ADMIN_KEY, only that key rotates, and it opens no project', async () => {
+    const k = await startKabard({ apiKeys: `default:${DEF},other:${OTHER}`,
+                                  env: { KABAR_ADMIN_KEY: ADMIN } });
+    try {
+      const n = await kids(k);
+      assertError(await rotate(k, DEF), 403, 'PERMISSION_DENIED');
+      assertError(await rotate(k, OTHER), 403, 'PERMISSION_DENIED');
+      assert.equal(await kids(k), n);
+      assert.equal((await rotate(k, ADMIN)).status, 200);
+      const cli = await kabar(['--server', k.baseUrl, '--api-key', ADMIN, 'keys', 'rotate']);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(await kids(k), n + 2);
+      assertError(await k.request('GET', '/v1/webhooks', { key: ADMIN }), 401, 'UNAUTHENTICATED');
+    } finally { await k.cleanup(); }
   });
 });
