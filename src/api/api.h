@@ -78,6 +78,7 @@ struct api_response {
     const char *content_type;       /* static string; NULL: application/json */
     size_t body_len;                /* 0: strlen(body); set for binary bodies */
     char set_cookie[256];           /* a Set-Cookie header when not "" */
+    int retry_after;                /* a Retry-After header (seconds) when > 0 */
 };
 
 typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,

@@ -39,6 +39,9 @@ void api_error(struct api_response *resp, enum api_error err, const char *fmt, .
 
     free(resp->body);
     resp->status = api_error_table[err].code;
+    /* 503: a resource is short (the database, the disk, connections);
+     * nothing was done, and the client may try again shortly. */
+    resp->retry_after = err == API_UNAVAILABLE ? 1 : 0;
     obj = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", resp->status,
                     "message", msg, "status", status);
     resp->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

@@ -158,7 +158,7 @@ void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
     json_object_del(body, "webhookConfig");
     op.request = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!op.request) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto out;
     }
     if (api_ops_submit(ctx, &op, bg, resp) != 0)

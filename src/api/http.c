@@ -183,7 +183,7 @@ static void http_dispatch(const struct api_ctx *ctx, struct api_request *req,
     }
     scratch = malloc(strlen(req->path) + 1);
     if (scratch == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     switch (api_router_match(req->method, req->path, req, scratch, &m)) {
@@ -235,6 +235,12 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
     if (resp->set_cookie[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, resp->set_cookie);
+    if (resp->retry_after > 0) {
+        char secs[16];
+
+        snprintf(secs, sizeof secs, "%d", resp->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     /* Every answer, the web UI's pages and the API's JSON alike: nothing
      * kabard serves may run a script that is not one of its own files, be
      * framed, or be sniffed into another type. */

@@ -14,8 +14,8 @@
  * Every write runs in a BEGIN IMMEDIATE transaction, which takes the write
  * lock up front and so waits in the busy handler instead of failing half way
  * with SQLITE_BUSY. A lock still held after STORE_SQLITE_BUSY_MS becomes
- * STORE_UNAVAILABLE; any other SQLite failure is logged and becomes
- * STORE_ERROR. Bound values are never logged, so sealed secrets and key
+ * STORE_UNAVAILABLE, and so does a full disk, an I/O error or a lack of
+ * memory; any other SQLite failure is logged and becomes STORE_ERROR. Bound values are never logged, so sealed secrets and key
  * hashes stay out of the logs.
  *
  * The schema is versioned by the schema_version table and migrated once, in
@@ -257,6 +257,16 @@ static enum store_rc sql_error(struct store_sqlite_conn *c, int rc, const char *
         if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
             return STORE_CONFLICT;
         break;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+        /* A resource ran out (disk, memory, file descriptors) or the file
+         * system failed: nothing was written, and the same call may work
+         * once it is back; the API answers 503. */
+        log_error("database unavailable", "op=%s rc=%d error=\"%s\"", op, rc,
+                  sqlite3_errmsg(c->db));
+        return STORE_UNAVAILABLE;
     default:
         break;
     }

@@ -8,9 +8,10 @@
 //   - (more suites below)
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError } from './lib/common.mjs';
@@ -164,5 +165,86 @@ describe('server-wide actions need an operator', { timeout: 60_000 }, () => {
       assert.equal(await kids(k), n + 2);
       assertError(await k.request('GET', '/v1/webhooks', { key: ADMIN }), 401, 'UNAUTHENTICATED');
     } finally { await k.cleanup(); }
+  });
+});
+
+describe('a full disk', { timeout: 120_000 }, () => {
+  it('answers 503 UNAVAILABLE with Retry-After, /readyz says not ready, nothing acknowledged is lost', async (t) => {
+    if (process.env.KABAR_TEST_DATABASE_URL) {
+      t.skip('the PostgreSQL server owns its disk (its disk-full errors, SQLSTATE 53xxx, are 503 as well)');
+      return;
+    }
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to mount a small tmpfs: NOT TESTED here');
+      return;
+    }
+    const dir = tempDir('kabar-full-');
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
+    } catch (e) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      t.skip(`cannot mount a tmpfs (${String(e.stderr).trim()}): NOT TESTED here`);
+      return;
+    }
+    const dataDir = path.join(dir, 'data');
+    fs.mkdirSync(dataDir, { mode: 0o700 });
+    let k;
+    try {
+      k = await startKabard({ dataDir, apiKey: 'full-disk-key-0123456789abcdef', database: '' });
+      const acked = [];
+      for (let i = 0; i < 20; i++) {
+        const r = await k.request('POST', '/v1/webhooks', {
+          body: { name: `before-${i}`, uri: `https://example.com/b/${i}`, subscribed_events: ['batch.succeeded'] } });
+        assert.equal(r.status, 200, r.text);
+        acked.push(r.json.id);
+      }
+      const filler = path.join(dir, 'filler');
+      const fd = fs.openSync(filler, 'w');
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      try { for (;;) fs.writeSync(fd, chunk); } catch (e) { assert.equal(e.code, 'ENOSPC'); }
+      try { for (;;) fs.writeSync(fd, chunk, 0, 512); } catch (e) { assert.equal(e.code, 'ENOSPC'); }
+      fs.closeSync(fd);
+
+      const refused = [];
+      let first503;
+      for (let i = 0; i < 2000 && refused.length < 5; i++) {
+        const name = `full-${i}-${'x'.repeat(200)}`;
+        const r = await k.request('POST', '/v1/webhooks', {
+          body: { name, uri: `https://example.com/h/${i}`, subscribed_events: ['batch.succeeded'] } });
+        assert.ok(r.status === 200 || r.status === 503, `${r.status}: ${r.text}`);
+        if (r.status === 200) { acked.push(r.json.id); continue; }
+        assertError(r, 503, 'UNAVAILABLE');
+        assert.match(r.headers.get('retry-after') || '', /^\d+$/);
+        refused.push(name);
+        first503 ??= i;
+      }
+      assert.ok(refused.length > 0, 'the disk never filled');
+      const ev = await k.request('POST', '/v1/events', {
+        body: { type: 'batch.succeeded', data: { id: 'batches/full' } } });
+      assertError(ev, 503, 'UNAVAILABLE');
+      const ready = await k.request('GET', '/readyz', { key: null });
+      assert.equal(ready.status, 503, ready.text);
+      assert.equal(ready.json.status, 'not_ready');
+      assert.equal((await k.request('GET', '/healthz', { key: null })).status, 200);
+
+      // Space again: ready without a restart, and writes work.
+      fs.rmSync(filler);
+      const again = await k.request('GET', '/readyz', { key: null });
+      assert.equal(again.status, 200, again.text);
+      const after = await k.request('POST', '/v1/webhooks', {
+        body: { name: 'after', uri: 'https://example.com/after', subscribed_events: ['batch.succeeded'] } });
+      assert.equal(after.status, 200, after.text);
+      const names = new Set((await k.listAll()).map((w) => w.name));
+      const ids = new Set((await k.listAll()).map((w) => w.id));
+      for (const id of acked) assert.ok(ids.has(id), `acknowledged webhook ${id} lost`);
+      for (const n of refused) assert.ok(!names.has(n), 'a refused webhook was stored');
+      console.log(`full disk: ${acked.length} created, then 503 from request ${first503}; ` +
+                  `${refused.length} refused, none stored; /readyz 503 then 200 once space was back`);
+      assert.match(k.stderr, /msg="database unavailable"/);
+    } finally {
+      await k?.cleanup();
+      try { execFileSync('umount', [dir], { stdio: 'pipe' }); } catch { /* not mounted */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
