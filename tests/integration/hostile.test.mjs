@@ -248,3 +248,36 @@ describe('a full disk', { timeout: 120_000 }, () => {
     }
   });
 });
+
+describe('log values are escaped', { timeout: 60_000 }, () => {
+  const forged = '/v1/x%22%20status=200%20project=admin%20forged=%22%0Aforged2=1%1B%5B31m%5C';
+  const decoded = '/v1/x" status=200 project=admin forged="\nforged2=1\u001b[31m\\';
+
+  for (const format of ['logfmt', 'json']) {
+    it(`in ${format}: a quote, space or control character in a path forges no field`, async () => {
+      const k = await startKabard({ args: ['--log-format', format] });
+      try {
+        const r = await k.request('GET', forged, { key: null });
+        assertError(r, 404, 'NOT_FOUND');
+        await k.stop();
+        const lines = k.stderr.split('\n').filter((l) => l.includes('forged'));
+        assert.equal(lines.length, 1, lines.join('\n'));
+        assert.ok(!lines[0].includes('\u001b'), 'a control byte reached the log');
+        let rec;
+        if (format === 'json') {
+          rec = JSON.parse(lines[0]);
+        } else {
+          [rec] = (await import('./lib/kabard.mjs')).parseLogfmtLines(lines[0]);
+        }
+        assert.equal(rec.msg, 'request');
+        assert.equal(rec.forged, undefined, lines[0]);
+        assert.equal(rec.forged2, undefined, lines[0]);
+        assert.equal(String(rec.status), '404');
+        assert.equal(rec.project, '-');
+        // The path survives, but for the control byte (shown as '?').
+        if (format === 'json') assert.equal(rec.path, decoded.replace('\u001b', '?'));
+        else assert.ok(lines[0].includes(' path="/v1/x\\" status=200 project=admin forged=\\"\\nforged2=1?[31m\\\\" '), lines[0]);
+      } finally { await k.cleanup(); }
+    });
+  }
+});
