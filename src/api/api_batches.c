@@ -320,6 +320,9 @@ void api_batches_cancel(const struct api_ctx *ctx, struct api_request *req,
     struct store_operation op;
     enum store_rc rc;
 
+    /* Only an empty body or {}: a cancel takes no fields. */
+    if (!api_json_no_body(req, resp))
+        return;
     if (api_ops_load(ctx, req, OPS_KIND_BATCH, req->params[0], &op, resp) != 0)
         return;
     store_operation_clear(&op);

@@ -134,9 +134,19 @@ void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INVALID_ARGUMENT, "background must be a boolean");
         goto out;
     }
+    if (stream && !json_is_boolean(stream)) {
+        api_error(resp, API_INVALID_ARGUMENT, "stream must be a boolean");
+        goto out;
+    }
     if (json_is_true(stream)) {
         api_error(resp, API_INVALID_ARGUMENT, "stream is not supported by kabard; poll with GET "
                                               "or use background with webhooks");
+        goto out;
+    }
+    if (api_json_field(body, &F_INPUT) && !json_is_string(api_json_field(body, &F_INPUT)) &&
+        !json_is_array(api_json_field(body, &F_INPUT)) &&
+        !json_is_object(api_json_field(body, &F_INPUT))) {
+        api_error(resp, API_INVALID_ARGUMENT, "input must be a string, an array or an object");
         goto out;
     }
     if (!api_json_field(body, &F_INPUT)) {
@@ -201,6 +211,9 @@ void api_interactions_cancel(const struct api_ctx *ctx, struct api_request *req,
     struct store_operation op;
     enum store_rc rc;
 
+    /* Only an empty body or {}: a cancel takes no fields. */
+    if (!api_json_no_body(req, resp))
+        return;
     if (api_ops_load(ctx, req, OPS_KIND_INTERACTION, req->params[0], &op, resp) != 0)
         return;
     store_operation_clear(&op);

@@ -82,6 +82,7 @@ struct http_request_state {
 };
 
 static void http_guard_busy(struct http_server *srv, struct MHD_Connection *conn, bool busy);
+static bool http_guard_bad_escape(struct http_server *srv, struct MHD_Connection *conn);
 
 void api_defer(struct api_request *req, api_finish_fn finish, void *arg)
 {
@@ -113,6 +114,88 @@ void api_resume(struct api_request *req)
 const char *api_query(const struct api_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* A query parameter's name in snake_case (pageSize -> page_size), so that
+ * both spellings of one parameter count as the same. */
+static void http_query_snake(const char *name, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (; *name && o + 2 < cap; name++) {
+        if (*name >= 'A' && *name <= 'Z') {
+            out[o++] = '_';
+            out[o++] = (char)(*name - 'A' + 'a');
+        } else {
+            out[o++] = *name;
+        }
+    }
+    out[o] = '\0';
+}
+
+struct http_query_scan {
+    char names[API_MAX_QUERY][64];
+    size_t n;
+    enum { HTTP_QUERY_OK, HTTP_QUERY_NO_NAME, HTTP_QUERY_EMPTY, HTTP_QUERY_TWICE,
+           HTTP_QUERY_TOO_MANY } bad;   /* the first problem */
+    char which[64];                     /* and the parameter it is about */
+};
+
+static enum MHD_Result http_query_visit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    struct http_query_scan *sc = cls;
+    char snake[64];
+
+    (void)kind;
+    if (key == NULL || key[0] == '\0') {
+        sc->bad = HTTP_QUERY_NO_NAME;
+        return MHD_NO;
+    }
+    snprintf(sc->which, sizeof sc->which, "%s", key);
+    if (value == NULL || value[0] == '\0') {
+        sc->bad = HTTP_QUERY_EMPTY;
+        return MHD_NO;
+    }
+    http_query_snake(key, snake, sizeof snake);
+    for (size_t i = 0; i < sc->n; i++) {
+        if (strcmp(sc->names[i], snake) == 0) {
+            sc->bad = HTTP_QUERY_TWICE;
+            return MHD_NO;
+        }
+    }
+    if (sc->n == API_MAX_QUERY) {
+        sc->bad = HTTP_QUERY_TOO_MANY;
+        return MHD_NO;
+    }
+    snprintf(sc->names[sc->n++], sizeof sc->names[0], "%s", snake);
+    return MHD_YES;
+}
+
+bool api_query_check(const struct api_request *req, struct api_response *resp)
+{
+    struct http_query_scan sc = {.n = 0};
+
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, http_query_visit, &sc);
+    switch (sc.bad) {
+    case HTTP_QUERY_OK:
+        return true;
+    case HTTP_QUERY_NO_NAME:
+        api_error(resp, API_INVALID_ARGUMENT, "a query parameter has no name");
+        break;
+    case HTTP_QUERY_EMPTY:
+        api_error(resp, API_INVALID_ARGUMENT, "query parameter %s is empty: give it a value "
+                  "or leave it out", sc.which);
+        break;
+    case HTTP_QUERY_TWICE:
+        api_error(resp, API_INVALID_ARGUMENT, "query parameter %s is given more than once "
+                  "(in one spelling or another)", sc.which);
+        break;
+    case HTTP_QUERY_TOO_MANY:
+        api_error(resp, API_INVALID_ARGUMENT, "more than %d query parameters", API_MAX_QUERY);
+        break;
+    }
+    return false;
 }
 
 const char *api_header(const struct api_request *req, const char *name)
@@ -181,6 +264,13 @@ static void http_dispatch(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes", API_MAX_BODY);
         return;
     }
+    if (http_guard_bad_escape(st->srv, st->conn)) {
+        api_error(resp, API_INVALID_ARGUMENT, "the path or a query parameter holds a NUL byte "
+                  "(%%00) or bytes that are not UTF-8");
+        return;
+    }
+    if (!api_query_check(req, resp))
+        return;
     scratch = malloc(strlen(req->path) + 1);
     if (scratch == NULL) {
         api_error(resp, API_UNAVAILABLE, "out of memory");
@@ -433,6 +523,7 @@ struct http_conn {
     int64_t since_us;                   /* ready for a request since */
     bool busy;                          /* a whole request is in, its answer under way */
     bool closing;                       /* shut down by the reaper */
+    bool bad_escape;                    /* the request's path or query: %00 or not UTF-8 */
 };
 
 /* Extract the comparable bytes of a client address. */
@@ -671,6 +762,87 @@ static void http_guard_busy(struct http_server *srv, struct MHD_Connection *conn
     pthread_mutex_unlock(&srv->gmu);
 }
 
+/* Whether the request of conn had a bad escape (cleared for the next). */
+static bool http_guard_bad_escape(struct http_server *srv, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *c = ci ? ci->socket_context : NULL;
+    bool bad;
+
+    if (c == NULL)
+        return false;
+    pthread_mutex_lock(&srv->gmu);
+    bad = c->bad_escape;
+    c->bad_escape = false;
+    pthread_mutex_unlock(&srv->gmu);
+    return bad;
+}
+
+/* Whether s[0..n) is UTF-8 (no overlong forms, no surrogates, at most
+ * U+10FFFF). */
+static bool http_utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* libmicrohttpd's unescaping of the path and of each query parameter, which
+ * notes a %00 (it would cut the value short) or bytes that are not UTF-8:
+ * the request is then answered 400 (http_dispatch). */
+static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    struct http_server *srv = cls;
+    size_t n = MHD_http_unescape(s);
+
+    if (strlen(s) != n || !http_utf8_valid((const unsigned char *)s, n)) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct http_conn *c = ci ? ci->socket_context : NULL;
+
+        if (c != NULL) {
+            pthread_mutex_lock(&srv->gmu);
+            c->bad_escape = true;
+            pthread_mutex_unlock(&srv->gmu);
+        }
+    }
+    return n;
+}
+
 /* Raise the soft limit on open files to the hard one: each connection takes
  * two (libmicrohttpd's and the guard's), and the store, the delivery engine
  * and the logs take more. */
@@ -746,6 +918,7 @@ struct http_server *http_start(const struct api_ctx *ctx, int fd, unsigned threa
                                    MHD_OPTION_THREAD_POOL_SIZE, threads,
                                    MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
                                    MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, srv,
+                                   MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, srv,
                                    /* Inactivity while an answer is sent: the
                                     * guard's deadline covers the request. */
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,

@@ -77,6 +77,10 @@ int main(int argc, char **argv)
     sigset_t sigs;
     int sig = 0, rc = 1, fd = -1;
 
+    /* Everything kabard creates (the database and its -wal and -shm, the
+     * keys, operation files) is the owner's alone, whatever the data
+     * directory's mode. */
+    umask(077);
     switch (config_load(&cfg, argc, argv, err, sizeof(err))) {
     case CONFIG_EXIT:
         return 0;
