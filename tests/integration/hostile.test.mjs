@@ -12,10 +12,12 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError } from './lib/common.mjs';
-import { KABAR, cleanEnv, startKabard, tempDir } from './lib/kabard.mjs';
+import { KABAR, cleanEnv, databaseDump, startKabard, tempDir } from './lib/kabard.mjs';
+import { startReceiver, waitFor } from './lib/receiver.mjs';
 
 /** `kabar ARGS`: {code, stdout, stderr}. */
 function kabar(args) {
@@ -280,4 +282,126 @@ describe('log values are escaped', { timeout: 60_000 }, () => {
       } finally { await k.cleanup(); }
     });
   }
+});
+
+/** The whole database as text, as fault.test.mjs takes it. */
+function dump(k) {
+  if (k.databaseUrl) return databaseDump(k).replace(/^\\(un)?restrict .*\n/gm, '');
+  return execFileSync('sqlite3', ['-readonly', path.join(k.dataDir, 'kabar.db'), '.dump'],
+    { encoding: 'latin1', maxBuffer: 1 << 28 });
+}
+
+/** Every route of the OpenAPI description: [method, path template]. */
+const ROUTES = (() => {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const doc = JSON.parse(fs.readFileSync(path.join(here, '..', '..', 'src', 'api', 'openapi.json'), 'utf8'));
+  const out = [];
+  for (const [p, ops] of Object.entries(doc.paths)) {
+    for (const m of Object.keys(ops)) if (m !== 'parameters') out.push([m.toUpperCase(), p]);
+  }
+  return out;
+})();
+
+/** A request held to no OpenAPI route (the corpus's paths are not routes). */
+async function bare(k, method, url, { key, body } = {}) {
+  const headers = {};
+  if (key) headers['x-goog-api-key'] = key;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(new URL(url, k.baseUrl), { method, headers, body,
+                                                     signal: AbortSignal.timeout(15_000) });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+function isJsonError(r) {
+  return r.status >= 400 && r.status < 500 && r.json?.error?.code === r.status &&
+    typeof r.json.error.message === 'string' && typeof r.json.error.status === 'string';
+}
+
+describe('bad requests and other projects, on every route', { timeout: 120_000 }, () => {
+  const A = 'project-a-key-0123456789abcdefAB';
+  const B = 'project-b-key-0123456789abcdefAB';
+  let k, rcv, ids;
+
+  /** A route's path with project A's resources in it. */
+  const fill = (p) => {
+    const kind = p.split('/')[2];
+    const id = { webhooks: ids.webhook, deliveries: ids.delivery, interactions: ids.interaction,
+                 batches: ids.batch, operations: ids.interaction, files: 'file_0' }[kind];
+    return p.replace('{model}/operations/{id}', `veo/operations/${ids.video}`)
+      .replace('{model}', 'veo').replace('{publisher}', 'google')
+      .replace('{hash}', 'x').replace('{name}', 'y').replace('{id}', id ?? 'x');
+  };
+
+  before(async () => {
+    rcv = await startReceiver();
+    k = await startKabard({ apiKeys: `default:${A},other:${B}`,
+                            env: { KABAR_EXECUTOR: 'external', KABAR_PRUNE_INTERVAL_MS: '3600000' } });
+    const as = (m, p, body) => k.request(m, p, { key: A, body });
+    const hook = await as('POST', '/v1/webhooks', { uri: rcv.url('/h'), subscribed_events: ['batch.succeeded'] });
+    assert.equal(hook.status, 200, hook.text);
+    assert.equal((await as('POST', '/v1/events', { type: 'batch.succeeded', data: { id: 'batches/x' } })).status, 200);
+    const delivery = await waitFor(async () => {
+      const r = await as('GET', `/v1/webhooks/${hook.json.id}/deliveries`);
+      return r.json.deliveries?.find((d) => d.state === 'succeeded');
+    }, 10_000, 'the delivery');
+    const inter = await as('POST', '/v1/interactions', { model: 'm', input: 'hi', background: true });
+    assert.equal(inter.status, 200, inter.text);
+    const batch = await as('POST', '/v1/models/m:batchGenerateContent', { batch: { displayName: 'b',
+      inputConfig: { requests: { requests: [{ request: { contents: [{ parts: [{ text: 'r' }] }] } }] } } } });
+    assert.equal(batch.status, 200, batch.text);
+    const video = await as('POST', '/v1/models/veo:predictLongRunning', { instances: [{ prompt: 'p' }] });
+    assert.equal(video.status, 200, video.text);
+    ids = { webhook: hook.json.id, delivery: delivery.id, interaction: inter.json.id,
+            batch: batch.json.name.split('/')[1], video: video.json.name.split('/').pop() };
+  });
+  after(async () => { await k?.cleanup(); await rcv?.close(); });
+
+  it('every bad request is a JSON 4xx and changes nothing', async () => {
+    const before1 = dump(k);
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const bodies = ['{', '[]', '"x"', deep, '{"zz_unknown_field":1}', '{"name":"\xff"}', '{"a":1,"a":2}'];
+    let n = 0;
+    const fails = [];
+    for (const [m, tpl] of ROUTES) {
+      const p = fill(tpl);
+      const tries = [
+        [`${p}%00`], [`${p}%C3%28`], [`${p}?page_size=1&pageSize=1`], [`${p}?page_size=`],
+        [`${p}?=x`], [`${p}?update_mask=name%00x`],
+      ];
+      if (m === 'POST' || m === 'PATCH') for (const b of bodies) tries.push([p, b]);
+      for (const [url, body] of tries) {
+        const r = await bare(k, m, url, { key: A,
+                                          body: body === undefined ? undefined : Buffer.from(body, 'latin1') });
+        n++;
+        if (!isJsonError(r)) fails.push(`${m} ${url.slice(0, 80)} ${String(body).slice(0, 30)}: ${r.status} ${r.text.slice(0, 120)}`);
+      }
+    }
+    assert.deepEqual(fails, [], `${fails.length} of ${n} bad requests were not a JSON 4xx`);
+    assert.equal(dump(k), before1, 'a bad request changed the database');
+    console.log(`bad requests: ${n} on ${ROUTES.length} routes, every one a JSON 4xx, database unchanged`);
+  });
+
+  it("another project's key reaches nothing of project A on any route", async () => {
+    const before1 = dump(k);
+    const secrets = Object.values(ids);
+    const fails = [];
+    for (const [m, tpl] of ROUTES) {
+      const p = fill(tpl);
+      const body = m === 'POST' || m === 'PATCH' ? {} : undefined;
+      const r = await k.request(m, p, { key: B, body });
+      // An error may quote the id the request named; nothing else of A.
+      const leaked = secrets.filter((id) => !p.includes(id) && r.text.includes(id));
+      if (leaked.length) fails.push(`${m} ${p}: shows ${leaked}`);
+      if (r.status < 300 && p.split('/').length > 3 && p.startsWith('/v1/') &&
+          !['/v1/deliveries', '/v1/operations', '/v1/batches', '/v1/stats'].includes(p)) {
+        fails.push(`${m} ${p}: ${r.status} ${r.text.slice(0, 100)}`);
+      }
+      if (r.status >= 500) fails.push(`${m} ${p}: ${r.status}`);
+    }
+    assert.deepEqual(fails, []);
+    assert.equal(dump(k), before1, "another project's requests changed the database");
+  });
 });
