@@ -518,7 +518,11 @@ fail:
  */
 struct http_conn {
     struct http_conn *prev, *next;
-    int own;                            /* our dup of the socket */
+    int own;                            /* our dup of the socket, taken in the upper
+                                         * half of the descriptors: the sockets
+                                         * libmicrohttpd gets stay consecutive,
+                                         * and it spreads them over its threads
+                                         * by their number */
     uint8_t addr[16];                   /* client address, IPv4 in the first 4 */
     int64_t since_us;                   /* ready for a request since */
     bool busy;                          /* a whole request is in, its answer under way */
@@ -599,7 +603,8 @@ static void http_guard_admit(struct http_server *srv, int fd, const struct socka
         why = "too many connections from this address";
     else if ((size_t)fd >= srv->npending || (c = calloc(1, sizeof *c)) == NULL)
         why = "the server is out of resources";
-    else if ((c->own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    else if ((c->own = fcntl(fd, F_DUPFD_CLOEXEC, (int)(srv->npending / 2))) < 0 &&
+             (c->own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
         free(c);
         c = NULL;
         why = "the server is out of file descriptors";
@@ -922,10 +927,13 @@ struct http_server *http_start(const struct api_ctx *ctx, int fd, unsigned threa
                                    /* Inactivity while an answer is sent: the
                                     * guard's deadline covers the request. */
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                   /* The guard counts; this only must not
-                                    * refuse what the guard admitted. */
+                                   /* The guard counts. libmicrohttpd splits
+                                    * its own limit between its threads; each
+                                    * must be able to take every connection
+                                    * the guard admits (its refusal path in a
+                                    * pool thread can also hang its stop). */
                                    MHD_OPTION_CONNECTION_LIMIT,
-                                   limits->max_connections + threads * 16,
+                                   (limits->max_connections + 16) * threads,
                                    MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot start the HTTP server");

@@ -89,7 +89,8 @@ describe('connection floods', { timeout: 120_000 }, () => {
   before(async () => {
     k = await startKabard({ args: ['--request-timeout', String(DEADLINE_S)] });
   });
-  after(async () => { await k?.cleanup(); });
+  // stop() asserts a clean exit: shedding connections must not hang it.
+  after(async () => { try { await k?.stop(); } finally { await k?.cleanup(); } });
 
   it(`${HOSTILE} idle and slowloris connections from one address lock out no one`, async () => {
     const t0 = Date.now();
@@ -128,6 +129,30 @@ describe('connection floods', { timeout: 120_000 }, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(again.status, 200);
+  });
+});
+
+describe('scarce connections', { timeout: 60_000 }, () => {
+  it('idle connections are closed early when three quarters are in use, long before the deadline', async () => {
+    const k = await startKabard({ args: ['--request-timeout', '30', '--max-connections', '100',
+                                         '--max-connections-per-address', '100'] });
+    try {
+      const t0 = Date.now();
+      const socks = [];
+      const closed = [];
+      for (let i = 0; i < 90; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: k.port, localAddress: HOSTILE_ADDR });
+        s.on('error', () => {});
+        closed.push(new Promise((resolve) => s.on('close', () => resolve(Date.now() - t0))));
+        socks.push(s);
+      }
+      const times = await Promise.all(closed);
+      const r = await probe(k.port);
+      assert.equal(r.status, 200);
+      const worst = Math.max(...times);
+      console.log(`scarce: 90 idle of 100 closed, the last after ${worst} ms (deadline 30000 ms)`);
+      assert.ok(worst < 30_000, `idle connections held ${worst} ms`);
+    } finally { try { await k.stop(); } finally { await k.cleanup(); } }
   });
 });
 
