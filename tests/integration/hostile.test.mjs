@@ -430,3 +430,48 @@ describe('bad requests and other projects, on every route', { timeout: 120_000 }
     assert.equal(dump(k), before1, "another project's requests changed the database");
   });
 });
+
+describe('smaller rules', { timeout: 60_000 }, () => {
+  it('cancel takes only no body or {}; instances are type-checked; files are 0600', async () => {
+    const dataDir = tempDir('kabar-modes-');
+    fs.chmodSync(dataDir, 0o755);
+    const k = await startKabard({ dataDir, env: { KABAR_EXECUTOR: 'external' } });
+    try {
+      const inter = await k.request('POST', '/v1/interactions', { body: { model: 'm', input: 'hi', background: true } });
+      assert.equal(inter.status, 200, inter.text);
+      const cancel = (body) => bare(k, 'POST', `/v1/interactions/${inter.json.id}/cancel`, { key: k.apiKey, body });
+      for (const body of ['{"a":1}', '[]', '['.repeat(100_000) + ']'.repeat(100_000), 'null']) {
+        const r = await cancel(body);
+        assert.ok(isJsonError(r) && r.status === 400, `${body.slice(0, 20)}: ${r.status} ${r.text}`);
+      }
+      assert.equal((await k.request('GET', `/v1/interactions/${inter.json.id}`)).json.status, 'in_progress');
+      assert.equal((await cancel('{}')).status, 200);
+
+      for (const instances of [[{ prompt: 5 }], [{ prompt: 'p' }, 'x'], [{ prompt: 'p', image: 'x' }]]) {
+        assertError(await k.request('POST', '/v1/models/veo:predictLongRunning', { body: { instances } }),
+          400, 'INVALID_ARGUMENT');
+      }
+      assertError(await k.request('POST', '/v1/interactions', { body: { model: 'm', input: 5 } }),
+        400, 'INVALID_ARGUMENT');
+
+      await k.stop();
+      const modes = {};
+      for (const f of fs.readdirSync(dataDir)) {
+        const st = fs.statSync(path.join(dataDir, f));
+        if (st.isFile()) modes[f] = (st.mode & 0o777).toString(8);
+      }
+      assert.ok(modes['kabar.db'] || k.databaseUrl, JSON.stringify(modes));
+      for (const [f, m] of Object.entries(modes)) assert.equal(m, '600', `${f} is ${m}`);
+      // A database an older kabard left readable is narrowed at start.
+      if (!k.databaseUrl) {
+        fs.chmodSync(path.join(dataDir, 'kabar.db'), 0o644);
+        await k.start();
+        await k.stop();
+        assert.equal((fs.statSync(path.join(dataDir, 'kabar.db')).mode & 0o777).toString(8), '600');
+      }
+    } finally {
+      await k.cleanup();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
