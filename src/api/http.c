@@ -39,6 +39,7 @@
 #include "api/auth.h"
 #include "api/http.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/timeutil.h"
 
 struct http_conn;
@@ -549,6 +550,7 @@ static void http_guard_unlink(struct http_server *srv, struct http_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    atomic_fetch_sub(&metrics.http_connections_open, 1);
     close(c->own);
     free(c);
 }
@@ -611,6 +613,7 @@ static void http_guard_admit(struct http_server *srv, int fd, const struct socka
     }
     if (why != NULL) {
         srv->refused++;
+        atomic_fetch_add(&metrics.http_connections_refused, 1);
         pthread_mutex_unlock(&srv->gmu);
         http_guard_refuse(fd, why);
         return;
@@ -622,6 +625,7 @@ static void http_guard_admit(struct http_server *srv, int fd, const struct socka
         c->next->prev = c;
     srv->conns = c;
     srv->nconns++;
+    atomic_fetch_add(&metrics.http_connections_open, 1);
     srv->pending[fd] = c;
     if (srv->nconns * 4 >= srv->limits.max_connections * 3)
         pthread_cond_signal(&srv->gcond);       /* scarce: reap idle ones now */
@@ -716,6 +720,8 @@ static void *http_guard_reap(void *arg)
         refused = srv->refused;
         failed = srv->accept_failed;
         srv->refused = srv->accept_failed = 0;
+        atomic_fetch_add(&metrics.http_connections_past_deadline, slow);
+        atomic_fetch_add(&metrics.http_connections_idle_closed, idle);
         if (slow + idle + refused + failed > 0) {
             size_t open = srv->nconns;
 

@@ -120,6 +120,11 @@ describe('connection floods', { timeout: 120_000 }, () => {
                 `held and closed, the last after ${worst} ms (deadline ${DEADLINE_S * 1000} ms); ` +
                 `${probes.length}/${probes.length} probes answered; ${Date.now() - t0} ms in all`);
     assert.ok(worst < DEADLINE_S * 1000 * 5, `closed after ${worst} ms`);
+    const m = (await k.request('GET', '/metrics', { key: null })).text;
+    const shed = (reason) => Number(new RegExp(`^kabar_http_connections_shed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m)?.[1]);
+    assert.equal(shed('refused'), refused.length, m);
+    // (and the start-up's idle keep-alive connection, closed by the deadline too)
+    assert.ok(shed('past_deadline') + shed('idle_scarce') >= held.length, m);
     // And the server serves the flooding address again once it stops (its
     // closed connections are counted out as libmicrohttpd reaps them).
     let again;
