@@ -103,13 +103,6 @@ void api_resume(struct api_request *req);
 const char *api_query(const struct api_request *req, const char *name);
 const char *api_header(const struct api_request *req, const char *name);
 
-/* The query string's rules, checked before routing: every parameter has a
- * name and a value, and none comes twice (pageSize and page_size are one).
- * At most API_MAX_QUERY parameters. Returns true, or false after filling
- * resp with a 400. */
-#define API_MAX_QUERY 32
-bool api_query_check(const struct api_request *req, struct api_response *resp);
-
 /* Route handlers, one file per resource. */
 void api_health_get(const struct api_ctx *, struct api_request *, struct api_response *);
 void api_ready_get(const struct api_ctx *, struct api_request *, struct api_response *);

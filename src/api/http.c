@@ -65,6 +65,10 @@ struct http_server {
     unsigned long long refused, accept_failed;  /* since the reaper's last log line */
 };
 
+static void http_guard_busy(struct http_server *srv, struct MHD_Connection *conn, bool busy);
+static bool http_request_strict(struct http_server *srv, struct MHD_Connection *conn,
+                                struct api_response *resp);
+
 struct http_request_state {
     struct http_server *srv;
     struct MHD_Connection *conn;
@@ -81,9 +85,6 @@ struct http_request_state {
     bool resumed;                   /* api_resume was called */
     bool suspended;                 /* the connection is suspended */
 };
-
-static void http_guard_busy(struct http_server *srv, struct MHD_Connection *conn, bool busy);
-static bool http_guard_bad_escape(struct http_server *srv, struct MHD_Connection *conn);
 
 void api_defer(struct api_request *req, api_finish_fn finish, void *arg)
 {
@@ -115,88 +116,6 @@ void api_resume(struct api_request *req)
 const char *api_query(const struct api_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-/* A query parameter's name in snake_case (pageSize -> page_size), so that
- * both spellings of one parameter count as the same. */
-static void http_query_snake(const char *name, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (; *name && o + 2 < cap; name++) {
-        if (*name >= 'A' && *name <= 'Z') {
-            out[o++] = '_';
-            out[o++] = (char)(*name - 'A' + 'a');
-        } else {
-            out[o++] = *name;
-        }
-    }
-    out[o] = '\0';
-}
-
-struct http_query_scan {
-    char names[API_MAX_QUERY][64];
-    size_t n;
-    enum { HTTP_QUERY_OK, HTTP_QUERY_NO_NAME, HTTP_QUERY_EMPTY, HTTP_QUERY_TWICE,
-           HTTP_QUERY_TOO_MANY } bad;   /* the first problem */
-    char which[64];                     /* and the parameter it is about */
-};
-
-static enum MHD_Result http_query_visit(void *cls, enum MHD_ValueKind kind, const char *key,
-                                        const char *value)
-{
-    struct http_query_scan *sc = cls;
-    char snake[64];
-
-    (void)kind;
-    if (key == NULL || key[0] == '\0') {
-        sc->bad = HTTP_QUERY_NO_NAME;
-        return MHD_NO;
-    }
-    snprintf(sc->which, sizeof sc->which, "%s", key);
-    if (value == NULL || value[0] == '\0') {
-        sc->bad = HTTP_QUERY_EMPTY;
-        return MHD_NO;
-    }
-    http_query_snake(key, snake, sizeof snake);
-    for (size_t i = 0; i < sc->n; i++) {
-        if (strcmp(sc->names[i], snake) == 0) {
-            sc->bad = HTTP_QUERY_TWICE;
-            return MHD_NO;
-        }
-    }
-    if (sc->n == API_MAX_QUERY) {
-        sc->bad = HTTP_QUERY_TOO_MANY;
-        return MHD_NO;
-    }
-    snprintf(sc->names[sc->n++], sizeof sc->names[0], "%s", snake);
-    return MHD_YES;
-}
-
-bool api_query_check(const struct api_request *req, struct api_response *resp)
-{
-    struct http_query_scan sc = {.n = 0};
-
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, http_query_visit, &sc);
-    switch (sc.bad) {
-    case HTTP_QUERY_OK:
-        return true;
-    case HTTP_QUERY_NO_NAME:
-        api_error(resp, API_INVALID_ARGUMENT, "a query parameter has no name");
-        break;
-    case HTTP_QUERY_EMPTY:
-        api_error(resp, API_INVALID_ARGUMENT, "query parameter %s is empty: give it a value "
-                  "or leave it out", sc.which);
-        break;
-    case HTTP_QUERY_TWICE:
-        api_error(resp, API_INVALID_ARGUMENT, "query parameter %s is given more than once "
-                  "(in one spelling or another)", sc.which);
-        break;
-    case HTTP_QUERY_TOO_MANY:
-        api_error(resp, API_INVALID_ARGUMENT, "more than %d query parameters", API_MAX_QUERY);
-        break;
-    }
-    return false;
 }
 
 const char *api_header(const struct api_request *req, const char *name)
@@ -265,16 +184,9 @@ static void http_dispatch(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_PAYLOAD_TOO_LARGE, "request body exceeds %d bytes", API_MAX_BODY);
         return;
     }
-    if (http_guard_bad_escape(st->srv, st->conn)) {
-        api_error(resp, API_INVALID_ARGUMENT, "the path or a query parameter holds a NUL byte "
-                  "(%%00) or bytes that are not UTF-8");
-        return;
-    }
-    if (!api_query_check(req, resp))
-        return;
     scratch = malloc(strlen(req->path) + 1);
     if (scratch == NULL) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
+        api_error(resp, API_INTERNAL, "out of memory");
         return;
     }
     switch (api_router_match(req->method, req->path, req, scratch, &m)) {
@@ -391,6 +303,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     }
 
     http_guard_busy(srv, conn, true);
+    if (!http_request_strict(srv, conn, &resp)) {
+        memset(&st->req, 0, sizeof(st->req));
+        st->req.method = method;
+        st->req.path = url;
+        return http_answer(st, &resp);
+    }
     memset(&st->req, 0, sizeof(st->req));
     st->req.method = method;
     st->req.path = url;
@@ -852,6 +770,107 @@ static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
         }
     }
     return n;
+}
+
+#define HTTP_MAX_QUERY 32
+
+/* A query parameter's name in snake_case (pageSize -> page_size), so that
+ * both spellings of one parameter count as the same. */
+static void http_query_snake(const char *name, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (; *name && o + 2 < cap; name++) {
+        if (*name >= 'A' && *name <= 'Z') {
+            out[o++] = '_';
+            out[o++] = (char)(*name - 'A' + 'a');
+        } else {
+            out[o++] = *name;
+        }
+    }
+    out[o] = '\0';
+}
+
+struct http_query_scan {
+    char names[HTTP_MAX_QUERY][64];
+    size_t n;
+    enum { HTTP_QUERY_OK, HTTP_QUERY_NO_NAME, HTTP_QUERY_EMPTY, HTTP_QUERY_TWICE,
+           HTTP_QUERY_TOO_MANY } bad;   /* the first problem */
+    char which[64];                     /* and the parameter it is about */
+};
+
+static enum MHD_Result http_query_visit(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    struct http_query_scan *sc = cls;
+    char snake[64];
+
+    (void)kind;
+    if (key == NULL || key[0] == '\0') {
+        sc->bad = HTTP_QUERY_NO_NAME;
+        return MHD_NO;
+    }
+    snprintf(sc->which, sizeof sc->which, "%s", key);
+    if (value == NULL || value[0] == '\0') {
+        sc->bad = HTTP_QUERY_EMPTY;
+        return MHD_NO;
+    }
+    http_query_snake(key, snake, sizeof snake);
+    for (size_t i = 0; i < sc->n; i++) {
+        if (strcmp(sc->names[i], snake) == 0) {
+            sc->bad = HTTP_QUERY_TWICE;
+            return MHD_NO;
+        }
+    }
+    if (sc->n == HTTP_MAX_QUERY) {
+        sc->bad = HTTP_QUERY_TOO_MANY;
+        return MHD_NO;
+    }
+    snprintf(sc->names[sc->n++], sizeof sc->names[0], "%s", snake);
+    return MHD_YES;
+}
+
+/* The query string's rules: every parameter has a name and a value, and
+ * none comes twice (pageSize and page_size are one); at most
+ * HTTP_MAX_QUERY. Returns true, or false after filling resp with a 400. */
+static bool http_query_check(struct MHD_Connection *conn, struct api_response *resp)
+{
+    struct http_query_scan sc = {.n = 0};
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_query_visit, &sc);
+    switch (sc.bad) {
+    case HTTP_QUERY_OK:
+        return true;
+    case HTTP_QUERY_NO_NAME:
+        api_error(resp, API_INVALID_ARGUMENT, "a query parameter has no name");
+        break;
+    case HTTP_QUERY_EMPTY:
+        api_error(resp, API_INVALID_ARGUMENT, "query parameter %s is empty: give it a value "
+                  "or leave it out", sc.which);
+        break;
+    case HTTP_QUERY_TWICE:
+        api_error(resp, API_INVALID_ARGUMENT, "query parameter %s is given more than once "
+                  "(in one spelling or another)", sc.which);
+        break;
+    case HTTP_QUERY_TOO_MANY:
+        api_error(resp, API_INVALID_ARGUMENT, "more than %d query parameters", HTTP_MAX_QUERY);
+        break;
+    }
+    return false;
+}
+
+/* Before routing: a path or parameter with %00 or bytes that are not UTF-8,
+ * and a query string against http_query_check's rules, are 400. Returns
+ * true, or false after filling resp. */
+static bool http_request_strict(struct http_server *srv, struct MHD_Connection *conn,
+                                struct api_response *resp)
+{
+    if (http_guard_bad_escape(srv, conn)) {
+        api_error(resp, API_INVALID_ARGUMENT, "the path or a query parameter holds a NUL byte "
+                  "(%%00) or bytes that are not UTF-8");
+        return false;
+    }
+    return http_query_check(conn, resp);
 }
 
 /* Raise the soft limit on open files to the hard one: each connection takes
