@@ -46,10 +46,9 @@ struct api_ctx {
     bool health_only;
     const char *public_url;         /* where browsers reach kabard (portal links) */
     const struct api_ui_brand *brand;   /* the web UI's title, accent, logo (api_ui.h) */
-    /* KABAR_ADMIN_KEY's SHA-256, when set: the one key for server-wide
-     * actions (auth_admin in auth.h). */
-    bool has_admin_key;
-    uint8_t admin_key_hash[32];
+    /* KABAR_ADMIN_KEY, or NULL: the one key for server-wide actions
+     * (auth_admin in auth.h). */
+    const char *admin_key;
 };
 
 struct api_request {

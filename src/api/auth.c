@@ -127,19 +127,29 @@ bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api
     return true;
 }
 
+/* SHA-256 of s: keys are compared by their hashes, in constant time. */
+static void auth_admin_hash(const char *s, uint8_t out[32])
+{
+    unsigned int n = 32;
+
+    EVP_Digest(s, strlen(s), out, &n, EVP_sha256(), NULL);
+}
+
 bool auth_admin(const struct api_ctx *ctx, struct api_request *req, struct api_response *resp)
 {
     const char *key = api_header(req, "x-goog-api-key");
 
     if (key == NULL || key[0] == '\0')
         key = api_query(req, "key");
-    if (ctx->has_admin_key && key != NULL && key[0] != '\0') {
-        uint8_t hash[32];
+    if (ctx->admin_key != NULL && key != NULL && key[0] != '\0') {
+        uint8_t hash[32], want[32];
         bool admin;
 
-        auth_hash_key(key, strlen(key), hash);
-        admin = CRYPTO_memcmp(hash, ctx->admin_key_hash, sizeof hash) == 0;
+        auth_admin_hash(key, hash);
+        auth_admin_hash(ctx->admin_key, want);
+        admin = CRYPTO_memcmp(hash, want, sizeof hash) == 0;
         OPENSSL_cleanse(hash, sizeof hash);
+        OPENSSL_cleanse(want, sizeof want);
         if (admin) {
             snprintf(req->project, sizeof req->project, "%s", "-");
             return true;
@@ -147,10 +157,10 @@ bool auth_admin(const struct api_ctx *ctx, struct api_request *req, struct api_r
     }
     if (!auth_request(ctx, req, resp))
         return false;
-    if (req->tenant[0] == '\0' && !ctx->has_admin_key && strcmp(req->project, "default") == 0)
+    if (req->tenant[0] == '\0' && ctx->admin_key == NULL && strcmp(req->project, "default") == 0)
         return true;
     api_error(resp, API_PERMISSION_DENIED, "this acts on every project: it needs %s",
-              ctx->has_admin_key ? "the admin key (KABAR_ADMIN_KEY)"
-                                 : "a key of the project \"default\" (or set KABAR_ADMIN_KEY)");
+              ctx->admin_key != NULL ? "the admin key (KABAR_ADMIN_KEY)"
+                                     : "a key of the project \"default\" (or set KABAR_ADMIN_KEY)");
     return false;
 }

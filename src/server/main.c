@@ -24,7 +24,6 @@
 
 #include "api/api.h"
 #include "api/api_ui.h"
-#include "api/auth.h"
 #include "api/http.h"
 #include "common/log.h"
 #include "common/secretbox.h"
@@ -158,10 +157,7 @@ int main(int argc, char **argv)
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
     ctx.public_url = cfg.public_url;
     ctx.brand = &brand;
-    if (cfg.admin_key != NULL) {
-        ctx.has_admin_key = true;
-        auth_hash_key(cfg.admin_key, strlen(cfg.admin_key), ctx.admin_key_hash);
-    }
+    ctx.admin_key = cfg.admin_key;
     srv = http_start(&ctx, fd, cfg.threads,
                      &(struct http_limits){.max_connections = cfg.max_connections,
                                            .max_per_address = cfg.max_per_address,
