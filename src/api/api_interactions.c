@@ -94,6 +94,51 @@ out:
     return o;
 }
 
+/* The JSON types of the fields kabard keeps for a worker without reading
+ * them: a value of another type is a 400, as Google's API answers it. */
+static bool interactions_check_types(json_t *body, struct api_response *resp)
+{
+    static const struct {
+        const char *name;
+        const char *want;               /* "string", "boolean", "object", "array", "text" */
+    } types[] = {
+        {"previous_interaction_id", "string"}, {"cached_content", "string"},
+        {"continuation_token", "string"}, {"response_mime_type", "string"},
+        {"service_tier", "string"}, {"store", "boolean"}, {"generation_config", "object"},
+        {"agent_config", "object"}, {"labels", "object"}, {"response_format", "object"},
+        {"tools", "array"}, {"safety_settings", "array"}, {"response_modalities", "array"},
+        {"system_instruction", "text"},
+    };
+
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        json_t *v = json_object_get(body, types[i].name);
+        const char *want = types[i].want;
+        bool ok;
+
+        if (v == NULL)
+            continue;
+        if (strcmp(want, "string") == 0)
+            ok = json_is_string(v);
+        else if (strcmp(want, "boolean") == 0)
+            ok = json_is_boolean(v);
+        else if (strcmp(want, "object") == 0)
+            ok = json_is_object(v);
+        else if (strcmp(want, "array") == 0)
+            ok = json_is_array(v);
+        else
+            ok = json_is_string(v) || json_is_object(v);
+        if (!ok) {
+            api_error(resp, API_INVALID_ARGUMENT, "%s must be %s", types[i].name,
+                      strcmp(want, "text") == 0 ? "a string or an object"
+                      : strcmp(want, "array") == 0 ? "an array"
+                      : strcmp(want, "object") == 0 ? "an object" : want[0] == 's' ? "a string"
+                      : "a boolean");
+            return false;
+        }
+    }
+    return true;
+}
+
 void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
                              struct api_response *resp)
 {
@@ -120,7 +165,7 @@ void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
     memset(&op, 0, sizeof op);
     if (!body)
         return;
-    if (!api_json_check(body, fields, ignored, resp))
+    if (!api_json_check(body, fields, ignored, resp) || !interactions_check_types(body, resp))
         goto out;
     model = api_json_field(body, &F_MODEL);
     agent = api_json_field(body, &F_AGENT);

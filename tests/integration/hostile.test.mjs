@@ -456,8 +456,11 @@ describe('smaller rules', { timeout: 60_000 }, () => {
         assertError(await k.request('POST', '/v1/models/veo:predictLongRunning', { body: { instances } }),
           400, 'INVALID_ARGUMENT');
       }
-      assertError(await k.request('POST', '/v1/interactions', { body: { model: 'm', input: 5 } }),
-        400, 'INVALID_ARGUMENT');
+      for (const extra of [{ input: 5 }, { stream: 'yes' }, { store: 'yes' }, { tools: {} },
+        { generation_config: [] }, { system_instruction: 5 }, { previous_interaction_id: 7 }]) {
+        assertError(await k.request('POST', '/v1/interactions', { body: { model: 'm', input: 'x', ...extra } }),
+          400, 'INVALID_ARGUMENT');
+      }
 
       await k.stop();
       const modes = {};
