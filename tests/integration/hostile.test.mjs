@@ -34,7 +34,17 @@ function kabar(args) {
 /** The request deadline the flood runs against (kabard --request-timeout). */
 const DEADLINE_S = 1;
 const PER_ADDRESS = 250;
-const HOSTILE = 2000;
+/** 2000, or what this process's open-file limit allows (said in the output). */
+const HOSTILE = (() => {
+  let soft = Infinity;
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (m) soft = Number(m[1]);
+  } catch { /* not Linux: assume enough */ }
+  if (soft >= 2500) return 2000;
+  console.log(`hostile: the open-file limit is ${soft}: the flood uses ${soft - 500} connections, not 2000`);
+  return Math.max(PER_ADDRESS + 100, soft - 500);
+})();
 const HOSTILE_ADDR = '127.0.0.2';
 
 /** A probe from 127.0.0.1 on a fresh connection: status and JSON body. */
