@@ -37,22 +37,13 @@ void api_error(struct api_response *resp, enum api_error err, const char *fmt, .
     /* Likewise 405: gRPC-gateway answers an unknown method with
      * UNIMPLEMENTED. */
 
-    free(resp->body);
-    resp->status = api_error_table[err].code;
     /* 503: a resource is short (the database, the disk, connections);
      * nothing was done, and the client may try again shortly. */
     resp->retry_after = err == API_UNAVAILABLE ? 1 : 0;
+    free(resp->body);
+    resp->status = api_error_table[err].code;
     obj = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", resp->status,
                     "message", msg, "status", status);
-    if (obj == NULL) {
-        /* A message quoting the client's bytes that are not UTF-8: the
-         * error still goes out, those bytes as '?'. */
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p >= 0x80)
-                *p = '?';
-        obj = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", resp->status,
-                        "message", msg, "status", status);
-    }
     resp->body = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(obj);
 }
