@@ -90,7 +90,7 @@ int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, char **out,
     ret = 0;
     goto out;
 oom:
-    api_error(resp, API_UNAVAILABLE, "out of memory");
+    api_error(resp, API_INTERNAL, "out of memory");
 out:
     json_decref(norm);
     return ret;
