@@ -49,6 +49,9 @@ struct api_ctx {
     bool health_only;
     const char *public_url;         /* where browsers reach kabard (portal links) */
     const struct api_ui_brand *brand;   /* the web UI's title, accent, logo (api_ui.h) */
+    /* KABAR_ADMIN_KEY, or NULL: the one key for server-wide actions
+     * (auth_admin in auth.h). */
+    const char *admin_key;
 };
 
 struct api_request {
@@ -80,6 +83,7 @@ struct api_response {
     const char *content_type;       /* static string; NULL: application/json */
     size_t body_len;                /* 0: strlen(body); set for binary bodies */
     char set_cookie[256];           /* a Set-Cookie header when not "" */
+    int retry_after;                /* a Retry-After header (seconds) when > 0 */
 };
 
 typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,

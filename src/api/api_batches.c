@@ -250,7 +250,7 @@ void api_batches_create(const struct api_ctx *ctx, struct api_request *req,
         goto out;
     op.request = json_dumps(norm, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!op.request) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto out;
     }
     if (api_ops_submit(ctx, &op, true, resp) != 0)
@@ -294,7 +294,7 @@ void api_batches_list(const struct api_ctx *ctx, struct api_request *req,
     }
     page = calloc((size_t)limit, sizeof *page);
     if (!page) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     rc = store_operation_list(ctx->store, req->project, ops_kind_name(OPS_KIND_BATCH), -1, after,
@@ -320,6 +320,9 @@ void api_batches_cancel(const struct api_ctx *ctx, struct api_request *req,
     struct store_operation op;
     enum store_rc rc;
 
+    /* Only an empty body or {}: a cancel takes no fields. */
+    if (!api_json_no_body(req, resp))
+        return;
     if (api_ops_load(ctx, req, OPS_KIND_BATCH, req->params[0], &op, resp) != 0)
         return;
     store_operation_clear(&op);

@@ -131,7 +131,7 @@ static int api_webhook_exists(const struct api_ctx *ctx, const struct api_reques
     enum store_rc rc;
 
     if (wh == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return -1;
     }
     rc = store_webhook_get(ctx->store, req->project, id, timeutil_now_us(), wh);
@@ -194,7 +194,7 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
         return;
     page = calloc((size_t)limit, sizeof(*page));
     if (page == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     rc = store_deliveries_list(ctx->store, req->project, id, state, before, (size_t)limit,
@@ -288,7 +288,7 @@ void api_deliveries_search(const struct api_ctx *ctx, struct api_request *req,
     }
     page = calloc((size_t)limit, sizeof(*page));
     if (page == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     rc = store_deliveries_search(ctx->store, &f, before, (size_t)limit, page, &n, &more);
@@ -310,7 +310,7 @@ void api_deliveries_get(const struct api_ctx *ctx, struct api_request *req,
         return;
     attempts = calloc(API_ATTEMPTS_MAX, sizeof(*attempts));
     if (attempts == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     rc = store_delivery_get(ctx->store, req->project, id, &dl, attempts, API_ATTEMPTS_MAX, &n);

@@ -37,6 +37,9 @@ void api_error(struct api_response *resp, enum api_error err, const char *fmt, .
     /* Likewise 405: gRPC-gateway answers an unknown method with
      * UNIMPLEMENTED. */
 
+    /* 503: a resource is short (the database, the disk, connections);
+     * nothing was done, and the client may try again shortly. */
+    resp->retry_after = err == API_UNAVAILABLE ? 1 : 0;
     free(resp->body);
     resp->status = api_error_table[err].code;
     /* A message that quotes the client's bytes may not be UTF-8 (or be cut

@@ -193,7 +193,7 @@ void api_events_publish(const struct api_ctx *ctx, struct api_request *req,
         goto done;
     ep = calloc(1, sizeof(*ep));
     if (ep == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto done;
     }
     ep->req = req;

@@ -94,6 +94,51 @@ out:
     return o;
 }
 
+/* The JSON types of the fields kabard keeps for a worker without reading
+ * them: a value of another type is a 400, as Google's API answers it. */
+static bool interactions_check_types(json_t *body, struct api_response *resp)
+{
+    static const struct {
+        const char *name;
+        const char *want;               /* "string", "boolean", "object", "array", "text" */
+    } types[] = {
+        {"previous_interaction_id", "string"}, {"cached_content", "string"},
+        {"continuation_token", "string"}, {"response_mime_type", "string"},
+        {"service_tier", "string"}, {"store", "boolean"}, {"generation_config", "object"},
+        {"agent_config", "object"}, {"labels", "object"}, {"response_format", "object"},
+        {"tools", "array"}, {"safety_settings", "array"}, {"response_modalities", "array"},
+        {"system_instruction", "text"},
+    };
+
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        json_t *v = json_object_get(body, types[i].name);
+        const char *want = types[i].want;
+        bool ok;
+
+        if (v == NULL)
+            continue;
+        if (strcmp(want, "string") == 0)
+            ok = json_is_string(v);
+        else if (strcmp(want, "boolean") == 0)
+            ok = json_is_boolean(v);
+        else if (strcmp(want, "object") == 0)
+            ok = json_is_object(v);
+        else if (strcmp(want, "array") == 0)
+            ok = json_is_array(v);
+        else
+            ok = json_is_string(v) || json_is_object(v);
+        if (!ok) {
+            api_error(resp, API_INVALID_ARGUMENT, "%s must be %s", types[i].name,
+                      strcmp(want, "text") == 0 ? "a string or an object"
+                      : strcmp(want, "array") == 0 ? "an array"
+                      : strcmp(want, "object") == 0 ? "an object" : want[0] == 's' ? "a string"
+                      : "a boolean");
+            return false;
+        }
+    }
+    return true;
+}
+
 void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
                              struct api_response *resp)
 {
@@ -120,7 +165,7 @@ void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
     memset(&op, 0, sizeof op);
     if (!body)
         return;
-    if (!api_json_check(body, fields, ignored, resp))
+    if (!api_json_check(body, fields, ignored, resp) || !interactions_check_types(body, resp))
         goto out;
     model = api_json_field(body, &F_MODEL);
     agent = api_json_field(body, &F_AGENT);
@@ -134,9 +179,19 @@ void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INVALID_ARGUMENT, "background must be a boolean");
         goto out;
     }
+    if (stream && !json_is_boolean(stream)) {
+        api_error(resp, API_INVALID_ARGUMENT, "stream must be a boolean");
+        goto out;
+    }
     if (json_is_true(stream)) {
         api_error(resp, API_INVALID_ARGUMENT, "stream is not supported by kabard; poll with GET "
                                               "or use background with webhooks");
+        goto out;
+    }
+    if (api_json_field(body, &F_INPUT) && !json_is_string(api_json_field(body, &F_INPUT)) &&
+        !json_is_array(api_json_field(body, &F_INPUT)) &&
+        !json_is_object(api_json_field(body, &F_INPUT))) {
+        api_error(resp, API_INVALID_ARGUMENT, "input must be a string, an array or an object");
         goto out;
     }
     if (!api_json_field(body, &F_INPUT)) {
@@ -158,7 +213,7 @@ void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
     json_object_del(body, "webhookConfig");
     op.request = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!op.request) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto out;
     }
     if (api_ops_submit(ctx, &op, bg, resp) != 0)
@@ -201,6 +256,9 @@ void api_interactions_cancel(const struct api_ctx *ctx, struct api_request *req,
     struct store_operation op;
     enum store_rc rc;
 
+    /* Only an empty body or {}: a cancel takes no fields. */
+    if (!api_json_no_body(req, resp))
+        return;
     if (api_ops_load(ctx, req, OPS_KIND_INTERACTION, req->params[0], &op, resp) != 0)
         return;
     store_operation_clear(&op);

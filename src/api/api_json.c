@@ -138,3 +138,16 @@ json_t *api_json_time(int64_t us)
         return json_null();
     return json_string(buf);
 }
+
+bool api_json_no_body(const struct api_request *req, struct api_response *resp)
+{
+    static const struct api_field none[] = {{NULL, NULL}};
+    json_t *body = api_json_body(req, resp, false);
+    bool ok;
+
+    if (body == NULL)
+        return false;
+    ok = api_json_check(body, none, none, resp);
+    json_decref(body);
+    return ok;
+}

@@ -32,6 +32,10 @@ json_t *api_json_body(const struct api_request *req, struct api_response *resp, 
 bool api_json_check(json_t *obj, const struct api_field *fields,
                     const struct api_field *ignored, struct api_response *resp);
 
+/* A body that carries nothing, for actions that take no fields: none, or
+ * {}. Returns true, or false after filling resp with a 400. */
+bool api_json_no_body(const struct api_request *req, struct api_response *resp);
+
 /* The value of f in obj under either spelling (borrowed), or NULL. */
 json_t *api_json_field(json_t *obj, const struct api_field *f);
 

@@ -5,15 +5,17 @@
  *   GET  /.well-known/jwks.json   the public keys (RFC 7517), no API key, so
  *                                 that any receiver can fetch them; cacheable
  *                                 for KEYRING_JWKS_MAX_AGE_S.
- *   POST /v1/signingKeys:rotate   make a new key (API key needed): published
- *                                 now, signing from activate_time. The keys
- *                                 are server-wide, not per project.
+ *   POST /v1/signingKeys:rotate   make a new key (an operator's key, see
+ *                                 auth_admin): published now, signing from
+ *                                 activate_time. The keys are server-wide,
+ *                                 not per project.
  */
 #include <stdlib.h>
 
 #include "api/api.h"
 #include "api/api_error.h"
 #include "api/api_json.h"
+#include "api/auth.h"
 #include "common/log.h"
 #include "sign/keyring.h"
 
@@ -39,8 +41,16 @@ void api_signing_keys_rotate(const struct api_ctx *ctx, struct api_request *req,
 {
     static const struct api_field none[] = {{NULL, NULL}};
     char kid[KEYRING_KID_MAX], err[256];
-    json_t *body = api_json_body(req, resp, false);
+    json_t *body;
 
+    if (ctx->health_only) {
+        api_error(resp, API_NOT_FOUND, "this kabard runs --role worker; "
+                  "the API is served by the api processes");
+        return;
+    }
+    if (!auth_admin(ctx, req, resp))
+        return;
+    body = api_json_body(req, resp, false);
     if (body == NULL)
         return;
     if (!api_json_check(body, none, none, resp)) {

@@ -71,6 +71,19 @@ void api_metrics_get(const struct api_ctx *ctx, struct api_request *req,
     OUT("# HELP kabar_pruned_pages_total Database file pages given back to the file system.\n"
         "# TYPE kabar_pruned_pages_total counter\n"
         "kabar_pruned_pages_total %llu\n", LOAD(metrics.pruned_pages));
+    OUT("# HELP kabar_http_connections_open HTTP connections open now.\n"
+        "# TYPE kabar_http_connections_open gauge\n"
+        "kabar_http_connections_open %lld\n",
+        (long long)atomic_load(&metrics.http_connections_open));
+    OUT("# HELP kabar_http_connections_shed_total HTTP connections refused (a JSON 503 at "
+        "--max-connections or --max-connections-per-address) or closed (past "
+        "--request-timeout, or idle while connections were scarce).\n"
+        "# TYPE kabar_http_connections_shed_total counter\n"
+        "kabar_http_connections_shed_total{reason=\"refused\"} %llu\n"
+        "kabar_http_connections_shed_total{reason=\"past_deadline\"} %llu\n"
+        "kabar_http_connections_shed_total{reason=\"idle_scarce\"} %llu\n",
+        LOAD(metrics.http_connections_refused), LOAD(metrics.http_connections_past_deadline),
+        LOAD(metrics.http_connections_idle_closed));
     if (has_pending)
         OUT("# HELP kabar_deliveries_pending Deliveries waiting to be delivered (queue depth).\n"
             "# TYPE kabar_deliveries_pending gauge\n"

@@ -21,7 +21,7 @@ void api_openapi_get(const struct api_ctx *ctx, struct api_request *req,
     char *body = malloc(api_openapi_doc_len + 1);
 
     if (body == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     memcpy(body, api_openapi_doc, api_openapi_doc_len + 1);

@@ -81,7 +81,7 @@ void api_operations_list(const struct api_ctx *ctx, struct api_request *req,
     }
     page = calloc((size_t)limit, sizeof *page);
     if (!page) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     rc = store_operation_list(ctx->store, req->project, kind && kind[0] ? kind : NULL, st, after,

@@ -48,7 +48,7 @@ int api_portal_check_webhook(const struct api_ctx *ctx, const struct api_request
         return 0;
     wh = malloc(sizeof *wh);
     if (wh == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return -1;
     }
     rc = store_webhook_get(ctx->store, req->project, id, timeutil_now_us(), wh);
@@ -204,7 +204,7 @@ void api_portal_sessions_create(const struct api_ctx *ctx, struct api_request *r
     len = strlen(ctx->public_url ? ctx->public_url : "") + sizeof "/portal#token=" + strlen(token);
     url = malloc(len);
     if (url == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto done;
     }
     snprintf(url, len, "%s/portal#token=%s", ctx->public_url ? ctx->public_url : "", token);

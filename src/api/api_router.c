@@ -59,7 +59,8 @@ static const struct api_route api_routes[] = {
     {"POST", "/ui/signout", api_session_signout, false, true, true},
     {"GET", "/metrics", api_metrics_get, false, false, false},
     {"GET", "/.well-known/jwks.json", api_jwks_get, false, false, false},
-    {"POST", "signingKeys:rotate", api_signing_keys_rotate, true, true, false},
+    /* Server-wide: the handler authenticates an operator (auth_admin). */
+    {"POST", "signingKeys:rotate", api_signing_keys_rotate, true, false, false},
     {"POST", "interactions", api_interactions_create, true, true, false},
     {"GET", "interactions/*", api_interactions_get, true, true, false},
     {"DELETE", "interactions/*", api_interactions_delete, true, true, false},

@@ -82,7 +82,7 @@ void api_stats_get(const struct api_ctx *ctx, struct api_request *req,
     s = malloc(API_STATS_SAMPLES * sizeof(*s));
     lat = malloc(API_STATS_SAMPLES * sizeof(*lat));
     if (s == NULL || lat == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto done;
     }
     rc = store_attempts_since(ctx->store, req->project, start, s, API_STATS_SAMPLES, &n);

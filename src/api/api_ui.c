@@ -39,7 +39,7 @@ static void api_ui_send(struct api_response *resp, const struct api_ui_asset *a,
 {
     resp->body = malloc(a->len + 1);
     if (resp->body == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     memcpy(resp->body, a->data, a->len);

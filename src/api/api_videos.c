@@ -70,6 +70,38 @@ out:
     return o;
 }
 
+/* Each instance an object whose prompt, when given, is a string and whose
+ * image, video and lastFrame are objects. */
+static bool videos_check_instances(json_t *instances, struct api_response *resp)
+{
+    static const char *const objects[] = {"image", "video", "lastFrame", "last_frame"};
+    size_t i;
+    json_t *inst;
+
+    json_array_foreach(instances, i, inst) {
+        json_t *prompt = json_object_get(inst, "prompt");
+
+        if (!json_is_object(inst)) {
+            api_error(resp, API_INVALID_ARGUMENT, "instances[%zu] must be an object", i);
+            return false;
+        }
+        if (prompt != NULL && !json_is_string(prompt)) {
+            api_error(resp, API_INVALID_ARGUMENT, "instances[%zu].prompt must be a string", i);
+            return false;
+        }
+        for (size_t k = 0; k < sizeof objects / sizeof objects[0]; k++) {
+            json_t *v = json_object_get(inst, objects[k]);
+
+            if (v != NULL && !json_is_object(v)) {
+                api_error(resp, API_INVALID_ARGUMENT, "instances[%zu].%s must be an object", i,
+                          objects[k]);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 void api_videos_create(const struct api_ctx *ctx, struct api_request *req,
                        struct api_response *resp)
 {
@@ -94,6 +126,8 @@ void api_videos_create(const struct api_ctx *ctx, struct api_request *req,
                                               "({prompt, image, video})");
         goto out;
     }
+    if (!videos_check_instances(instances, resp))
+        goto out;
     if (json_object_get(body, "parameters") && !json_is_object(json_object_get(body, "parameters"))) {
         api_error(resp, API_INVALID_ARGUMENT, "parameters must be an object");
         goto out;
@@ -108,7 +142,7 @@ void api_videos_create(const struct api_ctx *ctx, struct api_request *req,
     json_object_del(body, "webhookConfig");
     op.request = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!op.request) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto out;
     }
     if (api_ops_submit(ctx, &op, true, resp) != 0)

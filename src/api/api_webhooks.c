@@ -303,7 +303,7 @@ void api_webhooks_create(const struct api_ctx *ctx, struct api_request *req,
         return;
     wh = calloc(1, sizeof(*wh));
     if (wh == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto done;
     }
     if (api_webhook_parse_create(ctx, req, body, wh, resp) != 0)
@@ -348,7 +348,7 @@ void api_webhooks_get(const struct api_ctx *ctx, struct api_request *req,
         return;
     wh = malloc(sizeof(*wh));
     if (wh == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     if (api_webhook_load(ctx, req, id, wh, resp) == 0)
@@ -383,7 +383,7 @@ void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
     }
     page = calloc((size_t)limit, sizeof(*page));
     if (page == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     rc = store_webhook_list(ctx->store, req->project, tenant, after, (size_t)limit,
@@ -484,7 +484,7 @@ void api_webhooks_update(const struct api_ctx *ctx, struct api_request *req,
     wh = malloc(sizeof(*wh));
     next = malloc(sizeof(*next));
     if (wh == NULL || next == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         goto done;
     }
     if (api_webhook_load(ctx, req, id, wh, resp) != 0)
@@ -614,7 +614,7 @@ void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
     json_decref(body);
     wh = malloc(sizeof(*wh));
     if (wh == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     if (api_webhook_load(ctx, req, id, wh, resp) != 0)

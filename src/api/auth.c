@@ -99,3 +99,26 @@ bool auth_request(const struct api_ctx *ctx, struct api_request *req, struct api
     }
     return true;
 }
+
+bool auth_admin(const struct api_ctx *ctx, struct api_request *req, struct api_response *resp)
+{
+    const char *key = api_header(req, "x-goog-api-key");
+
+    if (key == NULL || key[0] == '\0')
+        key = api_query(req, "key");
+    /* Compared in constant time (only a length that differs answers
+     * sooner). */
+    if (ctx->admin_key != NULL && key != NULL && strlen(key) == strlen(ctx->admin_key) &&
+        CRYPTO_memcmp(key, ctx->admin_key, strlen(key)) == 0) {
+        snprintf(req->project, sizeof req->project, "%s", "-");
+        return true;
+    }
+    if (!auth_request(ctx, req, resp))
+        return false;
+    if (req->tenant[0] == '\0' && ctx->admin_key == NULL && strcmp(req->project, "default") == 0)
+        return true;
+    api_error(resp, API_PERMISSION_DENIED, "this acts on every project: it needs %s",
+              ctx->admin_key != NULL ? "the admin key (KABAR_ADMIN_KEY)"
+                                     : "a key of the project \"default\" (or set KABAR_ADMIN_KEY)");
+    return false;
+}

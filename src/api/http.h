@@ -23,12 +23,19 @@ struct http_server;
  * ADDRESS: reason" in err, ADDRESS being the numeric address that failed. */
 int http_listen(const struct sockaddr *addr, char *err, size_t errlen);
 
+/* What a client may hold (kabard --max-connections,
+ * --max-connections-per-address, --request-timeout). */
+struct http_limits {
+    unsigned max_connections;           /* past it: a JSON 503 and close */
+    unsigned max_per_address;           /* the same, per client address */
+    unsigned request_timeout_ms;        /* a whole request within this */
+};
+
 /* Start serving on fd (from http_listen) with threads workers. ctx must
- * outlive the server. On success the server owns fd (http_stop closes it).
- * Returns NULL with a message in err on failure; fd is then in an unknown
- * state (libmicrohttpd may have closed it) and the caller should exit. */
+ * outlive the server. The server owns fd from here on, even on failure
+ * (it is closed then). Returns NULL with a message in err on failure. */
 struct http_server *http_start(const struct api_ctx *ctx, int fd, unsigned threads,
-                               char *err, size_t errlen);
+                               const struct http_limits *limits, char *err, size_t errlen);
 
 /* Stop accepting, finish the requests in flight, free the server. */
 void http_stop(struct http_server *srv);

@@ -118,10 +118,9 @@ static json_t *log_json_value(const char *s, size_t n, bool quoted)
 }
 
 /*
- * Read the logfmt fields text back into obj. Callers format their fields
- * with printf, so a quoted value may itself hold an unescaped quote: a
- * quoted value ends at a quote followed by a space or the end. A bare word
- * becomes a key with an empty value.
+ * Read the logfmt fields text back into obj. Values are escaped as they
+ * are formatted (log_format_fields), so a quoted value ends at its first
+ * unescaped quote. A bare word becomes a key with an empty value.
  */
 static void log_fields_to_json(const char *f, json_t *obj)
 {
@@ -148,8 +147,8 @@ static void log_fields_to_json(const char *f, json_t *obj)
 
             quoted = true;
             val = ++f;
-            while (*f && !(*f == '"' && (f[1] == ' ' || f[1] == '\0')))
-                f++;
+            while (*f && *f != '"')
+                f += f[0] == '\\' && f[1] != '\0' ? 2 : 1;
             vlen = (size_t)(f - val);
             if (*f == '"')
                 f++;
@@ -268,6 +267,147 @@ static void log_put_value(char *buf, size_t cap, size_t *off, const char *s)
         buf[(*off)++] = '"';
 }
 
+/* Append the bytes s[0..n) to buf at *off as the inside of a quoted logfmt
+ * value: quotes and backslashes escaped, line breaks and tabs as \n \r \t,
+ * any other control byte as '?'. Stops at cap. */
+static void log_put_escaped(char *buf, size_t cap, size_t *off, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && *off < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+
+        if (esc != NULL) {
+            for (; *esc && *off < cap; esc++)
+                buf[(*off)++] = *esc;
+        } else {
+            /* never let a control byte reach a terminal */
+            buf[(*off)++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+    }
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+/*
+ * printf for the fields, with every string argument escaped: a caller's
+ * "path=\"%s\"" or "detail=%s" can never hold a value that closes its quotes
+ * or starts a field of its own. A %s (or %c) between quotes of the format is
+ * escaped as the inside of a quoted value; a bare one is quoted when it
+ * needs to be. Other conversions are formatted by snprintf, one at a time.
+ * Returns false when buf was too small (the text is then cut).
+ */
+static bool log_format_fields(char *buf, size_t cap, size_t *off, const char *fmt, va_list ap)
+{
+    bool inq = false;
+
+    while (*fmt && *off < cap) {
+        char spec[32], tmp[LOG_LINE_MAX];
+        size_t sl = 0;
+        char len = 0, len2 = 0, conv;
+        int n;
+
+        if (*fmt != '%') {
+            if (*fmt == '"')
+                inq = !inq;
+            buf[(*off)++] = *fmt++;
+            continue;
+        }
+        spec[sl++] = *fmt++;
+        while (*fmt && strchr("-+ #0", *fmt) && sl < 8)
+            spec[sl++] = *fmt++;
+        for (int part = 0; part < 2; part++) {
+            if (part == 1) {
+                if (*fmt != '.')
+                    break;
+                spec[sl++] = *fmt++;
+            }
+            if (*fmt == '*') {
+                sl += (size_t)snprintf(spec + sl, sizeof spec - sl - 4, "%d", va_arg(ap, int));
+                fmt++;
+            } else {
+                while (*fmt >= '0' && *fmt <= '9' && sl < 20)
+                    spec[sl++] = *fmt++;
+            }
+        }
+        if (*fmt && strchr("hlzjtL", *fmt)) {
+            len = *fmt;
+            spec[sl++] = *fmt++;
+            if ((len == 'h' || len == 'l') && *fmt == len) {
+                len2 = len;
+                spec[sl++] = *fmt++;
+            }
+        }
+        conv = *fmt;
+        if (conv == '\0')
+            break;
+        fmt++;
+        spec[sl++] = conv;
+        spec[sl] = '\0';
+        tmp[0] = '\0';
+        switch (conv) {
+        case '%':
+            buf[(*off)++] = '%';
+            continue;
+        case 's':
+        case 'c':
+            if (conv == 's') {
+                const char *v = va_arg(ap, const char *);
+                n = snprintf(tmp, sizeof tmp, spec, v != NULL ? v : "(null)");
+            } else {
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, int));
+            }
+            if (n < 0)
+                n = 0;
+            if ((size_t)n >= sizeof tmp)
+                n = (int)sizeof tmp - 1;
+            if (inq) {
+                log_put_escaped(buf, cap, off, tmp, (size_t)n);
+            } else {
+                bool quote = log_needs_quotes(tmp);
+
+                if (quote && *off < cap)
+                    buf[(*off)++] = '"';
+                log_put_escaped(buf, cap, off, tmp, (size_t)n);
+                if (quote && *off < cap)
+                    buf[(*off)++] = '"';
+            }
+            continue;
+        case 'd': case 'i': case 'u': case 'x': case 'X': case 'o':
+            if (len == 'z')
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, size_t));
+            else if (len == 'j')
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, intmax_t));
+            else if (len == 't')
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, ptrdiff_t));
+            else if (len == 'l' && len2 == 'l')
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, long long));
+            else if (len == 'l')
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, long));
+            else
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, int));
+            break;
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': case 'a': case 'A':
+            if (len == 'L')
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, long double));
+            else
+                n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, double));
+            break;
+        case 'p':
+            n = snprintf(tmp, sizeof tmp, spec, va_arg(ap, void *));
+            break;
+        default:
+            /* Not a conversion log formats use: written as it is. */
+            n = snprintf(tmp, sizeof tmp, "%s", spec);
+            break;
+        }
+        for (int i = 0; i < n && tmp[i] && *off < cap; i++)
+            buf[(*off)++] = tmp[i];
+    }
+    return *fmt == '\0' && *off < cap;
+}
+#pragma GCC diagnostic pop
+
 void log_msg(enum log_level level, const char *msg, const char *fields, ...)
 {
     char line[LOG_LINE_MAX];
@@ -290,9 +430,9 @@ void log_msg(enum log_level level, const char *msg, const char *fields, ...)
             va_list ap;
 
             va_start(ap, fields);
-            n = vsnprintf(line, room, fields, ap);
+            truncated = !log_format_fields(line, room - 1, &off, fields, ap);
             va_end(ap);
-            truncated = n < 0 || (size_t)n >= room;
+            line[off] = '\0';
         }
         log_write_json(ts, level, msg != NULL ? msg : "", line, truncated);
         return;
@@ -306,16 +446,8 @@ void log_msg(enum log_level level, const char *msg, const char *fields, ...)
 
         line[off++] = ' ';
         va_start(ap, fields);
-        n = vsnprintf(line + off, room - off, fields, ap);
+        truncated = !log_format_fields(line, room - 1, &off, fields, ap);
         va_end(ap);
-        if (n < 0)
-            n = 0;
-        if ((size_t)n >= room - off) {
-            truncated = true;
-            off = room - 1;
-        } else {
-            off += (size_t)n;
-        }
     }
     if (off >= room) {
         truncated = true;

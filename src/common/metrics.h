@@ -48,6 +48,11 @@ struct metrics {
     atomic_uint_fast64_t pruned_attempts;
     atomic_uint_fast64_t pruned_operations;
     atomic_uint_fast64_t pruned_pages;      /* file pages given back (SQLite) */
+    /* The HTTP connection guard (api/http.c). */
+    atomic_int_fast64_t http_connections_open;
+    atomic_uint_fast64_t http_connections_refused;      /* JSON 503 at a limit */
+    atomic_uint_fast64_t http_connections_past_deadline;
+    atomic_uint_fast64_t http_connections_idle_closed;  /* when scarce */
 };
 
 extern struct metrics metrics;

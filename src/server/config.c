@@ -30,6 +30,15 @@ static void config_usage(FILE *f)
           "  --allow-private-targets    allow http:// and private/loopback webhook targets\n"
           "                             (KABAR_ALLOW_PRIVATE_TARGETS=1; local development only)\n"
           "  --threads N                HTTP worker threads (KABAR_THREADS, default 4)\n"
+          "  --max-connections N        connections at once; past it a JSON 503\n"
+          "                             (KABAR_MAX_CONNECTIONS, default 1000)\n"
+          "  --max-connections-per-address N\n"
+          "                             connections at once from one client address\n"
+          "                             (KABAR_MAX_CONNECTIONS_PER_ADDRESS, default 250)\n"
+          "  --request-timeout SECONDS  a connection must send a whole request (headers and\n"
+          "                             body) within this of being ready for one, else it\n"
+          "                             is closed; also the keep-alive idle time\n"
+          "                             (KABAR_REQUEST_TIMEOUT, default 10; decimals allowed)\n"
           "  --log-level LEVEL          debug, info, warn, error (KABAR_LOG_LEVEL, default info)\n"
           "  --log-format FORMAT        logfmt or json: one JSON object per line, same fields\n"
           "                             (KABAR_LOG_FORMAT, default logfmt)\n"
@@ -42,6 +51,9 @@ static void config_usage(FILE *f)
           "environment only:\n"
           "  KABAR_API_KEY              API key of the project \"default\"\n"
           "  KABAR_API_KEYS             project:key,project:key,... for several projects\n"
+          "  KABAR_ADMIN_KEY            the operator's key, the only one for server-wide actions\n"
+          "                             (rotating the signing key); unset: keys of the\n"
+          "                             project \"default\" are the operator's\n"
           "  KABAR_MASTER_KEY           base64 of 32 bytes that encrypt secrets at rest\n"
           "                             (default: generated into DATA_DIR/master.key)\n"
           "  KABAR_RETRY_SCHEDULE       retry delays in seconds (default\n"
@@ -326,10 +338,47 @@ static int config_ops(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* The connection guard's limits (http.h). */
+static int config_connections(struct config *cfg, const char *max_conns, const char *per_addr,
+                              const char *timeout, char *err, size_t errlen)
+{
+    char *end;
+
+    cfg->max_connections = 1000;
+    cfg->max_per_address = 250;
+    cfg->request_timeout_ms = 10000;
+    if (max_conns) {
+        long n = strtol(max_conns, &end, 10);
+        if (*max_conns == '\0' || *end != '\0' || n < 1 || n > 100000) {
+            snprintf(err, errlen, "--max-connections must be from 1 to 100000");
+            return -1;
+        }
+        cfg->max_connections = (unsigned)n;
+    }
+    if (per_addr) {
+        long n = strtol(per_addr, &end, 10);
+        if (*per_addr == '\0' || *end != '\0' || n < 1 || n > 100000) {
+            snprintf(err, errlen, "--max-connections-per-address must be from 1 to 100000");
+            return -1;
+        }
+        cfg->max_per_address = (unsigned)n;
+    }
+    if (timeout) {
+        double s = strtod(timeout, &end);
+        if (*timeout == '\0' || *end != '\0' || !(s >= 0.1 && s <= 3600)) {
+            snprintf(err, errlen, "--request-timeout must be from 0.1 to 3600 seconds");
+            return -1;
+        }
+        cfg->request_timeout_ms = (unsigned)(s * 1000 + 0.5);
+    }
+    return 0;
+}
+
 enum config_result config_load(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     enum { OPT_LISTEN = 256, OPT_DATA_DIR, OPT_DATABASE, OPT_PUBLIC_URL, OPT_ALLOW_PRIVATE,
-           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION, OPT_ROLE, OPT_LOG_FORMAT };
+           OPT_THREADS, OPT_LOG_LEVEL, OPT_VERSION, OPT_ROLE, OPT_LOG_FORMAT,
+           OPT_MAX_CONNS, OPT_MAX_PER_ADDR, OPT_REQUEST_TIMEOUT };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -337,6 +386,9 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
         {"allow-private-targets", no_argument, NULL, OPT_ALLOW_PRIVATE},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-connections-per-address", required_argument, NULL, OPT_MAX_PER_ADDR},
+        {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"role", required_argument, NULL, OPT_ROLE},
@@ -349,6 +401,9 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     const char *database = config_env("KABAR_DATABASE_URL");
     const char *public_url = config_env("KABAR_PUBLIC_URL");
     const char *threads = config_env("KABAR_THREADS");
+    const char *max_conns = config_env("KABAR_MAX_CONNECTIONS");
+    const char *max_per_addr = config_env("KABAR_MAX_CONNECTIONS_PER_ADDRESS");
+    const char *request_timeout = config_env("KABAR_REQUEST_TIMEOUT");
     const char *level = config_env("KABAR_LOG_LEVEL");
     const char *format = config_env("KABAR_LOG_FORMAT");
     const char *role = config_env("KABAR_ROLE");
@@ -358,6 +413,11 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
     cfg->allow_private = config_truthy(getenv("KABAR_ALLOW_PRIVATE_TARGETS"));
     cfg->api_key = config_env("KABAR_API_KEY");
     cfg->api_keys = config_env("KABAR_API_KEYS");
+    cfg->admin_key = config_env("KABAR_ADMIN_KEY");
+    if (cfg->admin_key && strlen(cfg->admin_key) < 16) {
+        snprintf(err, errlen, "KABAR_ADMIN_KEY must be at least 16 characters");
+        return CONFIG_ERROR;
+    }
     cfg->master_key = config_env("KABAR_MASTER_KEY");
 
     optind = 1;
@@ -369,6 +429,9 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         case OPT_PUBLIC_URL: public_url = optarg; break;
         case OPT_ALLOW_PRIVATE: cfg->allow_private = true; break;
         case OPT_THREADS: threads = optarg; break;
+        case OPT_MAX_CONNS: max_conns = optarg; break;
+        case OPT_MAX_PER_ADDR: max_per_addr = optarg; break;
+        case OPT_REQUEST_TIMEOUT: request_timeout = optarg; break;
         case OPT_LOG_LEVEL: level = optarg; break;
         case OPT_LOG_FORMAT: format = optarg; break;
         case OPT_ROLE: role = optarg; break;
@@ -424,6 +487,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv, char *
         }
         cfg->threads = (unsigned)n;
     }
+    if (config_connections(cfg, max_conns, max_per_addr, request_timeout, err, errlen) != 0)
+        return CONFIG_ERROR;
     if (config_ops(cfg, err, errlen) != 0)
         return CONFIG_ERROR;
     if (config_delivery(&cfg->delivery, err, errlen) != 0)

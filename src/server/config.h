@@ -42,10 +42,14 @@ struct config {
     char database[PATH_MAX + 16];       /* store URL */
     bool allow_private;
     unsigned threads;
+    unsigned max_connections;           /* --max-connections */
+    unsigned max_per_address;           /* --max-connections-per-address */
+    unsigned request_timeout_ms;        /* --request-timeout, in ms */
     enum log_level log_level;
     enum log_format log_format;
     const char *api_key;                /* KABAR_API_KEY, from the environment */
     const char *api_keys;               /* KABAR_API_KEYS */
+    const char *admin_key;              /* KABAR_ADMIN_KEY */
     const char *master_key;             /* KABAR_MASTER_KEY */
     struct dispatch_config delivery;    /* KABAR_RETRY_SCHEDULE, KABAR_TIMEOUT_MS, ... */
     struct ops_config ops;              /* KABAR_EXECUTOR, KABAR_SIM_DELAY_MS, ... */

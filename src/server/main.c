@@ -76,6 +76,10 @@ int main(int argc, char **argv)
     sigset_t sigs;
     int sig = 0, rc = 1, fd = -1;
 
+    /* Everything kabard creates (the database and its -wal and -shm, the
+     * keys, operation files) is the owner's alone, whatever the data
+     * directory's mode. */
+    umask(077);
     switch (config_load(&cfg, argc, argv, err, sizeof(err))) {
     case CONFIG_EXIT:
         return 0;
@@ -153,14 +157,21 @@ int main(int argc, char **argv)
     ctx.health_only = cfg.role == CONFIG_ROLE_WORKER;
     ctx.public_url = cfg.public_url;
     ctx.brand = &brand;
-    srv = http_start(&ctx, fd, cfg.threads, err, sizeof(err));
-    fd = -1;                            /* the server's now, or in doubt */
+    ctx.admin_key = cfg.admin_key;
+    srv = http_start(&ctx, fd, cfg.threads,
+                     &(struct http_limits){.max_connections = cfg.max_connections,
+                                           .max_per_address = cfg.max_per_address,
+                                           .request_timeout_ms = cfg.request_timeout_ms},
+                     err, sizeof(err));
+    fd = -1;                            /* the server's now */
     if (srv == NULL)
         goto fail_ops;
     log_info("kabard started", "version=%s listen=%s public_url=%s data_dir=\"%s\" "
-             "allow_private_targets=%d threads=%u role=%s store=%s",
+             "allow_private_targets=%d threads=%u max_connections=%u "
+             "max_connections_per_address=%u request_timeout_ms=%u role=%s store=%s",
              KABAR_VERSION, cfg.listen, cfg.public_url, cfg.data_dir, cfg.allow_private,
-             cfg.threads, config_role_name(cfg.role), store_backend_name(st));
+             cfg.threads, cfg.max_connections, cfg.max_per_address, cfg.request_timeout_ms,
+             config_role_name(cfg.role), store_backend_name(st));
 
     while (sigwait(&sigs, &sig) != 0)
         ;

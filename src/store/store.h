@@ -19,6 +19,7 @@
 #ifndef KABAR_STORE_H
 #define KABAR_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -229,6 +230,9 @@ struct store_driver;
 /* Every backend's handle begins with this. */
 struct store {
     const struct store_driver *driver;  /* store_driver.h */
+    /* Set when a statement or commit failed with STORE_UNAVAILABLE (disk
+     * full, I/O error, database away), cleared when a commit succeeds. */
+    _Atomic bool write_failing;
 };
 
 /* Open the store named by url: "sqlite:PATH" or a plain file path selects
@@ -238,6 +242,12 @@ struct store {
  * returns an error code and a message in err; *out is left NULL. */
 enum store_rc store_open(const char *url, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
+
+/* Whether the store is failing for want of a resource: true from a
+ * statement or commit that failed with STORE_UNAVAILABLE (disk full, I/O
+ * error, database away) until a transaction commits again. /readyz reports
+ * it, and tries a small write then, so that the flag clears by itself. */
+bool store_write_failing(struct store *st);
 
 /* The backend's name ("sqlite", "postgresql"), for logs. */
 const char *store_backend_name(const struct store *st);

@@ -68,11 +68,27 @@ enum store_rc store_begin(struct store_conn *c, enum store_txn txn)
     return c->driver->begin(c, txn);
 }
 
+/* Track resource failures for store_write_failing. */
+static enum store_rc note_rc(struct store *st, enum store_rc rc, bool committed)
+{
+    if (rc == STORE_UNAVAILABLE)
+        atomic_store_explicit(&st->write_failing, true, memory_order_relaxed);
+    else if (rc == STORE_OK && committed &&
+             atomic_load_explicit(&st->write_failing, memory_order_relaxed))
+        atomic_store_explicit(&st->write_failing, false, memory_order_relaxed);
+    return rc;
+}
+
+bool store_write_failing(struct store *st)
+{
+    return atomic_load_explicit(&st->write_failing, memory_order_relaxed);
+}
+
 enum store_rc store_commit(struct store_conn *c)
 {
     if (fault_hook && fault_commit(c))
         return STORE_ERROR;
-    return c->driver->commit(c);
+    return note_rc(c->st, c->driver->commit(c), true);
 }
 
 /* The one way to the driver's run: the fault hook sees every statement. */
@@ -84,7 +100,7 @@ static enum store_rc run_statement(struct store_conn *c, enum store_sql id,
             return STORE_ERROR;
         c->ran[id / 64] |= UINT64_C(1) << (id % 64);
     }
-    return c->driver->run(c, id, args, nargs, changes);
+    return note_rc(c->st, c->driver->run(c, id, args, nargs, changes), false);
 }
 
 enum store_rc store_run(struct store_conn *c, enum store_sql id, const struct store_arg *args,

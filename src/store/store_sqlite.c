@@ -14,8 +14,8 @@
  * Every write runs in a BEGIN IMMEDIATE transaction, which takes the write
  * lock up front and so waits in the busy handler instead of failing half way
  * with SQLITE_BUSY. A lock still held after STORE_SQLITE_BUSY_MS becomes
- * STORE_UNAVAILABLE; any other SQLite failure is logged and becomes
- * STORE_ERROR. Bound values are never logged, so sealed secrets and key
+ * STORE_UNAVAILABLE, and so does a full disk, an I/O error or a lack of
+ * memory; any other SQLite failure is logged and becomes STORE_ERROR. Bound values are never logged, so sealed secrets and key
  * hashes stay out of the logs.
  *
  * The schema is versioned by the schema_version table and migrated once, in
@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -257,6 +258,16 @@ static enum store_rc sql_error(struct store_sqlite_conn *c, int rc, const char *
         if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
             return STORE_CONFLICT;
         break;
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+        /* A resource ran out (disk, memory, file descriptors) or the file
+         * system failed: nothing was written, and the same call may work
+         * once it is back; the API answers 503. */
+        log_error("database unavailable", "op=%s rc=%d error=\"%s\"", op, rc,
+                  sqlite3_errmsg(c->db));
+        return STORE_UNAVAILABLE;
     default:
         break;
     }
@@ -546,6 +557,22 @@ static void store_sqlite_close(struct store *st)
     free(s);
 }
 
+/* The database and its -wal and -shm files (SQLite gives those the mode of
+ * the database file) are the owner's alone, whatever the directory or an
+ * older file allowed: 0600. A file kabard cannot change is left as it is. */
+static void store_sqlite_private(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char name[PATH_MAX + 8];
+    struct stat sb;
+
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", path, suffix[i]);
+        if (stat(name, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) != 0)
+            (void)chmod(name, 0600);
+    }
+}
+
 enum store_rc store_sqlite_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     struct store_sqlite *s;
@@ -586,6 +613,7 @@ enum store_rc store_sqlite_open(const char *url, struct store **out, char *err, 
     ret = conn_open(s->path, &c, err, errlen);
     if (ret != STORE_OK)
         goto fail_conn;
+    store_sqlite_private(s->path);
     /* Pages freed by pruning go back to the file system in small steps
      * (drv_compact). The mode only takes on a file without tables, so a new
      * database gets it; one made before keeps reusing its free pages
