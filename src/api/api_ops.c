@@ -87,7 +87,7 @@ int api_ops_webhook_config(const struct api_ctx *ctx, json_t *v, struct webhook_
     *out = wc;
     return 0;
 oom:
-    api_error(resp, API_INTERNAL, "out of memory");
+    api_error(resp, API_UNAVAILABLE, "out of memory");
 fail:
     webhook_config_free(wc);
     return -1;

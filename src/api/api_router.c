@@ -217,7 +217,7 @@ void api_handle(const struct api_ctx *ctx, struct api_request *req, struct api_r
     scratch = malloc(strlen(req->path) + 1);
     req->route_buf = scratch;           /* freed by api_request_end */
     if (scratch == NULL) {
-        api_error(resp, API_INTERNAL, "out of memory");
+        api_error(resp, API_UNAVAILABLE, "out of memory");
         return;
     }
     switch (api_router_match(req->method, req->path, req, scratch, &m)) {
