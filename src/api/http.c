@@ -40,6 +40,7 @@
 #include "api/api_router.h"
 #include "api/api_transport.h"
 #include "api/http.h"
+#include "common/capbuf.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/timeutil.h"
@@ -75,10 +76,8 @@ struct http_request_state {
     struct http_server *srv;
     struct MHD_Connection *conn;
     struct api_request req;         /* lives as long as the request: deferred answers */
-    char *body;
-    size_t len;
-    size_t cap;
-    int too_big;
+    struct capbuf body;             /* capped at API_MAX_BODY */
+    bool too_big;                   /* past the cap: answered 413 */
     int64_t start_us;
     /* api_defer / api_resume; the flags under srv->mu. */
     api_finish_fn finish;
@@ -156,33 +155,12 @@ static const struct api_transport http_transport = {
     .resume = http_resume,
 };
 
-/* Append a chunk of body, growing geometrically up to API_MAX_BODY. */
+/* Append a chunk of body; past API_MAX_BODY (or out of memory to hold
+ * it) the body is dropped and the request answered 413. */
 static void http_body_append(struct http_request_state *st, const char *data, size_t n)
 {
-    if (st->too_big)
-        return;
-    if (st->len + n > API_MAX_BODY) {
-        st->too_big = 1;
-        return;
-    }
-    if (st->len + n + 1 > st->cap) {
-        size_t cap = st->cap ? st->cap : 4096;
-        char *p;
-        while (cap < st->len + n + 1)
-            cap *= 2;
-        if (cap > API_MAX_BODY + 1)
-            cap = API_MAX_BODY + 1;
-        p = realloc(st->body, cap);
-        if (p == NULL) {
-            st->too_big = 1;    /* answered as 413: we cannot hold it */
-            return;
-        }
-        st->body = p;
-        st->cap = cap;
-    }
-    memcpy(st->body + st->len, data, n);
-    st->len += n;
-    st->body[st->len] = '\0';
+    if (!st->too_big && capbuf_add(&st->body, data, n) != CAPBUF_OK)
+        st->too_big = true;
 }
 
 static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_response *resp)
@@ -252,6 +230,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         st = calloc(1, sizeof(*st));
         if (st == NULL)
             return MHD_NO;
+        capbuf_init(&st->body, API_MAX_BODY);
         st->srv = srv;
         st->conn = conn;
         st->start_us = timeutil_mono_us();
@@ -280,8 +259,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     memset(&st->req, 0, sizeof(st->req));
     st->req.method = method;
     st->req.path = url;
-    st->req.body = st->len ? st->body : NULL;
-    st->req.body_len = st->len;
+    st->req.body = capbuf_len(&st->body) ? capbuf_str(&st->body) : NULL;
+    st->req.body_len = capbuf_len(&st->body);
     st->req.body_too_big = st->too_big;
     st->req.transport = &http_transport;
     st->req.conn = conn;
@@ -314,7 +293,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     http_guard_busy(cls, conn, false);
     if (st) {
         api_request_end(&st->req);
-        free(st->body);
+        capbuf_free(&st->body);
         free(st);
         *con_cls = NULL;
     }
