@@ -1,21 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * store.c - backend selection and the few store.h calls that are the
- * backend's own (close, listen, name, the target id); every concept lives in a file of its
+ * store.c - the few store.h calls that are the backend's own (close,
+ * listen, name) and the target id; every concept lives in a file of its
  * own over the driver (store_driver.h).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "store/store_driver.h"
-
-enum store_rc store_open(const char *url, struct store **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
-        return store_pg_open(url, out, err, errlen);
-    return store_sqlite_open(url, out, err, errlen);
-}
 
 void store_close(struct store *st)
 {
