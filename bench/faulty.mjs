@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: Apache-2.0
+// A healthy endpoint's publish -> receive latency, alone and next to faulty
+// receivers on the same kabard (docs/delivery.md: one endpoint never delays
+// the others).
+//
+// Two runs, each on a fresh kabard and data directory:
+//   1. baseline: RATE events/s to one healthy webhook (a node:http receiver,
+//      keep-alive) for SECONDS seconds;
+//   2. faulty: the same, while FRATE events/s go to PER webhooks of each
+//      faulty kind, served by a second process (so their load is not the
+//      healthy receiver's):
+//        big       answers 200 and streams a 100 MiB body
+//        hung      reads the request, never answers
+//        slow      answers 200, then one body byte every 100 ms, forever
+//        reset     reads the request, resets the connection
+//        redirect  answers 302 to a path of its own
+//      all on one host:port, so they share kabard's connection pool.
+// Prints one JSON line per run: p50/p90/p99/max of the healthy latency,
+// kabard's CPU seconds, and in the faulty run what each kind saw; then the
+// p99 ratio (goal: at most 2).
+//
+// Usage: node bench/faulty.mjs [--bin build] [--rate 200] [--frate 100]
+//                              [--per 2] [--seconds 20] [--warmup 3]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
+  (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+
+// ---------------------------------------------------------------- the faulty side
+
+function serveFaulty() {
+  const seen = {};
+  let bigBytes = 0;
+  const chunk = Buffer.alloc(64 * 1024, 'b');
+  const server = http.createServer((req, res) => {
+    const kind = req.url.split('/')[1];
+    seen[kind] = (seen[kind] || 0) + 1;
+    req.on('error', () => {});
+    res.on('error', () => {});
+    req.resume();
+    req.on('end', () => {
+      if (kind === 'big') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        let left = 100 * 1024 * 1024;
+        const pump = () => {
+          while (left > 0 && !res.destroyed) {
+            left -= chunk.length;
+            if (!res.write(chunk, (e) => { if (!e) bigBytes += chunk.length; })) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          if (!res.destroyed) res.end();
+        };
+        pump();
+      } else if (kind === 'hung') {
+        // never answered; kabard's timeout ends it
+      } else if (kind === 'slow') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const timer = setInterval(() => res.write('.'), 100);
+        res.on('close', () => clearInterval(timer));
+      } else if (kind === 'reset') {
+        req.socket.resetAndDestroy();
+      } else if (kind === 'redirect') {
+        res.writeHead(302, { location: '/elsewhere' });
+        res.end('moved');
+      } else {
+        res.end('ok');
+      }
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+  process.on('message', () => process.send({ seen, bigBytes }));
+}
+
+// ---------------------------------------------------------------- the driver
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** utime + stime of pid, in seconds. */
+function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function startKabard(bin, key) {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kabar-faulty-'));
+  const p = spawn(path.join(bin, 'kabard'),
+    ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--allow-private-targets', '--log-level', 'warn'],
+    { env: { ...process.env, KABAR_API_KEY: key }, stdio: ['ignore', 'ignore', 'pipe'] });
+  p.stderr.resume();
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
+    await sleep(100);
+  }
+  return {
+    base, pid: p.pid,
+    stop: async () => {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createHook(k, key, uri, type) {
+  const r = await fetch(`${k.base}/v1/webhooks`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': key },
+    body: JSON.stringify({ uri, subscribed_events: [type] }),
+  });
+  if (r.status !== 200) throw new Error(`create webhook: ${r.status} ${await r.text()}`);
+}
+
+async function run(bin, { rate, frate, per, seconds, warmup, faulty }) {
+  const key = 'kbr_benchmark_key_0123456789abcdef';
+  const k = await startKabard(bin, key);
+  const lat = [];
+  let measuring = false;
+  const healthy = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const now = performance.now() + performance.timeOrigin;
+      try {
+        const ev = JSON.parse(Buffer.concat(chunks).toString());
+        if (ev.data.measured) lat.push(now - ev.data.sent_ms);
+      } catch { /* not ours */ }
+      res.end('ok');
+    });
+  });
+  healthy.keepAliveTimeout = 60_000;
+  await new Promise((r) => healthy.listen(0, '127.0.0.1', r));
+  await createHook(k, key, `http://127.0.0.1:${healthy.address().port}/hook`, 'batch.succeeded');
+
+  let child;
+  if (faulty) {
+    child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve', 'faulty'],
+      { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const fport = await new Promise((r) => child.stdout.once('data', (d) => r(Number(String(d).trim()))));
+    for (const kind of ['big', 'hung', 'slow', 'reset', 'redirect'])
+      for (let i = 0; i < per; i++)
+        await createHook(k, key, `http://127.0.0.1:${fport}/${kind}/${i}`, 'batch.failed');
+  }
+
+  const h = { 'content-type': 'application/json', 'x-goog-api-key': key };
+  let errors = 0, measured = 0, acked = 0;
+  const publish = (type, data) => fetch(`${k.base}/v1/events`, {
+    method: 'POST', headers: h, body: JSON.stringify({ type, data }),
+  }).then((r) => { r.arrayBuffer(); if (r.status === 200) acked++; else errors++; return r.status; },
+    () => { errors++; });
+
+  const cpu0 = { t: 0, cpu: 0 };
+  const total = seconds + warmup;
+  const start = performance.now();
+  let sentH = 0, sentF = 0;
+  const inflight = new Set();
+  await new Promise((resolve) => {
+    const tick = () => {
+      const el = (performance.now() - start) / 1000;
+      if (!measuring && el >= warmup) {
+        measuring = true;
+        cpu0.t = performance.now();
+        cpu0.cpu = cpuSeconds(k.pid);
+      }
+      const dueH = Math.min(rate * total, Math.floor(el * rate));
+      while (sentH < dueH) {
+        const n = sentH++;
+        const m = measuring;
+        if (m) measured++;
+        const p = publish('batch.succeeded',
+          { id: `h_${n}`, measured: m, sent_ms: performance.now() + performance.timeOrigin });
+        inflight.add(p); p.finally(() => inflight.delete(p));
+      }
+      if (faulty) {
+        const dueF = Math.min(frate * total, Math.floor(el * frate));
+        while (sentF < dueF) {
+          const p = publish('batch.failed', { id: `f_${sentF++}` });
+          inflight.add(p); p.finally(() => inflight.delete(p));
+        }
+      }
+      if (el >= total) resolve(); else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all([...inflight]);
+  const deadline = Date.now() + 30_000;
+  while (lat.length < measured && Date.now() < deadline) await sleep(50);
+  const cpu = cpuSeconds(k.pid) - cpu0.cpu;
+  const wall = (performance.now() - cpu0.t) / 1000;
+
+  let seen;
+  if (child) {
+    seen = await new Promise((r) => { child.once('message', r); child.send('report'); });
+    child.kill();
+  }
+  healthy.closeAllConnections();
+  healthy.close();
+  await k.stop();
+
+  lat.sort((a, b) => a - b);
+  const pct = (p) => (lat.length ? +lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))].toFixed(2) : NaN);
+  return {
+    run: faulty ? 'faulty' : 'baseline', rate, seconds,
+    ...(faulty ? { faulty_rate: frate, per_kind: per } : {}),
+    measured, received: lat.length, publish_errors: errors,
+    p50_ms: pct(50), p90_ms: pct(90), p99_ms: pct(99), max_ms: +(lat[lat.length - 1] ?? NaN).toFixed(2),
+    kabard_cpu_s_per_s: +(cpu / wall).toFixed(3),
+    ...(seen ? { faulty_requests: seen.seen, big_bytes_written: seen.bigBytes } : {}),
+  };
+}
+
+async function main() {
+  const bin = path.resolve(args.bin || 'build');
+  const opts = {
+    rate: Number(args.rate || 200), frate: Number(args.frate || 100), per: Number(args.per || 2),
+    seconds: Number(args.seconds || 20), warmup: Number(args.warmup || 3),
+  };
+  const base = await run(bin, { ...opts, faulty: false });
+  console.log(JSON.stringify(base));
+  const bad = await run(bin, { ...opts, faulty: true });
+  console.log(JSON.stringify(bad));
+  console.log(JSON.stringify({ p50_ratio: +(bad.p50_ms / base.p50_ms).toFixed(2),
+    p99_ratio: +(bad.p99_ms / base.p99_ms).toFixed(2), goal_p99_ratio: 2 }));
+}
+
+if (args.serve === 'faulty') serveFaulty();
+else await main();
