@@ -60,6 +60,11 @@
  * delivery thread read (or wait on) more than this per attempt. */
 #define RESPONSE_BODY_MAX (64 * 1024)
 #define RESPONSE_HEADERS_MAX (16 * 1024)
+/* The kernel's receive buffer of a delivery connection (it doubles it for
+ * its bookkeeping): enough for any answer kabard reads in full, and the
+ * most a receiver can push at kabard's host before kabard reads - without
+ * it, Linux grows the buffer to megabytes for an endpoint that streams. */
+#define RESPONSE_RCVBUF (RESPONSE_BODY_MAX + RESPONSE_HEADERS_MAX)
 
 struct transfer {
     struct dispatch *d;
@@ -184,6 +189,18 @@ static int dispatch_on_request(void *arg, char *conn_primary_ip, char *conn_loca
     return CURL_PREREQFUNC_ABORT;
 }
 
+/* A socket for a delivery connection, its receive buffer bounded
+ * (RESPONSE_RCVBUF; set before connecting, so the window is sized by it). */
+static curl_socket_t dispatch_socket(const struct curl_sockaddr *addr)
+{
+    int fd = socket(addr->family, addr->socktype, addr->protocol);
+    int rcvbuf = RESPONSE_RCVBUF;
+
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    return fd;
+}
+
 static curl_socket_t dispatch_on_socket(void *arg, curlsocktype purpose,
                                         struct curl_sockaddr *addr)
 {
@@ -204,7 +221,7 @@ static curl_socket_t dispatch_on_socket(void *arg, curlsocktype purpose,
             return CURL_SOCKET_BAD;
         }
     }
-    return socket(addr->family, addr->socktype, addr->protocol);
+    return dispatch_socket(addr);
 }
 
 /* ---- signing ---------------------------------------------------------------- */
@@ -622,6 +639,22 @@ static int dispatch_cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The most one target may have in flight for this claim, nbusy targets
+ * having attempts in flight: the configured per-target cap, lowered to a
+ * share of the overall cap when many targets are busy at once (hung or
+ * slow endpoints hold their slots up to the attempt timeout). nbusy
+ * targets at max_in_flight / (nbusy + 2) each leave two such shares free,
+ * one for a target joining them and one more: another endpoint still
+ * finds slots until about max_in_flight targets hold one each. */
+static size_t dispatch_target_cap(const struct dispatch *d, size_t nbusy)
+{
+    size_t share = d->cfg.max_in_flight / (nbusy + 2);
+
+    if (share < 1)
+        share = 1;
+    return share < d->cfg.max_per_target ? share : d->cfg.max_per_target;
+}
+
 /* Lease a batch of due deliveries and start them. Returns how many. */
 static size_t dispatch_claim(struct dispatch *d)
 {
@@ -656,7 +689,7 @@ static size_t dispatch_claim(struct dispatch *d)
     }
     rc = store_deliveries_claim(d->st, d->owner, now,
                                 now + d->cfg.timeout_ms * 1000 + LEASE_MARGIN_US, limit,
-                                d->cfg.max_per_target, busy, inflight, nbusy, d->jobs, &n);
+                                dispatch_target_cap(d, nbusy), busy, inflight, nbusy, d->jobs, &n);
     if (rc != STORE_OK) {
         log_warn("cannot claim deliveries", "error=\"%s\"", store_strerror(rc));
         n = 0;

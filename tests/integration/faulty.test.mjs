@@ -10,6 +10,7 @@
 //   /headers   answers 200 with 40 KiB of headers
 //   /reset     reads the request, then resets the connection without an answer
 //   /redirect  answers 302 to /target
+//   /hang      reads the request, never answers
 //
 // Each webhook subscribes to one event type, so each publish reaches one
 // path. The receiver counts every request it sees per path.
@@ -71,6 +72,7 @@ function streamBody(res, n, stats) {
 async function startFaulty() {
   const seen = new Map();
   const stream = { flushed: 0, closed: false };
+  const hanging = new Set();  // /hang requests not answered, connection open
   const server = http.createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     seen.set(path, (seen.get(path) || 0) + 1);
@@ -85,6 +87,9 @@ async function startFaulty() {
         for (let i = 0; i < 40; i++) headers[`x-pad-${i}`] = 'h'.repeat(1024);
         res.writeHead(200, headers);
         res.end('ok');
+      } else if (path === '/hang') {
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
       } else if (path === '/reset') {
         req.socket.resetAndDestroy();
       } else if (path === '/redirect') {
@@ -99,6 +104,7 @@ async function startFaulty() {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return {
     seen: (path) => seen.get(path) || 0,
+    hanging,
     stream,
     url: (path) => `http://127.0.0.1:${server.address().port}${path}`,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
@@ -220,5 +226,31 @@ describe('faulty receivers', () => {
     for (const a of d.attempts) assert.equal(a.response_status, 302);
     assert.equal(rcv.seen('/redirect'), d.attempts.length);
     assert.equal(rcv.seen('/target'), 0, 'the Location was not followed');
+  });
+});
+
+describe('hung receivers and the overall cap', () => {
+  it('one hung endpoint cannot take every slot: a healthy one is delivered while it hangs', T, async (t) => {
+    // 8 slots overall and 8 per endpoint: by the per-endpoint cap alone
+    // the hung endpoint could hold all of them until the (60 s) timeout.
+    const rcv = await startFaulty();
+    const k = await startKabard({
+      apiKey: KEY,
+      env: { ...ENV, KABAR_MAX_IN_FLIGHT: '8', KABAR_MAX_PER_ENDPOINT: '8', KABAR_TIMEOUT_MS: '60000' },
+    });
+    t.after(async () => {
+      await rcv.close();
+      await k.cleanup();
+    });
+    await createHook(k, rcv.url('/hang'), TYPES.reset);
+    const ok = await createHook(k, rcv.url('/ok'), TYPES.ok);
+    for (let i = 0; i < 10; i++) await publish(k, TYPES.reset, `hang${i}`);
+    await waitFor(() => rcv.hanging.size > 0, 10_000, 'the hung endpoint to hold requests');
+    await publish(k, TYPES.ok, 'healthy');
+    const [d] = await settled(k, ok, 1);
+    assert.equal(d.state, 'succeeded', JSON.stringify(d));
+    const held = rcv.seen('/hang');
+    assert.equal(rcv.hanging.size, held, 'every hung request was still open when the healthy one was delivered');
+    assert.ok(held >= 1 && held <= 4, `the hung endpoint holds at most half the slots, held ${held}`);
   });
 });
