@@ -81,6 +81,7 @@ struct transfer {
     size_t body_len;                /* response bytes read, body */
     size_t headers_len;             /* and headers */
     unsigned requests;              /* requests libcurl began for this attempt */
+    bool first_fresh;               /* the first went out on a new connection */
     struct signpool_item sp;        /* queued for a signing worker */
     bool sign_ok;                   /* the worker's result */
 };
@@ -167,22 +168,37 @@ static size_t dispatch_on_header(char *ptr, size_t size, size_t nmemb, void *arg
 }
 
 /* Called by libcurl before it sends a request on a connection. The first
- * call is the attempt; a second one is libcurl about to send the same POST
- * again by itself - it does so when a reused keep-alive connection closes
- * before any byte of the response, which is also what a receiver that took
- * the request and then reset looks like. That resend is not made: the
- * attempt ends here, recorded as failed, and the retry schedule decides
- * when to send again (one POST per recorded attempt). */
+ * call is the attempt; a later one is libcurl about to send the same POST
+ * again by itself. It does so (7.88: Curl_retry_request, the HTTP/2 error
+ * paths) in three cases:
+ *   - the first request went out on a reused keep-alive connection that
+ *     closed (or failed a send) before any byte of the answer: libcurl
+ *     takes it for an idle connection the endpoint had just closed, but a
+ *     receiver that took the POST and then reset looks the same;
+ *   - HTTP/2 REFUSED_STREAM, or HTTP_1_1_REQUIRED: the endpoint says it
+ *     did not process the request.
+ * The first case may be a second delivery nobody recorded, so that resend
+ * is not made: the attempt ends here, recorded as failed, and the retry
+ * schedule decides when to send again. The second case, when the first
+ * request went out on a connection opened for it (where the first case
+ * cannot arise), is let through once: no request was processed, and an
+ * endpoint that requires HTTP/1.1 would otherwise never be reached. */
 static int dispatch_on_request(void *arg, char *conn_primary_ip, char *conn_local_ip,
                                int conn_primary_port, int conn_local_port)
 {
     struct transfer *t = arg;
+    long connects = 0;
 
     (void)conn_primary_ip;
     (void)conn_local_ip;
     (void)conn_primary_port;
     (void)conn_local_port;
-    if (++t->requests == 1)
+    if (++t->requests == 1) {
+        curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+        t->first_fresh = connects > 0;
+        return CURL_PREREQFUNC_OK;
+    }
+    if (t->requests == 2 && t->first_fresh)
         return CURL_PREREQFUNC_OK;
     snprintf(t->cut, sizeof(t->cut),
              "connection closed without a response (the request was not sent again)");
