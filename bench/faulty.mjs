@@ -27,7 +27,7 @@
 //
 // Usage: node bench/faulty.mjs [--bin build] [--rate 200] [--frate 100]
 //                [--per 2] [--seconds 20] [--warmup 3] [--rounds 3]
-//                [--runs baseline,faulty,failing]
+//                [--runs baseline,faulty,failing] [--kinds big,hung,slow,reset,redirect]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -263,7 +263,8 @@ async function main() {
   // Interleaved, so that the machine's other load falls on every kind of
   // run alike; "failing" is the control: as many webhooks and events as
   // "faulty", but each endpoint answers 500 at once.
-  const plan = { baseline: [], faulty: FAULTY_KINDS, failing: FAULTY_KINDS.map(() => 'fail') };
+  const kinds = args.kinds ? args.kinds.split(',') : FAULTY_KINDS;
+  const plan = { baseline: [], faulty: kinds, failing: kinds.map(() => 'fail') };
   const only = (args.runs || 'baseline,faulty,failing').split(',');
   for (const name of Object.keys(plan)) if (!only.includes(name)) delete plan[name];
   const out = { baseline: [], faulty: [], failing: [] };

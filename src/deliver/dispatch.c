@@ -537,7 +537,7 @@ static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode res
 
 /* ---- starting transfers ----------------------------------------------------- */
 
-/* What one attempt may cost: one request (no resend by libcurl), at most
+/* What one attempt may cost: one request (dispatch_on_request), at most
  * RESPONSE_HEADERS_MAX + RESPONSE_BODY_MAX bytes read, the configured
  * timeouts, no redirect followed. */
 static void dispatch_limit(CURL *e, struct transfer *t)
