@@ -54,6 +54,7 @@
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
 #define SIG_HEADER_MAX (32 + WEBHOOK_SECRETS_MAX * (STDWH_SIG_LEN + 1))
+
 /* What kabard reads of a response: its status decides, its body is only
  * for the log (the first STORE_EXCERPT_MAX bytes). Past these the transfer
  * is cut off and its connection closed, so that a receiver cannot make the
