@@ -53,6 +53,18 @@
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
 
+/* What kabard reads of a response: its status decides, its body is only
+ * for the log (the first STORE_EXCERPT_MAX bytes). Past these the transfer
+ * is cut off and its connection closed, so that a receiver cannot make the
+ * delivery thread read (or wait on) more than this per attempt. */
+#define RESPONSE_BODY_MAX (64 * 1024)
+#define RESPONSE_HEADERS_MAX (16 * 1024)
+/* The kernel's receive buffer of a delivery connection (it doubles it for
+ * its bookkeeping): enough for any answer kabard reads in full, and the
+ * most a receiver can push at kabard's host before kabard reads - without
+ * it, Linux grows the buffer to megabytes for an endpoint that streams. */
+#define RESPONSE_RCVBUF (RESPONSE_BODY_MAX + RESPONSE_HEADERS_MAX)
+
 struct transfer {
     struct dispatch *d;
     struct store_job job;
@@ -62,8 +74,13 @@ struct transfer {
     int64_t start_us;               /* wall clock, for the record */
     int64_t start_mono_us;
     char blocked[160];              /* set when the SSRF check refused */
+    char cut[160];                  /* set when kabard cut the transfer short */
     uint8_t excerpt[STORE_EXCERPT_MAX];
     size_t excerpt_len;
+    size_t body_len;                /* response bytes read, body */
+    size_t headers_len;             /* and headers */
+    unsigned requests;              /* requests libcurl began for this attempt */
+    bool first_fresh;               /* the first went out on a new connection */
     struct signpool_item sp;        /* queued for a signing worker */
     bool sign_ok;                   /* the worker's result */
 };
@@ -101,6 +118,10 @@ void dispatch_config_default(struct dispatch_config *cfg)
 
 /* ---- libcurl callbacks ---------------------------------------------------- */
 
+/* The response body: the first STORE_EXCERPT_MAX bytes kept for the log,
+ * the rest read and dropped (so the connection can be reused) up to
+ * RESPONSE_BODY_MAX; past that a short count makes libcurl abort the
+ * transfer and close the connection. */
 static size_t dispatch_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct transfer *t = arg;
@@ -109,7 +130,82 @@ static size_t dispatch_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 
     memcpy(t->excerpt + t->excerpt_len, ptr, n < room ? n : room);
     t->excerpt_len += n < room ? n : room;
-    return n;   /* read the rest too, so the connection can be reused */
+    t->body_len += n;
+    if (t->body_len > RESPONSE_BODY_MAX) {
+        snprintf(t->cut, sizeof(t->cut),
+                 "response body over %d KiB: not read further, connection closed",
+                 RESPONSE_BODY_MAX / 1024);
+        return 0;
+    }
+    return n;
+}
+
+/* Each response header line (of interim 1xx answers too), counted against
+ * RESPONSE_HEADERS_MAX like the body against its own limit. */
+static size_t dispatch_on_header(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct transfer *t = arg;
+    size_t n = size * nmemb;
+
+    (void)ptr;
+    t->headers_len += n;
+    if (t->headers_len > RESPONSE_HEADERS_MAX) {
+        snprintf(t->cut, sizeof(t->cut),
+                 "response headers over %d KiB: not read further, connection closed",
+                 RESPONSE_HEADERS_MAX / 1024);
+        return 0;
+    }
+    return n;
+}
+
+/* Called by libcurl before it sends a request on a connection. The first
+ * call is the attempt; a later one is libcurl about to send the same POST
+ * again by itself. It does so (7.88: Curl_retry_request, the HTTP/2 error
+ * paths) in three cases:
+ *   - the first request went out on a reused keep-alive connection that
+ *     closed (or failed a send) before any byte of the answer: libcurl
+ *     takes it for an idle connection the endpoint had just closed, but a
+ *     receiver that took the POST and then reset looks the same;
+ *   - HTTP/2 REFUSED_STREAM, or HTTP_1_1_REQUIRED: the endpoint says it
+ *     did not process the request.
+ * The first case may be a second delivery nobody recorded, so that resend
+ * is not made: the attempt ends here, recorded as failed, and the retry
+ * schedule decides when to send again. The second case, when the first
+ * request went out on a connection opened for it (where the first case
+ * cannot arise), is let through once: no request was processed, and an
+ * endpoint that requires HTTP/1.1 would otherwise never be reached. */
+static int dispatch_on_request(void *arg, char *conn_primary_ip, char *conn_local_ip,
+                               int conn_primary_port, int conn_local_port)
+{
+    struct transfer *t = arg;
+    long connects = 0;
+
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    if (++t->requests == 1) {
+        curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+        t->first_fresh = connects > 0;
+        return CURL_PREREQFUNC_OK;
+    }
+    if (t->requests == 2 && t->first_fresh)
+        return CURL_PREREQFUNC_OK;
+    snprintf(t->cut, sizeof(t->cut),
+             "connection closed without a response (the request was not sent again)");
+    return CURL_PREREQFUNC_ABORT;
+}
+
+/* A socket for a delivery connection, its receive buffer bounded
+ * (RESPONSE_RCVBUF; set before connecting, so the window is sized by it). */
+static curl_socket_t dispatch_socket(const struct curl_sockaddr *addr)
+{
+    int fd = socket(addr->family, addr->socktype, addr->protocol);
+    int rcvbuf = RESPONSE_RCVBUF;
+
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    return fd;
 }
 
 static curl_socket_t dispatch_on_socket(void *arg, curlsocktype purpose,
@@ -132,7 +228,7 @@ static curl_socket_t dispatch_on_socket(void *arg, curlsocktype purpose,
             return CURL_SOCKET_BAD;
         }
     }
-    return socket(addr->family, addr->socktype, addr->protocol);
+    return dispatch_socket(addr);
 }
 
 /* ---- signing ---------------------------------------------------------------- */
@@ -284,6 +380,37 @@ static void dispatch_release_transfer(struct dispatch *d, struct transfer *t)
     free(t);
 }
 
+/* The HTTP status of t's answer, 0 when there was none. The status line
+ * decides the outcome even when kabard cut the rest of the response short
+ * (a body too large, headers too long) or the endpoint stopped sending it:
+ * the body is only read for the log. */
+static long dispatch_status(const struct transfer *t, CURLcode result)
+{
+    long status = 0;
+
+    if (t->easy == NULL ||
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        return 0;
+    if (result != CURLE_OK && status < 200)
+        return 0;   /* no final answer (an interim 1xx at most) */
+    return status;
+}
+
+/* Why t did not end as a complete exchange, in words, or "": the SSRF
+ * refusal or signing failure, the limit kabard cut it at, or libcurl's
+ * error. */
+static void dispatch_error(const struct transfer *t, CURLcode result, char *out, size_t len)
+{
+    if (t->blocked[0])
+        snprintf(out, len, "%s", t->blocked);
+    else if (result == CURLE_OK)
+        out[0] = '\0';
+    else if (t->cut[0])
+        snprintf(out, len, "%s", t->cut);
+    else
+        snprintf(out, len, "%s", curl_easy_strerror(result));
+}
+
 /* Classify a finished attempt and queue its record. */
 static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode result)
 {
@@ -303,21 +430,17 @@ static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode res
     strcpy(r->webhook_id, t->job.webhook_id);
     r->time_us = t->start_us;
     r->latency_us = timeutil_mono_us() - t->start_mono_us;
-    if (result == CURLE_OK)
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    status = dispatch_status(t, result);
     r->response_status = (int)status;
     memcpy(r->excerpt, t->excerpt, t->excerpt_len);
     r->excerpt_len = t->excerpt_len;
+    dispatch_error(t, result, r->error, sizeof(r->error));
 
     if (status >= 200 && status < 300) {
         r->outcome = STORE_OUTCOME_SUCCEEDED;
     } else if (status == 410) {
         r->outcome = t->job.webhook_id[0] ? STORE_OUTCOME_GONE : STORE_OUTCOME_FAILED;
     } else {
-        if (t->blocked[0])
-            snprintf(r->error, sizeof(r->error), "%s", t->blocked);
-        else if (result != CURLE_OK)
-            snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(result));
         if (status == 429 || status == 503) {
             struct curl_header *h;
             if (curl_easy_header(t->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
@@ -343,7 +466,9 @@ static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode res
          * then, the status being in a column of its own). */
         char why[STORE_ERROR_MAX + 32];
 
-        if (r->error[0])
+        if (r->error[0] && status != 0)
+            snprintf(why, sizeof(why), "endpoint answered HTTP %ld; %s", status, r->error);
+        else if (r->error[0])
             snprintf(why, sizeof(why), "%s", r->error);
         else if (status == 410)
             snprintf(why, sizeof(why), "endpoint answered HTTP 410 Gone%s",
@@ -359,8 +484,22 @@ static void dispatch_finish(struct dispatch *d, struct transfer *t, CURLcode res
 
 /* ---- starting transfers ----------------------------------------------------- */
 
-/* Start one transfer for job (whose payload it takes over). On failure the
- * attempt is recorded as failed-for-now and retried per the policy. */
+/* What one attempt may cost: one request (dispatch_on_request), at most
+ * RESPONSE_HEADERS_MAX + RESPONSE_BODY_MAX bytes read, the configured
+ * timeouts, no redirect followed. */
+static void dispatch_limit(CURL *e, struct transfer *t)
+{
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dispatch_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, dispatch_on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, dispatch_on_request);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, t->d->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, t->d->cfg.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
 /* Hand a signed attempt to libcurl. */
 static void dispatch_send(struct dispatch *d, struct transfer *t)
 {
@@ -377,13 +516,9 @@ static void dispatch_send(struct dispatch *d, struct transfer *t)
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->job.payload_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dispatch_on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    dispatch_limit(e, t);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, dispatch_on_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, d->cfg.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, d->cfg.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PROXY, "");     /* a proxy would hide the real target */
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -467,6 +602,22 @@ static int dispatch_cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The most one target may have in flight for this claim, nbusy targets
+ * having attempts in flight: the configured per-target cap, lowered to a
+ * share of the overall cap when many targets are busy at once (hung or
+ * slow endpoints hold their slots up to the attempt timeout). nbusy
+ * targets at max_in_flight / (nbusy + 2) each leave two such shares free,
+ * one for a target joining them and one more: another endpoint still
+ * finds slots until about max_in_flight targets hold one each. */
+static size_t dispatch_target_cap(const struct dispatch *d, size_t nbusy)
+{
+    size_t share = d->cfg.max_in_flight / (nbusy + 2);
+
+    if (share < 1)
+        share = 1;
+    return share < d->cfg.max_per_target ? share : d->cfg.max_per_target;
+}
+
 /* Lease a batch of due deliveries and start them. Returns how many. */
 static size_t dispatch_claim(struct dispatch *d)
 {
@@ -501,7 +652,7 @@ static size_t dispatch_claim(struct dispatch *d)
     }
     rc = store_deliveries_claim(d->st, d->owner, now,
                                 now + d->cfg.timeout_ms * 1000 + LEASE_MARGIN_US, limit,
-                                d->cfg.max_per_target, busy, inflight, nbusy, d->jobs, &n);
+                                dispatch_target_cap(d, nbusy), busy, inflight, nbusy, d->jobs, &n);
     if (rc != STORE_OK) {
         log_warn("cannot claim deliveries", "error=\"%s\"", store_strerror(rc));
         n = 0;

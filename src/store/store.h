@@ -158,7 +158,7 @@ struct store_attempt {
     int64_t time_us;                /* when the attempt started */
     int64_t latency_us;
     int response_status;            /* 0: no HTTP response */
-    char error[STORE_ERROR_MAX];    /* "" when there is a response */
+    char error[STORE_ERROR_MAX];    /* why the exchange was not complete, or "" */
     uint8_t excerpt[STORE_EXCERPT_MAX];
     size_t excerpt_len;
     int64_t next_due_us;            /* STORE_OUTCOME_RETRY */
