@@ -437,8 +437,9 @@ static void http_guard_refuse(int fd, const char *why)
                  "Content-Length: %zu\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
                  resp.body ? strlen(resp.body) : 0);
     /* What the client already sent is read first: closing a socket with
-     * unread data resets it, and the client might lose the answer. */
-    while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0)
+     * unread data resets it, and the client might lose the answer. At most
+     * 64 KiB: a client that keeps sending must not hold the accept thread. */
+    for (int i = 0; i < 16 && recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0; i++)
         ;
     if (send(fd, head, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n && resp.body)
         (void)send(fd, resp.body, strlen(resp.body), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -512,16 +513,22 @@ static void http_guard_admit(struct http_server *srv, int fd, const struct socka
 static void *http_guard_accept(void *arg)
 {
     struct http_server *srv = arg;
-    struct pollfd p[2] = {{.fd = srv->listen_fd, .events = POLLIN},
-                          {.fd = srv->wake[0], .events = POLLIN}};
-    int wait_ms = -1;
+    struct pollfd p[2] = {{.fd = srv->wake[0], .events = POLLIN},
+                          {.fd = srv->listen_fd, .events = POLLIN}};
+    bool backoff = false;
 
     for (;;) {
-        if (poll(p, 2, wait_ms) < 0 && errno != EINTR)
+        /* After an accept failed for want of a descriptor or memory the
+         * connection stays queued and the listener readable: for a while,
+         * wait on the wake pipe alone, or poll would return at once and
+         * this thread spin. */
+        int n = poll(p, backoff ? 1 : 2, backoff ? 100 : -1);
+
+        if (n < 0 && errno != EINTR)
             break;
-        if (p[1].revents)
+        if (n > 0 && p[0].revents)
             break;
-        wait_ms = -1;
+        backoff = false;
         for (int i = 0; i < 64; i++) {
             struct sockaddr_storage ss;
             socklen_t len = sizeof ss;
@@ -533,14 +540,12 @@ static void *http_guard_accept(void *arg)
                 continue;
             }
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* The pending connection stays queued; try again soon
-                 * rather than spin on a listener that stays readable. */
                 pthread_mutex_lock(&srv->gmu);
                 srv->accept_failed++;
                 pthread_mutex_unlock(&srv->gmu);
-                wait_ms = 100;
+                backoff = true;
             }
-            break;                      /* EAGAIN, or wait_ms set */
+            break;                      /* EAGAIN, or backing off */
         }
     }
     return NULL;

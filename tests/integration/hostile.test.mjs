@@ -493,3 +493,42 @@ describe('smaller rules', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('out of file descriptors', { timeout: 60_000 }, () => {
+  it('the accept thread waits between failed accepts instead of spinning', async (t) => {
+    if (!fs.existsSync('/proc/self/fd')) {
+      t.skip('needs /proc: NOT TESTED here');
+      return;
+    }
+    const k = await startKabard({ args: ['--request-timeout', '30'] });
+    const socks = [];
+    try {
+      // Leave kabard room for exactly 20 admitted connections (two
+      // descriptors each: libmicrohttpd's and the guard's): the 21st accept
+      // fails with EMFILE and the connection stays queued.
+      const pid = k.proc.pid;
+      const fds = fs.readdirSync(`/proc/${pid}/fd`).map(Number);
+      let limit = fds.length;
+      while (limit - fds.filter((f) => f < limit).length < 40) limit++;
+      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:${limit}`]);
+      for (let i = 0; i < 22; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: k.port, localAddress: HOSTILE_ADDR });
+        s.on('error', () => {});
+        socks.push(s);
+      }
+      // The reaper logs the failures once per tick. Waiting 100 ms between
+      // tries makes a few a second; a thread polling a listener that stays
+      // readable makes hundreds of thousands.
+      const counts = await waitFor(() => {
+        const c = [...k.stderr.matchAll(/msg="connections shed".* accept_failed=(\d+)/g)]
+          .map((m) => Number(m[1])).filter((n) => n > 0);
+        return c.length >= 3 ? c : null;
+      }, 30_000, 'three log lines with failed accepts');
+      console.log(`out of descriptors: failed accepts per log line ${counts.join(', ')}`);
+      assert.ok(counts.every((n) => n < 1000), `failed accepts per tick: ${counts}`);
+    } finally {
+      for (const s of socks) s.destroy();
+      await k.cleanup();
+    }
+  });
+});
