@@ -129,7 +129,9 @@ describe('connection floods', { timeout: 120_000 }, () => {
     console.log(`flood: ${HOSTILE} hostile, ${refused.length} refused with 503, ${held.length} ` +
                 `held and closed, the last after ${worst} ms (deadline ${DEADLINE_S * 1000} ms); ` +
                 `${probes.length}/${probes.length} probes answered; ${Date.now() - t0} ms in all`);
-    assert.ok(worst < DEADLINE_S * 1000 * 5, `closed after ${worst} ms`);
+    // Closed by the guard, not by libmicrohttpd's inactivity timeout (which a
+    // slowloris connection never meets): the reaper counted every one. How
+    // long it took is printed above, not asserted: the machine may be busy.
     const m = (await k.request('GET', '/metrics', { key: null })).text;
     const shed = (reason) => Number(new RegExp(`^kabar_http_connections_shed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m)?.[1]);
     assert.equal(shed('refused'), refused.length, m);
@@ -137,12 +139,10 @@ describe('connection floods', { timeout: 120_000 }, () => {
     assert.ok(shed('past_deadline') + shed('idle_scarce') >= held.length, m);
     // And the server serves the flooding address again once it stops (its
     // closed connections are counted out as libmicrohttpd reaps them).
-    let again;
-    for (let i = 0; i < 100; i++) {
-      again = await probeFrom(k.port, HOSTILE_ADDR);
-      if (again.status !== 503) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const again = await waitFor(async () => {
+      const r = await probeFrom(k.port, HOSTILE_ADDR);
+      return r.status !== 503 ? r : null;
+    }, 30_000, 'the flooding address to be served again');
     assert.equal(again.status, 200);
   });
 });
@@ -166,7 +166,11 @@ describe('scarce connections', { timeout: 60_000 }, () => {
       assert.equal(r.status, 200);
       const worst = Math.max(...times);
       console.log(`scarce: 90 idle of 100 closed, the last after ${worst} ms (deadline 30000 ms)`);
-      assert.ok(worst < 30_000, `idle connections held ${worst} ms`);
+      // Closed as idle while scarce, none by the (30 s) deadline.
+      const m = (await k.request('GET', '/metrics', { key: null })).text;
+      const shed = (reason) => Number(new RegExp(`^kabar_http_connections_shed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m)?.[1]);
+      assert.ok(shed('idle_scarce') >= 90, m);
+      assert.equal(shed('past_deadline'), 0, m);
     } finally { try { await k.stop(); } finally { await k.cleanup(); } }
   });
 });
