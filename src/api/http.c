@@ -50,9 +50,11 @@ struct http_conn;
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct api_ctx *ctx;
-    pthread_mutex_t mu;             /* guards suspended and every request's flags */
-    pthread_cond_t idle;            /* signalled when suspended drops to 0 */
+    pthread_mutex_t mu;             /* guards the three below and every request's flags */
+    pthread_cond_t idle;            /* signalled when handling and suspended are 0 */
+    size_t handling;                /* requests in api_handle, not yet suspended */
     size_t suspended;               /* deferred requests not yet resumed */
+    bool draining;                  /* http_stop: no request enters api_handle */
     /* The connection guard (below http_stop's neighbours). */
     struct http_limits limits;
     int listen_fd;
@@ -108,7 +110,7 @@ static void http_resume(struct api_request *req)
     if (st->suspended) {
         st->suspended = false;
         MHD_resume_connection(st->conn);
-        if (--srv->suspended == 0)
+        if (--srv->suspended == 0 && srv->handling == 0)
             pthread_cond_broadcast(&srv->idle);
     }
     pthread_mutex_unlock(&srv->mu);
@@ -224,6 +226,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     struct http_server *srv = cls;
     struct http_request_state *st = *con_cls;
     struct api_response resp = {.status = 500};
+    bool draining, wait;
 
     (void)version;
     if (st == NULL) {
@@ -264,20 +267,33 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     st->req.body_too_big = st->too_big;
     st->req.transport = &http_transport;
     st->req.conn = conn;
+    /* http_stop waits for every request in a handler: one that defers
+     * must be suspended, and resumed, before libmicrohttpd stops. Once it
+     * waits, a request that comes on a kept-alive connection is refused. */
+    pthread_mutex_lock(&srv->mu);
+    draining = srv->draining;
+    if (!draining)
+        srv->handling++;
+    pthread_mutex_unlock(&srv->mu);
+    if (draining) {
+        api_error(&resp, API_UNAVAILABLE, "the server is shutting down");
+        return http_answer(st, &resp);
+    }
     api_handle(srv->ctx, &st->req, &resp);
+    pthread_mutex_lock(&srv->mu);
+    srv->handling--;
+    wait = st->deferred && !st->resumed;
+    if (wait) {
+        MHD_suspend_connection(conn);
+        st->suspended = true;
+        srv->suspended++;
+    }
+    if (srv->handling == 0 && srv->suspended == 0)
+        pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->mu);
+    if (wait)
+        return MHD_YES;
     if (st->deferred) {
-        bool now;
-
-        pthread_mutex_lock(&srv->mu);
-        now = st->resumed;
-        if (!now) {
-            MHD_suspend_connection(conn);
-            st->suspended = true;
-            srv->suspended++;
-        }
-        pthread_mutex_unlock(&srv->mu);
-        if (!now)
-            return MHD_YES;
         /* Already done (a fast commit): answer at once. */
         st->deferred = false;
         st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
@@ -944,15 +960,17 @@ void http_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
-    /* Stop accepting, then let the deferred requests come back (their
-     * commits are under way: the event writer stops later): libmicrohttpd
-     * must not be stopped with connections suspended. */
+    /* Stop accepting, then wait for the requests in a handler and let the
+     * deferred ones come back (their commits are under way: the event
+     * writer stops later): libmicrohttpd must not be stopped with
+     * connections suspended (it aborts). */
     (void)write(srv->wake[1], "x", 1);
     pthread_join(srv->acceptor, NULL);
     close(srv->listen_fd);
     srv->listen_fd = -1;
     pthread_mutex_lock(&srv->mu);
-    while (srv->suspended > 0)
+    srv->draining = true;
+    while (srv->handling > 0 || srv->suspended > 0)
         pthread_cond_wait(&srv->idle, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
     MHD_stop_daemon(srv->daemon);

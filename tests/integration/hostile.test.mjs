@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -533,6 +534,46 @@ describe('out of file descriptors', { timeout: 60_000 }, () => {
     } finally {
       for (const s of socks) s.destroy();
       await k.cleanup();
+    }
+  });
+});
+
+describe('shutdown under load', { timeout: 60_000 }, () => {
+  it('SIGTERM while events are being published: a clean exit, every answer 200 or 503', async () => {
+    // A publish defers its answer until its commit; one still in its
+    // handler when the server stops must be waited for, or libmicrohttpd
+    // aborts on a connection suspended after the stop began.
+    const KEY = 'stop-key-0123456789abcdefABCDEF';
+    for (let run = 0; run < 3; run++) {
+      const k = await startKabard({ apiKey: KEY });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+      const body = JSON.stringify({ type: 'batch.succeeded', data: { id: 'batches/stop' } });
+      const statuses = new Map();
+      let stopping = false;
+      let answered = 0;
+      const one = () => new Promise((resolve) => {
+        const q = http.request({ agent, host: '127.0.0.1', port: k.port, method: 'POST', path: '/v1/events',
+          headers: { 'x-goog-api-key': KEY, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => { statuses.set(res.statusCode, (statuses.get(res.statusCode) || 0) + 1); resolve(true); });
+          res.on('error', () => resolve(false));
+        });
+        q.on('error', () => resolve(false));
+        q.end(body);
+      });
+      const loops = Array.from({ length: 64 }, async () => {
+        while (!stopping) if (await one()) answered++; else break;
+      });
+      try {
+        await waitFor(() => answered >= 500, 30_000, '500 events acknowledged');
+        await k.stop();             // throws unless kabard exited 0
+      } finally {
+        stopping = true;
+        await Promise.all(loops);
+        agent.destroy();
+        await k.cleanup();
+      }
+      for (const s of statuses.keys()) assert.ok(s === 200 || s === 503, `status ${s}: ${[...statuses]}`);
     }
   });
 });
