@@ -51,9 +51,9 @@ struct http_server {
     struct MHD_Daemon *daemon;
     const struct api_ctx *ctx;
     pthread_mutex_t mu;             /* guards the three below and every request's flags */
-    pthread_cond_t idle;            /* signalled when handling and suspended are 0 */
-    size_t handling;                /* requests in api_handle, not yet suspended */
-    size_t suspended;               /* deferred requests not yet resumed */
+    pthread_cond_t idle;            /* signalled when handling and waiting are 0 */
+    size_t handling;                /* requests in api_handle */
+    size_t waiting;                 /* suspended requests whose finish has not run */
     bool draining;                  /* http_stop: no request enters api_handle */
     /* The connection guard (below http_stop's neighbours). */
     struct http_limits limits;
@@ -110,9 +110,16 @@ static void http_resume(struct api_request *req)
     if (st->suspended) {
         st->suspended = false;
         MHD_resume_connection(st->conn);
-        if (--srv->suspended == 0 && srv->handling == 0)
-            pthread_cond_broadcast(&srv->idle);
     }
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* One of srv's counts drops: http_stop may be waiting for both to be 0. */
+static void http_count_down(struct http_server *srv, size_t *count)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (--*count == 0 && srv->handling == 0 && srv->waiting == 0)
+        pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -244,6 +251,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         /* Called again after api_resume: the handler's second half. */
         st->deferred = false;
         st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
+        http_count_down(srv, &srv->waiting);
         return http_answer(st, &resp);
     }
     if (*upload_data_size > 0) {
@@ -281,23 +289,21 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     }
     api_handle(srv->ctx, &st->req, &resp);
     pthread_mutex_lock(&srv->mu);
-    srv->handling--;
     wait = st->deferred && !st->resumed;
     if (wait) {
         MHD_suspend_connection(conn);
         st->suspended = true;
-        srv->suspended++;
+        srv->waiting++;
     }
-    if (srv->handling == 0 && srv->suspended == 0)
-        pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
-    if (wait)
-        return MHD_YES;
-    if (st->deferred) {
+    if (!wait && st->deferred) {
         /* Already done (a fast commit): answer at once. */
         st->deferred = false;
         st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
     }
+    http_count_down(srv, &srv->handling);
+    if (wait)
+        return MHD_YES;
     return http_answer(st, &resp);
 }
 
@@ -307,6 +313,17 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     struct http_request_state *st = *con_cls;
 
     http_guard_busy(cls, conn, false);
+    if (st && st->deferred) {
+        /* Resumed, but the connection ended before its answer: the
+         * handler's second half still runs, to free what it holds. */
+        struct http_server *srv = cls;
+        struct api_response resp = {.status = 500};
+
+        st->deferred = false;
+        st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
+        free(resp.body);
+        http_count_down(srv, &srv->waiting);
+    }
     if (st) {
         api_request_end(&st->req);
         capbuf_free(&st->body);
@@ -960,17 +977,18 @@ void http_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
-    /* Stop accepting, then wait for the requests in a handler and let the
-     * deferred ones come back (their commits are under way: the event
-     * writer stops later): libmicrohttpd must not be stopped with
-     * connections suspended (it aborts). */
+    /* Stop accepting, then wait for the requests in a handler and for the
+     * deferred ones to come back and be answered (their commits are under
+     * way: the event writer stops later): libmicrohttpd must not be
+     * stopped with connections suspended (it aborts), and one resumed but
+     * not yet called again would be closed without its answer. */
     (void)write(srv->wake[1], "x", 1);
     pthread_join(srv->acceptor, NULL);
     close(srv->listen_fd);
     srv->listen_fd = -1;
     pthread_mutex_lock(&srv->mu);
     srv->draining = true;
-    while (srv->handling > 0 || srv->suspended > 0)
+    while (srv->handling > 0 || srv->waiting > 0)
         pthread_cond_wait(&srv->idle, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
     MHD_stop_daemon(srv->daemon);
