@@ -507,16 +507,19 @@ describe('out of file descriptors', { timeout: 60_000 }, () => {
     }
     const k = await startKabard({ args: ['--request-timeout', '30'] });
     const socks = [];
+    let restore = () => {};
     try {
-      // Leave kabard room for exactly 20 admitted connections (two
-      // descriptors each: libmicrohttpd's and the guard's): the 21st accept
-      // fails with EMFILE and the connection stays queued.
+      // Lower kabard's limit of open files to its lowest free descriptor
+      // number: no new descriptor fits, so every accept fails with EMFILE
+      // and the connections stay queued.
       const pid = k.proc.pid;
-      const fds = fs.readdirSync(`/proc/${pid}/fd`).map(Number);
-      let limit = fds.length;
-      while (limit - fds.filter((f) => f < limit).length < 40) limit++;
-      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:${limit}`]);
-      for (let i = 0; i < 22; i++) {
+      const fds = new Set(fs.readdirSync(`/proc/${pid}/fd`).map(Number));
+      let limit = 0;
+      while (fds.has(limit)) limit++;
+      const soft = /^Max open files\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))[1];
+      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:`]);
+      restore = () => execFileSync('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
+      for (let i = 0; i < 2; i++) {
         const s = net.connect({ host: '127.0.0.1', port: k.port, localAddress: HOSTILE_ADDR });
         s.on('error', () => {});
         socks.push(s);
@@ -533,6 +536,8 @@ describe('out of file descriptors', { timeout: 60_000 }, () => {
       assert.ok(counts.every((n) => n < 1000), `failed accepts per tick: ${counts}`);
     } finally {
       for (const s of socks) s.destroy();
+      restore();                      // so that it stops as it would
+      await k.stop();
       await k.cleanup();
     }
   });
