@@ -96,7 +96,9 @@ typedef void (*api_handler)(const struct api_ctx *ctx, struct api_request *req,
  * Whoever finishes the work calls api_resume(req), from any thread, once;
  * finish(ctx, req, resp, arg) then runs on an HTTP thread and fills the
  * response. api_resume may come before the handler has returned. req stays
- * valid until finish has run.
+ * valid until finish has run. finish runs once for every api_resume, even
+ * when the connection has ended meanwhile (its response is then dropped),
+ * so it is where arg is freed.
  */
 typedef void (*api_finish_fn)(const struct api_ctx *ctx, struct api_request *req,
                               struct api_response *resp, void *arg);

@@ -50,9 +50,11 @@ struct http_conn;
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct api_ctx *ctx;
-    pthread_mutex_t mu;             /* guards suspended and every request's flags */
-    pthread_cond_t idle;            /* signalled when suspended drops to 0 */
-    size_t suspended;               /* deferred requests not yet resumed */
+    pthread_mutex_t mu;             /* guards the three below and every request's flags */
+    pthread_cond_t idle;            /* signalled when handling and waiting are 0 */
+    size_t handling;                /* requests in api_handle */
+    size_t waiting;                 /* suspended requests whose finish has not run */
+    bool draining;                  /* http_stop: no request enters api_handle */
     /* The connection guard (below http_stop's neighbours). */
     struct http_limits limits;
     int listen_fd;
@@ -108,9 +110,16 @@ static void http_resume(struct api_request *req)
     if (st->suspended) {
         st->suspended = false;
         MHD_resume_connection(st->conn);
-        if (--srv->suspended == 0)
-            pthread_cond_broadcast(&srv->idle);
     }
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* One of srv's counts drops: http_stop may be waiting for both to be 0. */
+static void http_count_down(struct http_server *srv, size_t *count)
+{
+    pthread_mutex_lock(&srv->mu);
+    if (--*count == 0 && srv->handling == 0 && srv->waiting == 0)
+        pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -224,6 +233,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     struct http_server *srv = cls;
     struct http_request_state *st = *con_cls;
     struct api_response resp = {.status = 500};
+    bool draining, wait;
 
     (void)version;
     if (st == NULL) {
@@ -241,6 +251,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         /* Called again after api_resume: the handler's second half. */
         st->deferred = false;
         st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
+        http_count_down(srv, &srv->waiting);
         return http_answer(st, &resp);
     }
     if (*upload_data_size > 0) {
@@ -264,24 +275,35 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     st->req.body_too_big = st->too_big;
     st->req.transport = &http_transport;
     st->req.conn = conn;
+    /* http_stop waits for every request in a handler: one that defers
+     * must be suspended, and resumed, before libmicrohttpd stops. Once it
+     * waits, a request that comes on a kept-alive connection is refused. */
+    pthread_mutex_lock(&srv->mu);
+    draining = srv->draining;
+    if (!draining)
+        srv->handling++;
+    pthread_mutex_unlock(&srv->mu);
+    if (draining) {
+        api_error(&resp, API_UNAVAILABLE, "the server is shutting down");
+        return http_answer(st, &resp);
+    }
     api_handle(srv->ctx, &st->req, &resp);
-    if (st->deferred) {
-        bool now;
-
-        pthread_mutex_lock(&srv->mu);
-        now = st->resumed;
-        if (!now) {
-            MHD_suspend_connection(conn);
-            st->suspended = true;
-            srv->suspended++;
-        }
-        pthread_mutex_unlock(&srv->mu);
-        if (!now)
-            return MHD_YES;
+    pthread_mutex_lock(&srv->mu);
+    wait = st->deferred && !st->resumed;
+    if (wait) {
+        MHD_suspend_connection(conn);
+        st->suspended = true;
+        srv->waiting++;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (!wait && st->deferred) {
         /* Already done (a fast commit): answer at once. */
         st->deferred = false;
         st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
     }
+    http_count_down(srv, &srv->handling);
+    if (wait)
+        return MHD_YES;
     return http_answer(st, &resp);
 }
 
@@ -291,6 +313,17 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     struct http_request_state *st = *con_cls;
 
     http_guard_busy(cls, conn, false);
+    if (st && st->deferred) {
+        /* Resumed, but the connection ended before its answer: the
+         * handler's second half still runs, to free what it holds. */
+        struct http_server *srv = cls;
+        struct api_response resp = {.status = 500};
+
+        st->deferred = false;
+        st->finish(srv->ctx, &st->req, &resp, st->finish_arg);
+        free(resp.body);
+        http_count_down(srv, &srv->waiting);
+    }
     if (st) {
         api_request_end(&st->req);
         capbuf_free(&st->body);
@@ -437,8 +470,9 @@ static void http_guard_refuse(int fd, const char *why)
                  "Content-Length: %zu\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
                  resp.body ? strlen(resp.body) : 0);
     /* What the client already sent is read first: closing a socket with
-     * unread data resets it, and the client might lose the answer. */
-    while (recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0)
+     * unread data resets it, and the client might lose the answer. At most
+     * 64 KiB: a client that keeps sending must not hold the accept thread. */
+    for (int i = 0; i < 16 && recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0; i++)
         ;
     if (send(fd, head, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n && resp.body)
         (void)send(fd, resp.body, strlen(resp.body), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -512,16 +546,22 @@ static void http_guard_admit(struct http_server *srv, int fd, const struct socka
 static void *http_guard_accept(void *arg)
 {
     struct http_server *srv = arg;
-    struct pollfd p[2] = {{.fd = srv->listen_fd, .events = POLLIN},
-                          {.fd = srv->wake[0], .events = POLLIN}};
-    int wait_ms = -1;
+    struct pollfd p[2] = {{.fd = srv->wake[0], .events = POLLIN},
+                          {.fd = srv->listen_fd, .events = POLLIN}};
+    bool backoff = false;
 
     for (;;) {
-        if (poll(p, 2, wait_ms) < 0 && errno != EINTR)
+        /* After an accept failed for want of a descriptor or memory the
+         * connection stays queued and the listener readable: for a while,
+         * wait on the wake pipe alone, or poll would return at once and
+         * this thread spin. */
+        int n = poll(p, backoff ? 1 : 2, backoff ? 100 : -1);
+
+        if (n < 0 && errno != EINTR)
             break;
-        if (p[1].revents)
+        if (n > 0 && p[0].revents)
             break;
-        wait_ms = -1;
+        backoff = false;
         for (int i = 0; i < 64; i++) {
             struct sockaddr_storage ss;
             socklen_t len = sizeof ss;
@@ -533,14 +573,12 @@ static void *http_guard_accept(void *arg)
                 continue;
             }
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* The pending connection stays queued; try again soon
-                 * rather than spin on a listener that stays readable. */
                 pthread_mutex_lock(&srv->gmu);
                 srv->accept_failed++;
                 pthread_mutex_unlock(&srv->gmu);
-                wait_ms = 100;
+                backoff = true;
             }
-            break;                      /* EAGAIN, or wait_ms set */
+            break;                      /* EAGAIN, or backing off */
         }
     }
     return NULL;
@@ -939,15 +977,18 @@ void http_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
-    /* Stop accepting, then let the deferred requests come back (their
-     * commits are under way: the event writer stops later): libmicrohttpd
-     * must not be stopped with connections suspended. */
+    /* Stop accepting, then wait for the requests in a handler and for the
+     * deferred ones to come back and be answered (their commits are under
+     * way: the event writer stops later): libmicrohttpd must not be
+     * stopped with connections suspended (it aborts), and one resumed but
+     * not yet called again would be closed without its answer. */
     (void)write(srv->wake[1], "x", 1);
     pthread_join(srv->acceptor, NULL);
     close(srv->listen_fd);
     srv->listen_fd = -1;
     pthread_mutex_lock(&srv->mu);
-    while (srv->suspended > 0)
+    srv->draining = true;
+    while (srv->handling > 0 || srv->waiting > 0)
         pthread_cond_wait(&srv->idle, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
     MHD_stop_daemon(srv->daemon);

@@ -39,7 +39,12 @@ json_t *webhook_config_json(const struct webhook_config *wc)
 {
     json_t *o = json_object(), *arr = json_array();
 
-    if (o == NULL || arr == NULL || json_object_set_new(o, "uris", arr) != 0) {
+    if (o == NULL || arr == NULL) {
+        json_decref(o);
+        json_decref(arr);
+        return NULL;
+    }
+    if (json_object_set_new(o, "uris", arr) != 0) {     /* arr is freed then */
         json_decref(o);
         return NULL;
     }

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,7 +130,9 @@ describe('connection floods', { timeout: 120_000 }, () => {
     console.log(`flood: ${HOSTILE} hostile, ${refused.length} refused with 503, ${held.length} ` +
                 `held and closed, the last after ${worst} ms (deadline ${DEADLINE_S * 1000} ms); ` +
                 `${probes.length}/${probes.length} probes answered; ${Date.now() - t0} ms in all`);
-    assert.ok(worst < DEADLINE_S * 1000 * 5, `closed after ${worst} ms`);
+    // Closed by the guard, not by libmicrohttpd's inactivity timeout (which a
+    // slowloris connection never meets): the reaper counted every one. How
+    // long it took is printed above, not asserted: the machine may be busy.
     const m = (await k.request('GET', '/metrics', { key: null })).text;
     const shed = (reason) => Number(new RegExp(`^kabar_http_connections_shed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m)?.[1]);
     assert.equal(shed('refused'), refused.length, m);
@@ -137,12 +140,10 @@ describe('connection floods', { timeout: 120_000 }, () => {
     assert.ok(shed('past_deadline') + shed('idle_scarce') >= held.length, m);
     // And the server serves the flooding address again once it stops (its
     // closed connections are counted out as libmicrohttpd reaps them).
-    let again;
-    for (let i = 0; i < 100; i++) {
-      again = await probeFrom(k.port, HOSTILE_ADDR);
-      if (again.status !== 503) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const again = await waitFor(async () => {
+      const r = await probeFrom(k.port, HOSTILE_ADDR);
+      return r.status !== 503 ? r : null;
+    }, 30_000, 'the flooding address to be served again');
     assert.equal(again.status, 200);
   });
 });
@@ -166,7 +167,11 @@ describe('scarce connections', { timeout: 60_000 }, () => {
       assert.equal(r.status, 200);
       const worst = Math.max(...times);
       console.log(`scarce: 90 idle of 100 closed, the last after ${worst} ms (deadline 30000 ms)`);
-      assert.ok(worst < 30_000, `idle connections held ${worst} ms`);
+      // Closed as idle while scarce, none by the (30 s) deadline.
+      const m = (await k.request('GET', '/metrics', { key: null })).text;
+      const shed = (reason) => Number(new RegExp(`^kabar_http_connections_shed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m)?.[1]);
+      assert.ok(shed('idle_scarce') >= 90, m);
+      assert.equal(shed('past_deadline'), 0, m);
     } finally { try { await k.stop(); } finally { await k.cleanup(); } }
   });
 });
@@ -490,6 +495,90 @@ describe('smaller rules', { timeout: 60_000 }, () => {
     } finally {
       await k.cleanup();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('out of file descriptors', { timeout: 60_000 }, () => {
+  it('the accept thread waits between failed accepts instead of spinning', async (t) => {
+    if (!fs.existsSync('/proc/self/fd')) {
+      t.skip('needs /proc: NOT TESTED here');
+      return;
+    }
+    const k = await startKabard({ args: ['--request-timeout', '30'] });
+    const socks = [];
+    let restore = () => {};
+    try {
+      // Lower kabard's limit of open files to its lowest free descriptor
+      // number: no new descriptor fits, so every accept fails with EMFILE
+      // and the connections stay queued.
+      const pid = k.proc.pid;
+      const fds = new Set(fs.readdirSync(`/proc/${pid}/fd`).map(Number));
+      let limit = 0;
+      while (fds.has(limit)) limit++;
+      const soft = /^Max open files\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))[1];
+      execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:`]);
+      restore = () => execFileSync('prlimit', ['--pid', String(pid), `--nofile=${soft}:`]);
+      for (let i = 0; i < 2; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: k.port, localAddress: HOSTILE_ADDR });
+        s.on('error', () => {});
+        socks.push(s);
+      }
+      // The reaper logs the failures once per tick. Waiting 100 ms between
+      // tries makes a few a second; a thread polling a listener that stays
+      // readable makes hundreds of thousands.
+      const counts = await waitFor(() => {
+        const c = [...k.stderr.matchAll(/msg="connections shed".* accept_failed=(\d+)/g)]
+          .map((m) => Number(m[1])).filter((n) => n > 0);
+        return c.length >= 3 ? c : null;
+      }, 30_000, 'three log lines with failed accepts');
+      console.log(`out of descriptors: failed accepts per log line ${counts.join(', ')}`);
+      assert.ok(counts.every((n) => n < 1000), `failed accepts per tick: ${counts}`);
+    } finally {
+      for (const s of socks) s.destroy();
+      restore();                      // so that it stops as it would
+      await k.stop();
+      await k.cleanup();
+    }
+  });
+});
+
+describe('shutdown under load', { timeout: 60_000 }, () => {
+  it('SIGTERM while events are being published: a clean exit, every answer 200 or 503', async () => {
+    // A publish defers its answer until its commit; one still in its
+    // handler when the server stops must be waited for, or libmicrohttpd
+    // aborts on a connection suspended after the stop began.
+    const KEY = 'stop-key-0123456789abcdefABCDEF';
+    for (let run = 0; run < 3; run++) {
+      const k = await startKabard({ apiKey: KEY });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+      const body = JSON.stringify({ type: 'batch.succeeded', data: { id: 'batches/stop' } });
+      const statuses = new Map();
+      let stopping = false;
+      let answered = 0;
+      const one = () => new Promise((resolve) => {
+        const q = http.request({ agent, host: '127.0.0.1', port: k.port, method: 'POST', path: '/v1/events',
+          headers: { 'x-goog-api-key': KEY, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => { statuses.set(res.statusCode, (statuses.get(res.statusCode) || 0) + 1); resolve(true); });
+          res.on('error', () => resolve(false));
+        });
+        q.on('error', () => resolve(false));
+        q.end(body);
+      });
+      const loops = Array.from({ length: 64 }, async () => {
+        while (!stopping) if (await one()) answered++; else break;
+      });
+      try {
+        await waitFor(() => answered >= 500, 30_000, '500 events acknowledged');
+        await k.stop();             // throws unless kabard exited 0
+      } finally {
+        stopping = true;
+        await Promise.all(loops);
+        agent.destroy();
+        await k.cleanup();
+      }
+      for (const s of statuses.keys()) assert.ok(s === 200 || s === 503, `status ${s}: ${[...statuses]}`);
     }
   });
 });
