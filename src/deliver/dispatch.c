@@ -15,6 +15,16 @@
  *   record  write queued outcomes to the store in one transaction, when
  *           enough have gathered or the oldest has waited RECORD_DELAY_US.
  *
+ * The fast path: the event writer asks for a slot per new delivery
+ * (dispatch_fast_reserve, on its thread, inside its insert transaction),
+ * leases the row to this process in that insert, and after the commit
+ * hands the delivery over in memory (dispatch_fast_hand); the loop starts
+ * it like a claimed one. The slots (what is in flight, reserved or handed
+ * over, per target uri and in all) are counted in one table under
+ * slots_mu, the only state the two threads share. While a claim runs, the
+ * writer reserves nothing, so that the claim's view of the free slots
+ * holds until it has started what it took.
+ *
  * Each easy handle carries its struct transfer as CURLOPT_PRIVATE. The
  * SSRF check runs in libcurl's open-socket callback, on the very address
  * about to be connected to.
@@ -54,6 +64,21 @@
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
 #define SIG_HEADER_MAX (32 + WEBHOOK_SECRETS_MAX * (STDWH_SIG_LEN + 1))
+#define SLOT_BUCKETS 1024
+
+/* What this process has in flight, reserved or handed over to one uri. */
+struct slot {
+    struct slot *next;
+    size_t n;
+    char uri[];
+};
+
+static dispatch_hold_fn dispatch_hold;
+
+void dispatch_hold_set(dispatch_hold_fn fn)
+{
+    dispatch_hold = fn;
+}
 
 struct transfer {
     struct dispatch *d;
@@ -88,6 +113,14 @@ struct dispatch {
     int64_t next_claim_mono_us;
     struct store_job *jobs;         /* claim scratch, CLAIM_BATCH long */
     struct signpool *signers;       /* sign dynamic webhooks' attempts */
+    bool waiting;                   /* due deliveries may wait for a slot */
+    /* Shared with the event writer, under slots_mu. */
+    pthread_mutex_t slots_mu;
+    struct slot *slots[SLOT_BUCKETS];
+    size_t nslots;                  /* in all: never above cfg.max_in_flight */
+    bool claiming;                  /* no reservations meanwhile */
+    struct store_job *handed;       /* committed, to start */
+    size_t nhanded, handed_cap;
 };
 
 /* Keys of one webhook, decrypted for the length of one claim batch. */
@@ -107,6 +140,139 @@ void dispatch_config_default(struct dispatch_config *cfg)
     cfg->timeout_ms = DISPATCH_DEFAULT_TIMEOUT_MS;
     cfg->disable_after_us = INT64_C(24) * 3600 * 1000000;
     retry_policy_default(&cfg->retry);
+}
+
+/* ---- slots ------------------------------------------------------------------ */
+
+static size_t slot_hash(const char *uri)
+{
+    size_t h = 5381;
+
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+        h = h * 33 + *p;
+    return h % SLOT_BUCKETS;
+}
+
+static struct slot **slot_find(struct dispatch *d, const char *uri)
+{
+    struct slot **s = &d->slots[slot_hash(uri)];
+
+    while (*s && strcmp((*s)->uri, uri) != 0)
+        s = &(*s)->next;
+    return s;
+}
+
+/* Take a slot of uri (under slots_mu), within the caps unless force.
+ * Returns whether it did. */
+static bool slot_take(struct dispatch *d, const char *uri, bool force)
+{
+    struct slot **s = slot_find(d, uri);
+    size_t len;
+
+    if (!force && (d->nslots >= d->cfg.max_in_flight ||
+                   (*s && (*s)->n >= d->cfg.max_per_target)))
+        return false;
+    if (*s == NULL) {
+        len = strlen(uri);
+        *s = malloc(sizeof **s + len + 1);
+        if (*s == NULL)
+            return false;
+        (*s)->next = NULL;
+        (*s)->n = 0;
+        memcpy((*s)->uri, uri, len + 1);
+    }
+    (*s)->n++;
+    d->nslots++;
+    return true;
+}
+
+/* Give a slot of uri back (under slots_mu). */
+static void slot_put(struct dispatch *d, const char *uri)
+{
+    struct slot **s = slot_find(d, uri), *gone;
+
+    if (*s == NULL)
+        return;
+    d->nslots--;
+    if (--(*s)->n == 0) {
+        gone = *s;
+        *s = gone->next;
+        free(gone);
+    }
+}
+
+bool dispatch_fast_reserve(struct dispatch *d, const char *uri)
+{
+    bool ok = false;
+
+    pthread_mutex_lock(&d->slots_mu);
+    if (!d->claiming && !atomic_load(&d->stopping))
+        ok = slot_take(d, uri, false);
+    pthread_mutex_unlock(&d->slots_mu);
+    return ok;
+}
+
+void dispatch_fast_cancel(struct dispatch *d, struct store_job *jobs, size_t n)
+{
+    pthread_mutex_lock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++)
+        slot_put(d, jobs[i].target_uri);
+    pthread_mutex_unlock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++) {
+        free(jobs[i].payload);
+        jobs[i].payload = NULL;
+    }
+}
+
+void dispatch_fast_hand(struct dispatch *d, struct store_job *jobs, size_t n)
+{
+    size_t cap;
+    struct store_job *grown;
+
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&d->slots_mu);
+    if (d->nhanded + n > d->handed_cap) {
+        cap = d->handed_cap ? d->handed_cap : 64;
+        while (cap < d->nhanded + n)
+            cap *= 2;
+        grown = realloc(d->handed, cap * sizeof *grown);
+        if (grown == NULL) {
+            /* Leased on disk: sent again once the lease runs out. */
+            for (size_t i = 0; i < n; i++)
+                slot_put(d, jobs[i].target_uri);
+            pthread_mutex_unlock(&d->slots_mu);
+            log_warn("cannot hand deliveries over; they wait for their lease", "count=%zu", n);
+            for (size_t i = 0; i < n; i++) {
+                free(jobs[i].payload);
+                jobs[i].payload = NULL;
+            }
+            return;
+        }
+        d->handed = grown;
+        d->handed_cap = cap;
+    }
+    memcpy(d->handed + d->nhanded, jobs, n * sizeof *jobs);
+    d->nhanded += n;
+    pthread_mutex_unlock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++)
+        jobs[i].payload = NULL;
+    curl_multi_wakeup(d->multi);
+}
+
+const char *dispatch_owner(const struct dispatch *d)
+{
+    return d->owner;
+}
+
+int64_t dispatch_lease_until(const struct dispatch *d, int64_t now_us)
+{
+    return now_us + d->cfg.timeout_ms * 1000 + LEASE_MARGIN_US;
+}
+
+size_t dispatch_max_in_flight(const struct dispatch *d)
+{
+    return d->cfg.max_in_flight;
 }
 
 /* ---- libcurl callbacks ---------------------------------------------------- */
@@ -326,6 +492,9 @@ static struct store_attempt *dispatch_new_record(struct dispatch *d)
 
 static void dispatch_release_transfer(struct dispatch *d, struct transfer *t)
 {
+    pthread_mutex_lock(&d->slots_mu);
+    slot_put(d, t->job.target_uri);
+    pthread_mutex_unlock(&d->slots_mu);
     d->active[t->slot] = d->active[--d->nactive];
     d->active[t->slot]->slot = t->slot;
     atomic_fetch_sub(&metrics.in_flight, 1);
@@ -491,7 +660,11 @@ static void dispatch_start_job(struct dispatch *d, struct store_job *job,
     struct transfer *t = calloc(1, sizeof(*t));
 
     if (t == NULL) {
+        pthread_mutex_lock(&d->slots_mu);
+        slot_put(d, job->target_uri);
+        pthread_mutex_unlock(&d->slots_mu);
         free(job->payload);
+        job->payload = NULL;
         return;     /* the lease expires and the delivery is claimed again */
     }
     t->d = d;
@@ -516,51 +689,52 @@ static void dispatch_start_job(struct dispatch *d, struct store_job *job,
     dispatch_send(d, t);
 }
 
-static int dispatch_cmp_str(const void *a, const void *b)
+/* Lease a batch of due deliveries and start them. *limit_out is what it
+ * asked for. Returns how many it got. */
+static size_t dispatch_claim(struct dispatch *d, size_t *limit_out)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Lease a batch of due deliveries and start them. Returns how many. */
-static size_t dispatch_claim(struct dispatch *d)
-{
-    size_t room = d->cfg.max_in_flight - d->nactive;
-    size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
-    const char **uris = NULL, **busy = NULL;
-    size_t *inflight = NULL, nbusy = 0, n = 0, nkeys = 0;
+    char **busy = NULL;
+    size_t *inflight = NULL, nbusy = 0, n = 0, nkeys = 0, room, limit;
     struct batch_keys *keys = NULL;
     int64_t now = timeutil_now_us();
     enum store_rc rc;
 
-    if (limit == 0)
+    /* The free slots as the claim sees them: the writer reserves none
+     * until the claimed deliveries hold theirs. */
+    pthread_mutex_lock(&d->slots_mu);
+    room = d->cfg.max_in_flight - d->nslots;
+    limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
+    *limit_out = limit;
+    if (limit == 0) {
+        pthread_mutex_unlock(&d->slots_mu);
         return 0;
-    /* In-flight count per target: sort the active targets, count runs. */
-    if (d->nactive > 0) {
-        uris = malloc(d->nactive * sizeof(*uris));
-        busy = malloc(d->nactive * sizeof(*busy));
-        inflight = malloc(d->nactive * sizeof(*inflight));
-        if (uris == NULL || busy == NULL || inflight == NULL)
-            goto done;
-        for (size_t i = 0; i < d->nactive; i++)
-            uris[i] = d->active[i]->job.target_uri;
-        qsort(uris, d->nactive, sizeof(*uris), dispatch_cmp_str);
-        for (size_t i = 0; i < d->nactive; i++) {
-            if (nbusy > 0 && strcmp(busy[nbusy - 1], uris[i]) == 0) {
-                inflight[nbusy - 1]++;
-            } else {
-                busy[nbusy] = uris[i];
-                inflight[nbusy++] = 1;
-            }
+    }
+    d->claiming = true;
+    busy = malloc((d->nslots ? d->nslots : 1) * sizeof *busy);
+    inflight = malloc((d->nslots ? d->nslots : 1) * sizeof *inflight);
+    for (size_t b = 0; busy && inflight && b < SLOT_BUCKETS; b++) {
+        for (struct slot *x = d->slots[b]; x; x = x->next) {
+            if ((busy[nbusy] = strdup(x->uri)) == NULL)
+                goto nomem;
+            inflight[nbusy++] = x->n;
         }
     }
-    rc = store_deliveries_claim(d->st, d->owner, now,
-                                now + d->cfg.timeout_ms * 1000 + LEASE_MARGIN_US, limit,
-                                d->cfg.max_per_target, busy, inflight, nbusy, d->jobs, &n);
+    pthread_mutex_unlock(&d->slots_mu);
+    if (busy == NULL || inflight == NULL)
+        goto done;
+    rc = store_deliveries_claim(d->st, d->owner, now, dispatch_lease_until(d, now), limit,
+                                d->cfg.max_per_target, (const char *const *)busy, inflight,
+                                nbusy, d->jobs, &n);
     if (rc != STORE_OK) {
         log_warn("cannot claim deliveries", "error=\"%s\"", store_strerror(rc));
         n = 0;
         goto done;
     }
+    pthread_mutex_lock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++)
+        slot_take(d, d->jobs[i].target_uri, true);
+    d->claiming = false;
+    pthread_mutex_unlock(&d->slots_mu);
     keys = calloc(n ? n : 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
         const struct batch_keys *k = NULL;
@@ -568,15 +742,66 @@ static size_t dispatch_claim(struct dispatch *d)
             k = dispatch_keys(d, keys, &nkeys, d->jobs[i].webhook_id, now);
         dispatch_start_job(d, &d->jobs[i], k, now);
     }
+    goto out;
+nomem:
+    pthread_mutex_unlock(&d->slots_mu);
 done:
+    pthread_mutex_lock(&d->slots_mu);
+    d->claiming = false;
+    pthread_mutex_unlock(&d->slots_mu);
+out:
     if (keys) {
         OPENSSL_cleanse(keys, (n ? n : 1) * sizeof(*keys));
         free(keys);
     }
-    free(uris);
+    for (size_t i = 0; busy && i < nbusy; i++)
+        free(busy[i]);
     free(busy);
     free(inflight);
     return n;
+}
+
+/* Start the deliveries the event writer handed over (their slots are
+ * theirs already). */
+static void dispatch_take_handed(struct dispatch *d)
+{
+    struct store_job *jobs;
+    struct batch_keys *keys;
+    size_t n, nkeys = 0;
+    int64_t now;
+
+    pthread_mutex_lock(&d->slots_mu);
+    jobs = d->handed;
+    n = d->nhanded;
+    d->handed = NULL;
+    d->nhanded = d->handed_cap = 0;
+    pthread_mutex_unlock(&d->slots_mu);
+    if (n == 0) {
+        free(jobs);
+        return;
+    }
+    now = timeutil_now_us();
+    keys = calloc(n, sizeof(*keys));
+    for (size_t i = 0; i < n; i++) {
+        const struct batch_keys *k = NULL;
+
+        if (dispatch_hold && dispatch_hold(&jobs[i])) {
+            /* Held (a test's hook): leased on disk, never sent here. */
+            pthread_mutex_lock(&d->slots_mu);
+            slot_put(d, jobs[i].target_uri);
+            pthread_mutex_unlock(&d->slots_mu);
+            free(jobs[i].payload);
+            continue;
+        }
+        if (keys && jobs[i].webhook_id[0])
+            k = dispatch_keys(d, keys, &nkeys, jobs[i].webhook_id, now);
+        dispatch_start_job(d, &jobs[i], k, now);
+    }
+    if (keys) {
+        OPENSSL_cleanse(keys, n * sizeof(*keys));
+        free(keys);
+    }
+    free(jobs);
 }
 
 /* When to claim next after a claim that returned n of limit. */
@@ -587,13 +812,18 @@ static void dispatch_schedule_claim(struct dispatch *d, size_t n, size_t limit)
 
     if (n > 0 && n == limit) {
         d->next_claim_mono_us = now_mono;
+        d->waiting = true;
         return;
     }
     wait = IDLE_POLL_MS * 1000;
+    d->waiting = true;
     if (store_deliveries_next_due(d->st, &due) == STORE_OK) {
         int64_t until = due - timeutil_now_us();
         /* Due now but not claimable (targets at their cap): a finishing
-         * transfer triggers the next claim, so do not spin. */
+         * transfer triggers the next claim, so do not spin. Due later:
+         * nothing waits for a slot, and finishing transfers (the fast
+         * path's) need not claim. */
+        d->waiting = until <= 0;
         if (until < 50000)
             until = 50000;
         if (until < wait)
@@ -616,10 +846,11 @@ static void dispatch_reap(struct dispatch *d)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         dispatch_finish(d, t, msg->data.result);
-        /* A slot is free: claim soon, but not at once - a claim per
-         * finished attempt would cost a query each; a short wait gathers
-         * the slots that free up meanwhile into one claim. */
-        if (d->next_claim_mono_us > now_mono + CLAIM_GATHER_US)
+        /* A slot is free: when deliveries wait for one, claim soon, but
+         * not at once - a claim per finished attempt would cost a query
+         * each; a short wait gathers the slots that free up meanwhile
+         * into one claim. */
+        if (d->waiting && d->next_claim_mono_us > now_mono + CLAIM_GATHER_US)
             d->next_claim_mono_us = now_mono + CLAIM_GATHER_US;
     }
 }
@@ -633,11 +864,18 @@ static void *dispatch_main(void *arg)
         int64_t now_mono = timeutil_mono_us();
         int running = 0, timeout_ms;
 
+        dispatch_take_handed(d);
         if (!stopping && d->nactive < d->cfg.max_in_flight &&
             (atomic_exchange(&d->woken, false) || now_mono >= d->next_claim_mono_us)) {
-            size_t room = d->cfg.max_in_flight - d->nactive;
-            size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
-            dispatch_schedule_claim(d, dispatch_claim(d), limit);
+            size_t limit = 0, n = dispatch_claim(d, &limit);
+
+            if (limit > 0) {
+                dispatch_schedule_claim(d, n, limit);
+            } else {
+                /* Every slot is taken: the next finished attempt claims. */
+                d->waiting = true;
+                d->next_claim_mono_us = now_mono + IDLE_POLL_MS * 1000;
+            }
         }
         dispatch_take_signed(d);
         curl_multi_perform(d->multi, &running);
@@ -652,8 +890,15 @@ static void *dispatch_main(void *arg)
              now_mono - d->first_record_mono_us >= RECORD_DELAY_US))
             dispatch_flush(d);
         if (stopping && d->nactive == 0) {
-            dispatch_flush(d);
-            break;
+            bool handed;
+
+            pthread_mutex_lock(&d->slots_mu);
+            handed = d->nhanded > 0;
+            pthread_mutex_unlock(&d->slots_mu);
+            if (!handed) {
+                dispatch_flush(d);
+                break;
+            }
         }
 
         timeout_ms = IDLE_POLL_MS;
@@ -690,6 +935,8 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
     d->st = st;
     d->box = box;
     d->cfg = *cfg;
+    d->waiting = true;
+    pthread_mutex_init(&d->slots_mu, NULL);
     ids_new("", rnd, sizeof(rnd));
     snprintf(prefix, sizeof(prefix), "%.60s/", cfg->node[0] ? cfg->node : "kabard");
     snprintf(d->owner, sizeof(d->owner), "%s%ld/%s", prefix, (long)getpid(), rnd);
@@ -722,6 +969,7 @@ fail_free:
     signpool_stop(d->signers);
     if (d->multi)
         curl_multi_cleanup(d->multi);
+    pthread_mutex_destroy(&d->slots_mu);
     free(d->jobs);
     free(d->records);
     free(d->active);
@@ -751,6 +999,17 @@ void dispatch_stop(struct dispatch *d)
     pthread_join(d->thread, NULL);
     signpool_stop(d->signers);
     curl_multi_cleanup(d->multi);
+    for (size_t b = 0; b < SLOT_BUCKETS; b++) {
+        while (d->slots[b]) {
+            struct slot *next = d->slots[b]->next;
+            free(d->slots[b]);
+            d->slots[b] = next;
+        }
+    }
+    for (size_t i = 0; i < d->nhanded; i++)
+        free(d->handed[i].payload);
+    free(d->handed);
+    pthread_mutex_destroy(&d->slots_mu);
     free(d->jobs);
     free(d->records);
     free(d->active);

@@ -45,12 +45,50 @@
 
 /* ---- messages and deliveries ---------------------------------------------- */
 
+/* The fast path (store.h): lease delivery id of m to uri to this process
+ * when fast has room and its reserve callback gives a slot, appending the
+ * job. Returns whether it did. */
+static bool delivery_fast(struct store_fast *fast, const struct store_message *m,
+                          const char *id, const char *webhook_id, const char *uri)
+{
+    struct store_job *job;
+    uint8_t *payload;
+
+    if (!fast || fast->n == fast->cap || strlen(uri) > WEBHOOK_URI_MAX)
+        return false;
+    payload = malloc(m->payload_len ? m->payload_len : 1);
+    if (!payload)
+        return false;           /* the claim takes it instead */
+    if (!fast->reserve(fast->arg, uri)) {
+        free(payload);
+        return false;
+    }
+    job = &fast->jobs[fast->n++];
+    memset(job, 0, sizeof *job);
+    snprintf(job->id, sizeof job->id, "%s", id);
+    snprintf(job->message_id, sizeof job->message_id, "%s", m->id);
+    snprintf(job->project, sizeof job->project, "%s", m->project);
+    snprintf(job->webhook_id, sizeof job->webhook_id, "%s", webhook_id ? webhook_id : "");
+    snprintf(job->target_uri, sizeof job->target_uri, "%s", uri);
+    snprintf(job->operation_id, sizeof job->operation_id, "%s",
+             m->operation_id ? m->operation_id : "");
+    job->message_time_us = m->create_time_us;
+    memcpy(payload, m->payload, m->payload_len);
+    job->payload = payload;
+    job->payload_len = m->payload_len;
+    return true;
+}
+
 /* Append one delivery {id, webhook_id, uri, target} of m to arr, and its
- * target, due when m was created, to targets (see TARGETS_UPSERT). */
+ * target, due when m was created, to targets (see TARGETS_UPSERT). One
+ * taken by the fast path is leased (owner, until) and makes its target due
+ * only when the lease would run out: nothing is to be claimed before. */
 static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct store_message *m,
-                                  const char *webhook_id, const char *uri, bool ping)
+                                  const char *webhook_id, const char *uri, bool ping,
+                                  struct store_fast *fast)
 {
     char id[IDS_MAX], target[STORE_TARGET_ID_MAX];
+    int64_t due = m->create_time_us;
     json_t *o;
 
     if (ids_new("dlv_", id, sizeof id) != 0) {
@@ -68,11 +106,18 @@ static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct sto
         store_target_id(m->project, webhook_id, uri, target);
     o = json_pack("{s:s, s:s?, s:s, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri,
                   "target", target);
+    if (o && delivery_fast(fast, m, id, webhook_id, uri)) {
+        due = fast->lease_until_us;
+        if (json_object_set_new(o, "owner", json_string(fast->owner)) != 0 ||
+            json_object_set_new(o, "until", json_integer(fast->lease_until_us)) != 0) {
+            json_decref(o);
+            return store_oom("delivery_add");
+        }
+    }
     if (!o || json_array_append_new(arr, o) != 0)
         return store_oom("delivery_add");
     o = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "target", target, "project", m->project,
-                  "webhook_id", ping ? NULL : webhook_id, "uri", uri,
-                  "due", (json_int_t)m->create_time_us);
+                  "webhook_id", ping ? NULL : webhook_id, "uri", uri, "due", (json_int_t)due);
     if (!o || json_array_append_new(targets, o) != 0)
         return store_oom("delivery_add");
     return STORE_OK;
@@ -124,7 +169,7 @@ static enum store_rc idem_find(struct store_conn *c, struct store_message *m,
 /* Fill arr with one delivery per enabled webhook of m's project subscribed
  * to its type. */
 static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_message *m,
-                                        json_t *arr, json_t *targets)
+                                        json_t *arr, json_t *targets, struct store_fast *fast)
 {
     char webhook_id[IDS_MAX], uri[WEBHOOK_URI_MAX + 1];
     enum store_rc ret;
@@ -137,7 +182,7 @@ static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_messa
         if (store_col_text(c, 0, webhook_id, sizeof webhook_id) != 0 ||
             store_col_text(c, 1, uri, sizeof uri) != 0)
             return store_row_error("deliveries_fan_out", "webhook");
-        ret = delivery_add(arr, targets, m, webhook_id, uri, false);
+        ret = delivery_add(arr, targets, m, webhook_id, uri, false, fast);
     }
     return ret == STORE_NOT_FOUND ? STORE_OK : ret;
 }
@@ -184,7 +229,8 @@ static enum store_rc deliveries_insert(struct store_conn *c, struct store_messag
 /* store_message_insert_in, adding the targets of m's deliveries to
  * targets for the caller to upsert once for the whole transaction. */
 static enum store_rc message_insert(struct store_conn *c, struct store_message *m,
-                                    int64_t idem_since_us, json_t *targets)
+                                    int64_t idem_since_us, json_t *targets,
+                                    struct store_fast *fast)
 {
     char target[WEBHOOK_URI_MAX + 1];
     json_t *arr;
@@ -242,11 +288,11 @@ static enum store_rc message_insert(struct store_conn *c, struct store_message *
         return store_oom("message_insert");
     if (m->nuris > 0) {
         for (size_t i = 0; i < m->nuris && ret == STORE_OK; i++)
-            ret = delivery_add(arr, targets, m, NULL, m->uris[i], false);
+            ret = delivery_add(arr, targets, m, NULL, m->uris[i], false, fast);
     } else if (m->webhook_id) {
-        ret = delivery_add(arr, targets, m, m->webhook_id, target, true);
+        ret = delivery_add(arr, targets, m, m->webhook_id, target, true, fast);
     } else {
-        ret = deliveries_fan_out(c, m, arr, targets);
+        ret = deliveries_fan_out(c, m, arr, targets, fast);
     }
     if (ret == STORE_OK)
         ret = deliveries_insert(c, m, arr);
@@ -262,7 +308,7 @@ enum store_rc store_message_insert_in(struct store_conn *c, struct store_message
 
     if (!targets)
         return store_oom("message_insert");
-    ret = message_insert(c, m, idem_since_us, targets);
+    ret = message_insert(c, m, idem_since_us, targets, NULL);
     if (ret == STORE_OK)
         ret = targets_upsert(c, targets);
     json_decref(targets);
@@ -271,6 +317,13 @@ enum store_rc store_message_insert_in(struct store_conn *c, struct store_message
 
 enum store_rc store_messages_insert(struct store *st, struct store_message *msgs, size_t n,
                                     int64_t idem_since_us)
+{
+    return store_messages_insert_fast(st, msgs, n, idem_since_us, NULL);
+}
+
+enum store_rc store_messages_insert_fast(struct store *st, struct store_message *msgs,
+                                         size_t n, int64_t idem_since_us,
+                                         struct store_fast *fast)
 {
     struct store_conn *c = NULL;
     json_t *targets = json_array();
@@ -286,7 +339,7 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
     if (ret == STORE_OK)
         ret = store_begin(c, STORE_TXN_WRITE);
     for (size_t i = 0; i < n && ret == STORE_OK; i++) {
-        ret = message_insert(c, &msgs[i], idem_since_us, targets);
+        ret = message_insert(c, &msgs[i], idem_since_us, targets, fast);
         if (ret == STORE_OK && msgs[i].rc != STORE_OK) {
             msgs[i].duplicate = false;
             msgs[i].ndeliveries = 0;
@@ -296,7 +349,9 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
     }
     if (ret == STORE_OK)
         ret = targets_upsert(c, targets);
-    if (ret == STORE_OK && created > 0)
+    /* What the fast path leased is this process's alone: other processes
+     * are woken for the rest only. */
+    if (ret == STORE_OK && created > (fast ? fast->n : 0))
         ret = store_notify(c);
     if (ret == STORE_OK)
         ret = store_commit(c);

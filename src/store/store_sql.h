@@ -201,19 +201,23 @@
       " AND (events & $2::bigint) <> 0 ORDER BY id FOR KEY SHARE")                \
     /* ---- deliveries ---- */                                                   \
     /* All deliveries of one message in one statement: ?1 is a JSON array of \
-     * {"id", "webhook_id", "uri", "target"}. */                              \
+     * {"id", "webhook_id", "uri", "target"} and, for one leased to this     \
+     * process in the insert (the fast path), "owner" and "until". */        \
     D(DELIVERY_INSERT, "INSERT INTO deliveries (id, message_id, project,"         \
                        " webhook_id, target_uri, state, attempts, due_time,"      \
-                       " lease_expire_time, create_time, target_id)"              \
+                       " lease_owner, lease_expire_time, create_time, target_id)" \
                        " SELECT json_extract(value, '$.id'), ?2, ?3,"             \
                        " json_extract(value, '$.webhook_id'),"                    \
-                       " json_extract(value, '$.uri'), 0, 0, ?4, 0, ?4,"          \
+                       " json_extract(value, '$.uri'), 0, 0, ?4,"                 \
+                       " json_extract(value, '$.owner'),"                         \
+                       " coalesce(json_extract(value, '$.until'), 0), ?4,"        \
                        " json_extract(value, '$.target') FROM json_each(?1)",     \
       "INSERT INTO deliveries (id, message_id, project, webhook_id, target_uri,"  \
-      " state, attempts, due_time, lease_expire_time, create_time, target_id)"    \
-      " SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, 0, $4, t.target"      \
-      " FROM json_to_recordset($1::json)"                                         \
-      " AS t (id text, webhook_id text, uri text, target text)")                  \
+      " state, attempts, due_time, lease_owner, lease_expire_time, create_time,"  \
+      " target_id) SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, t.owner,"  \
+      " coalesce(t.until, 0), $4, t.target FROM json_to_recordset($1::json)"      \
+      " AS t (id text, webhook_id text, uri text, target text, owner text,"       \
+      " until bigint)")                                                           \
     /* ---- per-target queues (docs/architecture.md, "Delivery") ---- */         \
     /* The targets of a batch's new deliveries, due by then: ?1 a JSON array \
      * of {"target", "project", "webhook_id", "uri", "due"}. One statement   \
