@@ -12,8 +12,10 @@
  *   finish  for each transfer libcurl reports done, classify the result
  *           (success, retry at a time from the retry policy, failed, gone)
  *           and queue the outcome;
- *   record  write queued outcomes to the store in one transaction, when
- *           enough have gathered or the oldest has waited RECORD_DELAY_US.
+ *   record  hand queued outcomes to the recorder thread, which writes
+ *           them in one transaction, when enough have gathered or the
+ *           oldest has waited RECORD_DELAY_US (while it writes, the next
+ *           batch gathers here: the loop never waits for a commit).
  *
  * The fast path: the event writer asks for a slot per new delivery
  * (dispatch_fast_reserve, on its thread, inside its insert transaction),
@@ -38,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -110,6 +113,14 @@ struct dispatch {
     struct store_attempt *records;
     size_t nrecords;
     int64_t first_record_mono_us;
+    /* The recorder thread: rec_buf[0..rec_n) is its batch (0: idle). */
+    pthread_t recorder;
+    pthread_mutex_t rec_mu;
+    pthread_cond_t rec_cond;        /* a batch, idle again, or stop */
+    struct store_attempt *rec_buf;
+    size_t rec_n;
+    bool rec_last;                  /* the loop ended: give failed batches up */
+    bool rec_stop;
     int64_t next_claim_mono_us;
     struct store_job *jobs;         /* claim scratch, CLAIM_BATCH long */
     struct signpool *signers;       /* sign dynamic webhooks' attempts */
@@ -453,26 +464,80 @@ fail:
 
 /* ---- outcomes --------------------------------------------------------------- */
 
-static void dispatch_flush(struct dispatch *d)
+/* Hand the queued outcomes to the recorder, when it is idle (or, with
+ * wait - the loop's last batch - once it is, failed batches given up). */
+static void dispatch_flush(struct dispatch *d, bool wait)
 {
-    enum store_rc rc;
+    struct store_attempt *swap;
 
     if (d->nrecords == 0)
         return;
-    rc = store_attempts_record(d->st, d->records, d->nrecords, timeutil_now_us(),
-                               d->cfg.disable_after_us);
-    if (rc != STORE_OK) {
-        /* Keep them and try again on a later turn; if the store stays away
-         * too long, drop the oldest: their leases expire and they are sent
-         * again (a duplicate, never a loss). */
-        log_warn("cannot record attempts", "count=%zu error=\"%s\"", d->nrecords,
-                 store_strerror(rc));
-        if (d->nrecords >= RECORDS_MAX / 2)
-            d->nrecords = 0;
-        d->first_record_mono_us = timeutil_mono_us() + 1000000;
-        return;
+    pthread_mutex_lock(&d->rec_mu);
+    if (wait) {
+        d->rec_last = true;
+        pthread_cond_broadcast(&d->rec_cond);
     }
-    d->nrecords = 0;
+    while (wait && d->rec_n > 0)
+        pthread_cond_wait(&d->rec_cond, &d->rec_mu);
+    if (d->rec_n == 0) {
+        swap = d->rec_buf;
+        d->rec_buf = d->records;
+        d->records = swap;
+        d->rec_n = d->nrecords;
+        d->nrecords = 0;
+        pthread_cond_broadcast(&d->rec_cond);
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+}
+
+/* The recorder thread: write each batch in one transaction. A batch that
+ * fails is tried again a second later (meanwhile the next one gathers on
+ * the loop's side, up to RECORDS_MAX); at shutdown it is given up: the
+ * leases expire and the deliveries are sent again (a duplicate, never a
+ * loss). */
+static void *dispatch_record_main(void *arg)
+{
+    struct dispatch *d = arg;
+
+    pthread_mutex_lock(&d->rec_mu);
+    for (;;) {
+        size_t n;
+        enum store_rc rc;
+
+        while (d->rec_n == 0 && !d->rec_stop)
+            pthread_cond_wait(&d->rec_cond, &d->rec_mu);
+        if (d->rec_n == 0)
+            break;
+        n = d->rec_n;
+        pthread_mutex_unlock(&d->rec_mu);
+        rc = store_attempts_record(d->st, d->rec_buf, n, timeutil_now_us(),
+                                   d->cfg.disable_after_us);
+        if (rc != STORE_OK)
+            log_warn("cannot record attempts", "count=%zu error=\"%s\"", n, store_strerror(rc));
+        pthread_mutex_lock(&d->rec_mu);
+        if (rc == STORE_OK || d->rec_last || d->rec_stop) {
+            d->rec_n = 0;
+            pthread_cond_broadcast(&d->rec_cond);
+        } else {
+            struct timespec until;
+
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&d->rec_cond, &d->rec_mu, &until);
+        }
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+    return NULL;
+}
+
+/* Let the recorder write what it has and end. */
+static void dispatch_record_stop(struct dispatch *d)
+{
+    pthread_mutex_lock(&d->rec_mu);
+    d->rec_stop = true;
+    pthread_cond_broadcast(&d->rec_cond);
+    pthread_mutex_unlock(&d->rec_mu);
+    pthread_join(d->recorder, NULL);
 }
 
 static struct store_attempt *dispatch_new_record(struct dispatch *d)
@@ -480,9 +545,9 @@ static struct store_attempt *dispatch_new_record(struct dispatch *d)
     struct store_attempt *r;
 
     if (d->nrecords == RECORDS_MAX)
-        dispatch_flush(d);
+        dispatch_flush(d, false);
     if (d->nrecords == RECORDS_MAX)
-        return NULL;
+        return NULL;        /* the lease expires and it is sent again */
     if (d->nrecords == 0)
         d->first_record_mono_us = timeutil_mono_us();
     r = &d->records[d->nrecords++];
@@ -767,7 +832,7 @@ static void dispatch_take_handed(struct dispatch *d)
 {
     struct store_job *jobs;
     struct batch_keys *keys;
-    size_t n, nkeys = 0;
+    size_t n, nkeys = 0, nhooks = 0;
     int64_t now;
 
     pthread_mutex_lock(&d->slots_mu);
@@ -781,7 +846,15 @@ static void dispatch_take_handed(struct dispatch *d)
         return;
     }
     now = timeutil_now_us();
-    keys = calloc(n, sizeof(*keys));
+    /* Room for the keys of each webhook once (a batch often has one). */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+
+        while (j < i && strcmp(jobs[j].webhook_id, jobs[i].webhook_id) != 0)
+            j++;
+        nhooks += j == i && jobs[i].webhook_id[0];
+    }
+    keys = calloc(nhooks ? nhooks : 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
         const struct batch_keys *k = NULL;
 
@@ -798,7 +871,7 @@ static void dispatch_take_handed(struct dispatch *d)
         dispatch_start_job(d, &jobs[i], k, now);
     }
     if (keys) {
-        OPENSSL_cleanse(keys, n * sizeof(*keys));
+        OPENSSL_cleanse(keys, (nhooks ? nhooks : 1) * sizeof(*keys));
         free(keys);
     }
     free(jobs);
@@ -882,13 +955,12 @@ static void *dispatch_main(void *arg)
         dispatch_reap(d);
 
         now_mono = timeutil_mono_us();
-        /* first_record_mono_us is in the future while a failed record
-         * backs off (a second); otherwise records go out when there are
-         * enough, when the oldest has waited, or when nothing is in flight. */
-        if (d->nrecords > 0 && now_mono >= d->first_record_mono_us &&
-            (d->nrecords >= RECORD_BATCH || d->nactive == 0 ||
-             now_mono - d->first_record_mono_us >= RECORD_DELAY_US))
-            dispatch_flush(d);
+        /* Records go to the recorder when there are enough or the oldest
+         * has waited: a few transactions a second at a low rate, rather
+         * than one per attempt competing with the event writer's. */
+        if (d->nrecords > 0 && (d->nrecords >= RECORD_BATCH ||
+                                now_mono - d->first_record_mono_us >= RECORD_DELAY_US))
+            dispatch_flush(d, false);
         if (stopping && d->nactive == 0) {
             bool handed;
 
@@ -896,7 +968,7 @@ static void *dispatch_main(void *arg)
             handed = d->nhanded > 0;
             pthread_mutex_unlock(&d->slots_mu);
             if (!handed) {
-                dispatch_flush(d);
+                dispatch_flush(d, true);
                 break;
             }
         }
@@ -937,6 +1009,8 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
     d->cfg = *cfg;
     d->waiting = true;
     pthread_mutex_init(&d->slots_mu, NULL);
+    pthread_mutex_init(&d->rec_mu, NULL);
+    pthread_cond_init(&d->rec_cond, NULL);
     ids_new("", rnd, sizeof(rnd));
     snprintf(prefix, sizeof(prefix), "%.60s/", cfg->node[0] ? cfg->node : "kabard");
     snprintf(d->owner, sizeof(d->owner), "%s%ld/%s", prefix, (long)getpid(), rnd);
@@ -945,9 +1019,11 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
         log_info("released the deliveries of a previous run", "count=%zu", released);
     d->active = calloc(cfg->max_in_flight, sizeof(*d->active));
     d->records = calloc(RECORDS_MAX, sizeof(*d->records));
+    d->rec_buf = calloc(RECORDS_MAX, sizeof(*d->rec_buf));
     d->jobs = calloc(CLAIM_BATCH, sizeof(*d->jobs));
     d->multi = curl_multi_init();
-    if (d->active == NULL || d->records == NULL || d->jobs == NULL || d->multi == NULL)
+    if (d->active == NULL || d->records == NULL || d->rec_buf == NULL || d->jobs == NULL ||
+        d->multi == NULL)
         goto fail_free;
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     {
@@ -962,15 +1038,22 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
      * not see a delivery thread that is merely not scheduled yet; the
      * thread clears it when its loop ends. */
     atomic_store(&d->running, true);
-    if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
+    if (pthread_create(&d->recorder, NULL, dispatch_record_main, d) != 0)
         goto fail_free;
+    if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
+        dispatch_record_stop(d);
+        goto fail_free;
+    }
     return d;
 fail_free:
     signpool_stop(d->signers);
     if (d->multi)
         curl_multi_cleanup(d->multi);
     pthread_mutex_destroy(&d->slots_mu);
+    pthread_cond_destroy(&d->rec_cond);
+    pthread_mutex_destroy(&d->rec_mu);
     free(d->jobs);
+    free(d->rec_buf);
     free(d->records);
     free(d->active);
     free(d);
@@ -997,6 +1080,7 @@ void dispatch_stop(struct dispatch *d)
     atomic_store(&d->stopping, true);
     curl_multi_wakeup(d->multi);
     pthread_join(d->thread, NULL);
+    dispatch_record_stop(d);        /* after the loop's last batch */
     signpool_stop(d->signers);
     curl_multi_cleanup(d->multi);
     for (size_t b = 0; b < SLOT_BUCKETS; b++) {
@@ -1010,7 +1094,10 @@ void dispatch_stop(struct dispatch *d)
         free(d->handed[i].payload);
     free(d->handed);
     pthread_mutex_destroy(&d->slots_mu);
+    pthread_cond_destroy(&d->rec_cond);
+    pthread_mutex_destroy(&d->rec_mu);
     free(d->jobs);
+    free(d->rec_buf);
     free(d->records);
     free(d->active);
     free(d);
