@@ -64,6 +64,7 @@
 #define RECORD_BATCH 256
 #define RECORD_DELAY_US 5000
 #define RECORDS_MAX 16384
+#define RECORDS_HIGH 4096           /* the loop waits for the recorder from here */
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
 #define SIG_HEADER_MAX (32 + WEBHOOK_SECRETS_MAX * (STDWH_SIG_LEN + 1))
@@ -120,6 +121,7 @@ struct dispatch {
     struct store_attempt *rec_buf;
     size_t rec_n;
     bool rec_last;                  /* the loop ended: give failed batches up */
+    bool rec_failing;               /* the recorder's batch failed; it retries */
     bool rec_stop;
     int64_t next_claim_mono_us;
     struct store_job *jobs;         /* claim scratch, CLAIM_BATCH long */
@@ -265,6 +267,7 @@ void dispatch_fast_hand(struct dispatch *d, struct store_job *jobs, size_t n)
     }
     memcpy(d->handed + d->nhanded, jobs, n * sizeof *jobs);
     d->nhanded += n;
+    atomic_fetch_add(&metrics.deliveries_fast, n);
     pthread_mutex_unlock(&d->slots_mu);
     for (size_t i = 0; i < n; i++)
         jobs[i].payload = NULL;
@@ -464,20 +467,24 @@ fail:
 
 /* ---- outcomes --------------------------------------------------------------- */
 
-/* Hand the queued outcomes to the recorder, when it is idle (or, with
- * wait - the loop's last batch - once it is, failed batches given up). */
-static void dispatch_flush(struct dispatch *d, bool wait)
+enum flush { FLUSH_IF_IDLE, FLUSH_WAIT, FLUSH_LAST };
+
+/* Hand the queued outcomes to the recorder: if it is idle; or once it is
+ * (FLUSH_WAIT: too many wait here - the loop's back-pressure - unless the
+ * store is failing; FLUSH_LAST: the loop's last batch, failed batches
+ * given up). */
+static void dispatch_flush(struct dispatch *d, enum flush how)
 {
     struct store_attempt *swap;
 
     if (d->nrecords == 0)
         return;
     pthread_mutex_lock(&d->rec_mu);
-    if (wait) {
+    if (how == FLUSH_LAST) {
         d->rec_last = true;
         pthread_cond_broadcast(&d->rec_cond);
     }
-    while (wait && d->rec_n > 0)
+    while (how != FLUSH_IF_IDLE && d->rec_n > 0 && (how == FLUSH_LAST || !d->rec_failing))
         pthread_cond_wait(&d->rec_cond, &d->rec_mu);
     if (d->rec_n == 0) {
         swap = d->rec_buf;
@@ -515,9 +522,10 @@ static void *dispatch_record_main(void *arg)
         if (rc != STORE_OK)
             log_warn("cannot record attempts", "count=%zu error=\"%s\"", n, store_strerror(rc));
         pthread_mutex_lock(&d->rec_mu);
+        d->rec_failing = rc != STORE_OK;
+        pthread_cond_broadcast(&d->rec_cond);
         if (rc == STORE_OK || d->rec_last || d->rec_stop) {
             d->rec_n = 0;
-            pthread_cond_broadcast(&d->rec_cond);
         } else {
             struct timespec until;
 
@@ -544,8 +552,8 @@ static struct store_attempt *dispatch_new_record(struct dispatch *d)
 {
     struct store_attempt *r;
 
-    if (d->nrecords == RECORDS_MAX)
-        dispatch_flush(d, false);
+    if (d->nrecords >= RECORDS_HIGH)
+        dispatch_flush(d, FLUSH_WAIT);
     if (d->nrecords == RECORDS_MAX)
         return NULL;        /* the lease expires and it is sent again */
     if (d->nrecords == 0)
@@ -960,7 +968,7 @@ static void *dispatch_main(void *arg)
          * than one per attempt competing with the event writer's. */
         if (d->nrecords > 0 && (d->nrecords >= RECORD_BATCH ||
                                 now_mono - d->first_record_mono_us >= RECORD_DELAY_US))
-            dispatch_flush(d, false);
+            dispatch_flush(d, FLUSH_IF_IDLE);
         if (stopping && d->nactive == 0) {
             bool handed;
 
@@ -968,7 +976,7 @@ static void *dispatch_main(void *arg)
             handed = d->nhanded > 0;
             pthread_mutex_unlock(&d->slots_mu);
             if (!handed) {
-                dispatch_flush(d, true);
+                dispatch_flush(d, FLUSH_LAST);
                 break;
             }
         }

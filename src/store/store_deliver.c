@@ -551,40 +551,148 @@ static int delivery_state_of(enum store_outcome outcome)
     }
 }
 
-/* Record one attempt and its delivery's new state. *recorded is false when
- * the delivery is gone: its webhook was deleted while it was in flight, and
- * failing the batch would only make the engine retry this forever. */
-static enum store_rc attempt_write(struct store_conn *c, const struct store_attempt *a,
-                                   bool *recorded)
+static int id_cmp(const void *a, const void *b)
 {
-    size_t excerpt_len = a->excerpt_len, changed = 0;
-    enum store_rc ret;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
-    *recorded = false;
-    if (a->outcome == STORE_OUTCOME_RELEASED)
-        return store_run(c, STORE_SQL_DELIVERY_RELEASE, STORE_ARGS(STORE_TEXT(a->delivery_id)));
-    ret = store_run_changes(c, STORE_SQL_DELIVERY_RESULT,
-                            STORE_ARGS(STORE_TEXT(a->delivery_id),
-                                       STORE_INT(delivery_state_of(a->outcome)),
-                                       STORE_INT(a->next_due_us), STORE_INT(a->time_us)),
-                            &changed);
-    if (ret != STORE_OK)
-        return ret;
-    if (changed == 0) {
-        log_info("attempt of a deleted delivery not recorded", "delivery=%s", a->delivery_id);
-        return STORE_OK;
+/* The new states of attempts[0..n) (all but RELEASED) in one statement
+ * (DELIVERIES_RESULT); recorded[i] false for a delivery that is gone: its
+ * webhook was deleted while it was in flight, and failing the batch would
+ * only make the engine retry this forever. */
+static enum store_rc results_write(struct store_conn *c, const struct store_attempt *attempts,
+                                   size_t n, bool *recorded)
+{
+    json_t *arr = json_array();
+    char **ids = malloc((n ? n : 1) * sizeof *ids);
+    char *text = NULL;
+    size_t nids = 0, nrows = 0;
+    enum store_rc ret = STORE_OK;
+
+    if (!arr || !ids)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_attempt *a = &attempts[i];
+
+        recorded[i] = false;
+        if (a->outcome == STORE_OUTCOME_RELEASED)
+            continue;
+        if (json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I}", "id", a->delivery_id,
+                                                 "state", delivery_state_of(a->outcome),
+                                                 "due", (json_int_t)a->next_due_us,
+                                                 "time", (json_int_t)a->time_us)) != 0)
+            goto oom;
+        nrows++;
     }
+    if (nrows == 0)
+        goto out;
+    if (!(text = json_dumps(arr, JSON_COMPACT)))
+        goto oom;
+    ret = store_run(c, STORE_SQL_DELIVERIES_RESULT, STORE_ARGS(STORE_TEXT(text)));
+    while (ret == STORE_OK && nids < nrows && (ret = store_next(c)) == STORE_OK) {
+        bool oom = false;
+
+        if (!(ids[nids] = store_col_strdup(c, 0, &oom))) {
+            ret = oom ? store_oom("attempts_record") : store_row_error("attempts_record", "id");
+            break;
+        }
+        nids++;
+    }
+    if (ret == STORE_NOT_FOUND || (ret == STORE_OK && nids == nrows))
+        ret = STORE_OK;
+    if (ret == STORE_OK) {
+        qsort(ids, nids, sizeof *ids, id_cmp);
+        for (size_t i = 0; i < n; i++) {
+            const char *key = attempts[i].delivery_id;
+
+            if (attempts[i].outcome == STORE_OUTCOME_RELEASED)
+                continue;
+            recorded[i] = nids && bsearch(&key, ids, nids, sizeof *ids, id_cmp);
+            if (!recorded[i])
+                log_info("attempt of a deleted delivery not recorded", "delivery=%s",
+                         attempts[i].delivery_id);
+        }
+    }
+    goto out;
+oom:
+    ret = store_oom("attempts_record");
+out:
+    for (size_t i = 0; ids && i < nids; i++)
+        free(ids[i]);
+    free(ids);
+    free(text);
+    json_decref(arr);
+    return ret;
+}
+
+/* The attempt row of a: NULL when it does not fit the JSON of
+ * ATTEMPTS_INSERT (an excerpt or error that is not UTF-8 text). */
+static json_t *attempt_json(const struct store_attempt *a)
+{
+    size_t excerpt_len = a->excerpt_len;
+    json_t *o, *excerpt = json_null(), *error = json_null();
+
     if (excerpt_len > sizeof a->excerpt) {
         assert(!"excerpt_len beyond the excerpt");
         excerpt_len = sizeof a->excerpt;
     }
-    *recorded = true;
-    return store_run(c, STORE_SQL_ATTEMPT_INSERT,
-                     STORE_ARGS(STORE_TEXT(a->id), STORE_TEXT(a->delivery_id),
-                                STORE_INT(a->time_us), STORE_INT(a->latency_us),
-                                STORE_INT(a->response_status), STORE_TEXT_OPT(a->error),
-                                excerpt_len ? STORE_BLOB(a->excerpt, excerpt_len)
-                                            : STORE_TEXT(NULL)));
+    if (excerpt_len > 0 && (memchr(a->excerpt, 0, excerpt_len) ||
+                            !(excerpt = json_stringn((const char *)a->excerpt, excerpt_len))))
+        return NULL;
+    if (a->error[0] && !(error = json_string(a->error))) {
+        json_decref(excerpt);
+        return NULL;
+    }
+    o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:o, s:o}", "id", a->id,
+                  "delivery_id", a->delivery_id, "time", (json_int_t)a->time_us,
+                  "latency", (json_int_t)a->latency_us, "status", a->response_status,
+                  "error", error, "excerpt", excerpt);
+    return o;
+}
+
+/* Insert the attempt rows of the recorded attempts[0..n): one statement
+ * for the batch (ATTEMPTS_INSERT), one each for those whose excerpt is
+ * not text. */
+static enum store_rc attempts_write(struct store_conn *c, const struct store_attempt *attempts,
+                                    size_t n, const bool *recorded)
+{
+    json_t *arr = json_array();
+    char *text;
+    enum store_rc ret = STORE_OK;
+
+    if (!arr)
+        return store_oom("attempts_record");
+    for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+        const struct store_attempt *a = &attempts[i];
+        json_t *o;
+
+        if (!recorded[i])
+            continue;
+        if ((o = attempt_json(a)) != NULL) {
+            if (json_array_append_new(arr, o) != 0)
+                ret = store_oom("attempts_record");
+            continue;
+        }
+        ret = store_run(c, STORE_SQL_ATTEMPT_INSERT,
+                        STORE_ARGS(STORE_TEXT(a->id), STORE_TEXT(a->delivery_id),
+                                   STORE_INT(a->time_us), STORE_INT(a->latency_us),
+                                   STORE_INT(a->response_status), STORE_TEXT_OPT(a->error),
+                                   a->excerpt_len ? STORE_BLOB(a->excerpt, a->excerpt_len <=
+                                                               sizeof a->excerpt
+                                                               ? a->excerpt_len
+                                                               : sizeof a->excerpt)
+                                                  : STORE_TEXT(NULL)));
+    }
+    if (ret == STORE_OK && json_array_size(arr) > 0) {
+        if ((text = json_dumps(arr, JSON_COMPACT)) == NULL) {
+            ret = store_oom("attempts_record");
+        } else {
+            ret = store_run(c, STORE_SQL_ATTEMPTS_INSERT, STORE_ARGS(STORE_TEXT(text)));
+            free(text);
+        }
+    }
+    json_decref(arr);
+    return ret;
 }
 
 /* A failed attempt of a delivery to a webhook: disable the webhook if this
@@ -796,13 +904,17 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
         ret = store_begin(c, STORE_TXN_WRITE);
     if (ret == STORE_OK && nrefs > 0)
         ret = store_run(c, STORE_SQL_WEBHOOKS_LOCK, STORE_ARGS(STORE_TEXT(hooks)));
-    for (size_t i = 0; ret == STORE_OK && i < n; i++) {
-        ret = attempt_write(c, &attempts[i], &recorded[i]);
-        for (size_t j = 0; j < nrefs; j++) {
-            if (refs[j].pos == i)
-                refs[j].recorded = recorded[i];
-        }
+    for (size_t i = 0; ret == STORE_OK && released && i < n; i++) {
+        if (attempts[i].outcome == STORE_OUTCOME_RELEASED)
+            ret = store_run(c, STORE_SQL_DELIVERY_RELEASE,
+                            STORE_ARGS(STORE_TEXT(attempts[i].delivery_id)));
     }
+    if (ret == STORE_OK)
+        ret = results_write(c, attempts, n, recorded);
+    if (ret == STORE_OK)
+        ret = attempts_write(c, attempts, n, recorded);
+    for (size_t j = 0; j < nrefs; j++)
+        refs[j].recorded = recorded[refs[j].pos];
     for (size_t i = 0; ret == STORE_OK && i < nrefs; i++) {
         if (!refs[i].recorded)
             continue;

@@ -63,6 +63,9 @@ describe('fast path', () => {
       dlv = fastLine(k, msgId, false);
     }
     assert.ok(dlv, `no event of ${TRIES} took the fast path:\n${k.stderr.slice(-2000)}`);
+    const m = await k.request('GET', '/metrics');
+    const fast = Number(/^kabar_deliveries_fast_total (\d+)$/m.exec(m.text)?.[1]);
+    assert.ok(fast >= 1, `counted in kabar_deliveries_fast_total: ${fast}`);
     // Recorded like any other delivery.
     await waitFor(async () => {
       const r = await k.request('GET', `/v1/deliveries/${dlv}`);

@@ -210,8 +210,9 @@ const REQUESTS = {
  * path, leased in its insert, and its retry is claimed). */
 const ENGINE = {
   [LEASE.DELIVERY_LEASE]: { first: 500 },
-  DELIVERY_RESULT: {},
-  ATTEMPT_INSERT: {},
+  DELIVERIES_RESULT: {},
+  ATTEMPTS_INSERT: {},
+  ATTEMPT_INSERT: { body: Buffer.from([0x6f, 0x6b, 0x00, 0xff]) },  // an excerpt that is not text
   WEBHOOK_SUCCEEDED: {},
   WEBHOOK_FAILED: { first: 500 },
   WEBHOOK_DISABLE_NOW: { first: 500 },   // asked first on every failure
@@ -338,6 +339,7 @@ async function engineCase(spec, opts) {
   await withCopy(spec, {}, async (k) => {
     const h = await hook(k);
     if (opts.first) rcv.script(h.path, [{ status: opts.first }]);
+    if (opts.body) rcv.script(h.path, [{ status: 200, body: opts.body }]);
     await ok(k.request('POST', '/v1/events', { body: { type: 'batch.succeeded', data: { id: 'e' } } }), 'publish');
     if (opts.disable) {
       // After the first failure the webhook is disabled: the claim meets
@@ -452,7 +454,7 @@ describe('store faults', { concurrency: 3 }, () => {
   for (const [stmt, opts] of Object.entries(ENGINE)) {
     it(`delivery: run:${stmt}:1`, T, () => engineCase(`run:${stmt}:1`, opts));
   }
-  it('delivery: commit:ATTEMPT_INSERT:1', T, () => engineCase('commit:ATTEMPT_INSERT:1', {}));
+  it('delivery: commit:ATTEMPTS_INSERT:1', T, () => engineCase('commit:ATTEMPTS_INSERT:1', {}));
   it(`delivery: commit:${LEASE.DELIVERY_LEASE}:1`, T, () => engineCase(`commit:${LEASE.DELIVERY_LEASE}:1`, { first: 500 }));
 
   for (const stmt of RETENTION) {

@@ -929,6 +929,9 @@ static void test_attempts_outcomes(void **state)
     snprintf(a[1].error, sizeof a[1].error, "connection refused");
     make_attempt(&a[2], 3, dlv[2], NULL, STORE_OUTCOME_FAILED, t);
     a[2].response_status = 500;
+    /* Text (UTF-8) goes with the batch's JSON; "ok\0!" above on its own. */
+    memcpy(a[2].excerpt, "d\xc3\xa9j\xc3\xa0 vu", 9);
+    a[2].excerpt_len = 9;
     make_attempt(&a[3], 4, dlv[3], NULL, STORE_OUTCOME_GONE, t);
     a[3].response_status = 410;
     make_attempt(&a[4], 5, dlv[4], NULL, STORE_OUTCOME_RELEASED, t);
@@ -975,6 +978,10 @@ static void test_attempts_outcomes(void **state)
     free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_FAILED);
     assert_int_equal(d.attempts, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(info[0].excerpt_len, 9);
+    assert_memory_equal(info[0].excerpt, "d\xc3\xa9j\xc3\xa0 vu", 9);
+    assert_int_equal(info[0].response_status, 500);
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[3], &d, info, 4, &n), STORE_OK);
     free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_FAILED);
