@@ -15,7 +15,10 @@
  * locks the due targets FOR UPDATE SKIP LOCKED and leases the deliveries it
  * takes in the same statement, so several processes claim at once without
  * waiting on each other; SQLite chooses under its write lock and the claim
- * leases the chosen rows after (driver->claim_leases says which).
+ * leases the chosen rows after (driver->claim_leases says which). And the
+ * outcomes' rows: PostgreSQL writes a batch's in two statements, since each
+ * is a round trip; SQLite two per outcome, cheaper than JSON for it
+ * (driver->batch_rows).
  *
  * Lock order on PostgreSQL (so no two transactions wait on each other in a
  * cycle): webhooks, then deliveries, then targets, the targets of one
@@ -551,6 +554,42 @@ static int delivery_state_of(enum store_outcome outcome)
     }
 }
 
+/* Record one attempt and its delivery's new state, a statement each
+ * (where statements are cheap: !driver->batch_rows). *recorded as in
+ * results_write. */
+static enum store_rc attempt_write(struct store_conn *c, const struct store_attempt *a,
+                                   bool *recorded)
+{
+    size_t excerpt_len = a->excerpt_len, changed = 0;
+    enum store_rc ret;
+
+    *recorded = false;
+    if (a->outcome == STORE_OUTCOME_RELEASED)
+        return STORE_OK;
+    ret = store_run_changes(c, STORE_SQL_DELIVERY_RESULT,
+                            STORE_ARGS(STORE_TEXT(a->delivery_id),
+                                       STORE_INT(delivery_state_of(a->outcome)),
+                                       STORE_INT(a->next_due_us), STORE_INT(a->time_us)),
+                            &changed);
+    if (ret != STORE_OK)
+        return ret;
+    if (changed == 0) {
+        log_info("attempt of a deleted delivery not recorded", "delivery=%s", a->delivery_id);
+        return STORE_OK;
+    }
+    if (excerpt_len > sizeof a->excerpt) {
+        assert(!"excerpt_len beyond the excerpt");
+        excerpt_len = sizeof a->excerpt;
+    }
+    *recorded = true;
+    return store_run(c, STORE_SQL_ATTEMPT_INSERT,
+                     STORE_ARGS(STORE_TEXT(a->id), STORE_TEXT(a->delivery_id),
+                                STORE_INT(a->time_us), STORE_INT(a->latency_us),
+                                STORE_INT(a->response_status), STORE_TEXT_OPT(a->error),
+                                excerpt_len ? STORE_BLOB(a->excerpt, excerpt_len)
+                                            : STORE_TEXT(NULL)));
+}
+
 static int id_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -859,8 +898,9 @@ out:
 
 /*
  * One transaction: lock the batch's webhooks in id order (WEBHOOKS_LOCK,
- * PostgreSQL only), write every outcome and attempt row in batch order,
- * then the health of each webhook in id order, then the operator events of
+ * PostgreSQL only), write every outcome and attempt row (in two statements
+ * for the batch where each statement is a round trip, driver->batch_rows;
+ * else two per outcome, in batch order), then the health of each webhook in id order, then the operator events of
  * the deliveries out of retries in batch order, then make the targets of
  * retried and released deliveries due by then (one statement, the lock
  * order of store_deliver.c's head). A success or failure leaves its target
@@ -909,10 +949,13 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
             ret = store_run(c, STORE_SQL_DELIVERY_RELEASE,
                             STORE_ARGS(STORE_TEXT(attempts[i].delivery_id)));
     }
-    if (ret == STORE_OK)
+    if (ret == STORE_OK && c->driver->batch_rows) {
         ret = results_write(c, attempts, n, recorded);
-    if (ret == STORE_OK)
-        ret = attempts_write(c, attempts, n, recorded);
+        if (ret == STORE_OK)
+            ret = attempts_write(c, attempts, n, recorded);
+    }
+    for (size_t i = 0; ret == STORE_OK && !c->driver->batch_rows && i < n; i++)
+        ret = attempt_write(c, &attempts[i], &recorded[i]);
     for (size_t j = 0; j < nrefs; j++)
         refs[j].recorded = recorded[refs[j].pos];
     for (size_t i = 0; ret == STORE_OK && i < nrefs; i++) {

@@ -336,6 +336,12 @@
     D(WEBHOOKS_LOCK, "SELECT 1",                                                  \
       "SELECT 1 FROM webhooks WHERE id IN"                                        \
       " (SELECT json_array_elements_text($1::json)) ORDER BY id FOR KEY SHARE")   \
+    S(DELIVERY_RESULT, "UPDATE deliveries SET state = CAST(?2 AS INTEGER),"       \
+                       " due_time = CASE WHEN CAST(?2 AS INTEGER) = 0 THEN ?3"    \
+                       " ELSE due_time END,"                                      \
+                       " attempts = attempts + 1, last_attempt_time = ?4,"        \
+                       " lease_owner = NULL, lease_expire_time = 0"               \
+                       " WHERE id = ?1")                                          \
     S(DELIVERY_RELEASE, "UPDATE deliveries SET lease_owner = NULL,"               \
                         " lease_expire_time = 0 WHERE id = ?1")                   \
     /* The outcomes of a batch in one statement: ?1 a JSON array of {"id",  \
