@@ -225,6 +225,13 @@ bool dispatch_fast_reserve(struct dispatch *d, const char *uri)
     return ok;
 }
 
+void dispatch_fast_unreserve(struct dispatch *d, const char *uri)
+{
+    pthread_mutex_lock(&d->slots_mu);
+    slot_put(d, uri);
+    pthread_mutex_unlock(&d->slots_mu);
+}
+
 void dispatch_fast_cancel(struct dispatch *d, struct store_job *jobs, size_t n)
 {
     pthread_mutex_lock(&d->slots_mu);

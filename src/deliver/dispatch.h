@@ -88,6 +88,8 @@ void dispatch_fast_hand(struct dispatch *d, struct store_job *jobs, size_t n);
 /* After a failed commit: give the slots of jobs[0..n) back and free their
  * payloads. */
 void dispatch_fast_cancel(struct dispatch *d, struct store_job *jobs, size_t n);
+/* Give back one slot of uri that dispatch_fast_reserve gave. */
+void dispatch_fast_unreserve(struct dispatch *d, const char *uri);
 /* The owner of this process's leases, and when a lease taken at now_us
  * runs out. */
 const char *dispatch_owner(const struct dispatch *d);

@@ -55,6 +55,11 @@ static bool publish_reserve(void *arg, const char *uri)
     return dispatch_fast_reserve(arg, uri);
 }
 
+static void publish_unreserve(void *arg, const char *uri)
+{
+    dispatch_fast_unreserve(arg, uri);
+}
+
 /* Commit the detached requests list[0..n). */
 static void publish_commit(struct publish *p, struct publish_req **list, size_t n)
 {
@@ -73,6 +78,7 @@ static void publish_commit(struct publish *p, struct publish_req **list, size_t 
         fast.owner = dispatch_owner(d);
         fast.lease_until_us = dispatch_lease_until(d, now);
         fast.reserve = publish_reserve;
+        fast.unreserve = publish_unreserve;
         fast.arg = d;
         fast.jobs = p->jobs;
         fast.cap = dispatch_max_in_flight(d);

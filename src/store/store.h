@@ -317,6 +317,7 @@ struct store_fast {
     const char *owner;
     int64_t lease_until_us;
     bool (*reserve)(void *arg, const char *uri);
+    void (*unreserve)(void *arg, const char *uri);  /* a slot reserve gave */
     void *arg;
     struct store_job *jobs;
     size_t cap, n;

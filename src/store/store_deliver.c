@@ -57,14 +57,13 @@ static bool delivery_fast(struct store_fast *fast, const struct store_message *m
     struct store_job *job;
     uint8_t *payload;
 
-    if (!fast || fast->n == fast->cap || strlen(uri) > WEBHOOK_URI_MAX)
+    if (!fast || fast->n == fast->cap || strlen(uri) > WEBHOOK_URI_MAX ||
+        !fast->reserve(fast->arg, uri))
         return false;
     payload = malloc(m->payload_len ? m->payload_len : 1);
-    if (!payload)
+    if (!payload) {
+        fast->unreserve(fast->arg, uri);
         return false;           /* the claim takes it instead */
-    if (!fast->reserve(fast->arg, uri)) {
-        free(payload);
-        return false;
     }
     job = &fast->jobs[fast->n++];
     memset(job, 0, sizeof *job);
