@@ -11,7 +11,8 @@
 #      --role worker processes started at once: drained deliveries/s, and
 #      what the database did for it: statements per 1,000 deliveries
 #      (pg_stat_statements, every statement of every connection to that
-#      database during the drain, the workers' polls and listens included)
+#      database during the drain, the workers' polls and listens included;
+#      apart, those run inside them, such as each attempt's foreign-key check)
 #      and database CPU time per 1,000 deliveries (user + system time of
 #      the server's processes, from /proc, over the drain).
 #
@@ -149,12 +150,16 @@ for n in 1 2 3; do
     # shellcheck disable=SC2086
     drain $ports
     TICKS1=$(pg_ticks)
-    STMTS=$(psql "$DBURL" -qAtc "SELECT sum(calls) FROM pg_stat_statements s
+    set -- $(psql "$DBURL" -qAtF ' ' -c "SELECT sum(calls) FILTER (WHERE toplevel),
+            sum(calls) FILTER (WHERE NOT toplevel) FROM pg_stat_statements s
             JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()")
+    STMTS=$1 NESTED=${2:-0}
     echo "workers=$n published_rps=$PUB backlog=$BACKLOG pg_deliveries_per_s=$RATE per_worker:$SHARE"
-    awk -v s="$STMTS" -v t="$((TICKS1 - TICKS0))" -v hz="$HZ" -v n="$BACKLOG" -v w="$n" 'BEGIN {
-        printf "workers=%d statements_per_1000=%.0f db_cpu_ms_per_1000=%.1f (pg_stat_statements; /proc ticks of the server)\n",
-               w, s * 1000 / n, t * 1000 / hz * 1000 / n }'
+    awk -v s="$STMTS" -v x="$NESTED" -v t="$((TICKS1 - TICKS0))" -v hz="$HZ" -v n="$BACKLOG" -v w="$n" 'BEGIN {
+        printf "workers=%d statements_per_1000=%.0f nested_per_1000=%.0f db_cpu_ms_per_1000=%.1f" \
+               " (pg_stat_statements: statements sent, and those run inside them such as\n" \
+               "  foreign-key checks; CPU: /proc ticks of the server)\n",
+               w, s * 1000 / n, x * 1000 / n, t * 1000 / hz * 1000 / n }'
     if [ "$n" = 1 ]; then
         echo "top statements (calls per 1,000 deliveries):"
         psql "$DBURL" -qAtF ' ' -c "SELECT round(calls * 1000.0 / $BACKLOG, 1),
