@@ -8,7 +8,13 @@
 #      delivers it: drained deliveries/s;
 #   3. PostgreSQL (a throwaway cluster, fsync on): for N = 1, 2, 3, a fresh
 #      database, a backlog published through one --role api process, then N
-#      --role worker processes started at once: drained deliveries/s.
+#      --role worker processes started at once: drained deliveries/s, and
+#      what the database did for it: statements per 1,000 deliveries
+#      (pg_stat_statements, every statement of every connection to that
+#      database during the drain, the workers' polls and listens included;
+#      apart, those run inside them, such as each attempt's foreign-key check)
+#      and database CPU time per 1,000 deliveries (user + system time of
+#      the server's processes, from /proc, over the drain).
 #
 # Draining a backlog measures delivery alone (claim, sign, POST, record),
 # not the publish rate; that is printed too (published_rps).
@@ -106,7 +112,17 @@ echo "published_rps=$PUB backlog=$BACKLOG sqlite_deliveries_per_s=$RATE"
 SQLITE_RATE=$RATE
 
 echo "== 3. PostgreSQL: one --role api process publishes a backlog for ${DUR}s, then N --role worker processes drain it"
-URL=$(tests/pg/pg.sh start "$work/pg")
+URL=$(PG_OPTS="${PG_OPTS:-} -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+      tests/pg/pg.sh start "$work/pg")
+# CPU ticks (user + system) of the server: the postmaster, its children and
+# the children it has reaped.
+pg_ticks() {
+    pm=$(head -1 "$work/pg/data/postmaster.pid")
+    for p in $pm $(ps -o pid= --ppid "$pm"); do
+        [ -r "/proc/$p/stat" ] && sed 's/^.*) //' "/proc/$p/stat" || true
+    done | awk '{t += $12 + $13 + $14 + $15} END {print t}'
+}
+HZ=$(getconf CLK_TCK)
 for n in 1 2 3; do
     db="kabar_bench_$n"
     psql "$URL" -qAtc "CREATE DATABASE $db" >/dev/null
@@ -115,9 +131,13 @@ for n in 1 2 3; do
     kabard "pg-api-$n" "$P" api "$DBURL"
     api_pid=$last_pid
     publish "$P"
+    stop_pid "$api_pid"
     # Statistics as autovacuum has them a few seconds into a real backlog
     # (its naptime would otherwise fall inside this short run).
     psql "$DBURL" -qAtc "ANALYZE" >/dev/null
+    psql "$DBURL" -qAtc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    psql "$DBURL" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null
+    TICKS0=$(pg_ticks)
     ports=""
     wpids=""
     T0=$(now_ms)
@@ -129,9 +149,26 @@ for n in 1 2 3; do
     done
     # shellcheck disable=SC2086
     drain $ports
+    TICKS1=$(pg_ticks)
+    set -- $(psql "$DBURL" -qAtF ' ' -c "SELECT sum(calls) FILTER (WHERE toplevel),
+            sum(calls) FILTER (WHERE NOT toplevel) FROM pg_stat_statements s
+            JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()")
+    STMTS=$1 NESTED=${2:-0}
     echo "workers=$n published_rps=$PUB backlog=$BACKLOG pg_deliveries_per_s=$RATE per_worker:$SHARE"
+    awk -v s="$STMTS" -v x="$NESTED" -v t="$((TICKS1 - TICKS0))" -v hz="$HZ" -v n="$BACKLOG" -v w="$n" 'BEGIN {
+        printf "workers=%d statements_per_1000=%.0f nested_per_1000=%.0f db_cpu_ms_per_1000=%.1f" \
+               " (pg_stat_statements: statements sent, and those run inside them such as\n" \
+               "  foreign-key checks; CPU: /proc ticks of the server)\n",
+               w, s * 1000 / n, x * 1000 / n, t * 1000 / hz * 1000 / n }'
+    if [ "$n" = 1 ]; then
+        echo "top statements (calls per 1,000 deliveries):"
+        psql "$DBURL" -qAtF ' ' -c "SELECT round(calls * 1000.0 / $BACKLOG, 1),
+              left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements s
+              JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()
+              ORDER BY calls DESC LIMIT 10" | sed 's/^/  /'
+    fi
     eval "PG_RATE_$n=$RATE"
-    for p in $wpids $api_pid; do stop_pid "$p"; done
+    for p in $wpids; do stop_pid "$p"; done
 done
 
 echo "== summary"

@@ -11,7 +11,8 @@
 #      then drained by a worker-only kabard (static and dynamic), so the
 #      rates are not shared with the API and wrk; each rate also as a ratio
 #      to (1).
-# Usage: bench/run.sh [BUILD_DIR]     (BENCH_SECONDS=10 by default)
+# Usage: bench/run.sh [BUILD_DIR]     (BENCH_SECONDS=10 by default;
+#        BENCH_STATIC_ONLY=1 leaves out the dynamic (RS256) parts)
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${1:-build}
@@ -101,6 +102,8 @@ done
 echo "== 3. latency at a steady 1000 events/s for ${DUR}s"
 node bench/latency.mjs --kabard "http://127.0.0.1:$KPORT" --key "$KEY" --rate 1000 --seconds "$DUR"
 
+STATIC_ONLY=${BENCH_STATIC_ONLY:-0}
+if [ "$STATIC_ONLY" != 1 ]; then
 echo "== 4. dynamic webhooks: RS256 signing limit vs deliveries/s"
 NCPU=$(nproc)
 SIGN=$(openssl speed -seconds 3 -multi "$NCPU" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
@@ -121,6 +124,7 @@ DYN=$(awk -v n="$created" -v ms="$((t1 - t0))" 'BEGIN {printf "%.0f", n * 1000 /
 echo "published_rps=$DPUB deliveries=$created elapsed_ms=$((t1 - t0))"
 echo "dynamic_deliveries_per_s=$DYN"
 awk -v e="$DYN" -v r="$SIGN" 'BEGIN {printf "ratio_to_signing_limit=%.3f\n", e / r}'
+fi
 
 echo "== 5. the delivery engine alone: drain a backlog (api-only publishes, worker-only delivers)"
 kill $(pgrep -f "kabard --listen 127.0.0.1:$KPORT") 2>/dev/null || true
@@ -151,4 +155,4 @@ drain() {   # $1: lua script, $2: label
     kill "$p"; wait "$p" 2>/dev/null || true
 }
 drain bench/publish.lua static
-drain bench/publish_dynamic.lua dynamic
+[ "$STATIC_ONLY" = 1 ] || drain bench/publish_dynamic.lua dynamic

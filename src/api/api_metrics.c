@@ -41,6 +41,10 @@ void api_metrics_get(const struct api_ctx *ctx, struct api_request *req,
     OUT("# HELP kabar_deliveries_created_total Deliveries created for accepted events.\n"
         "# TYPE kabar_deliveries_created_total counter\n"
         "kabar_deliveries_created_total %llu\n", LOAD(metrics.deliveries_created));
+    OUT("# HELP kabar_deliveries_fast_total Deliveries leased in their insert and handed to"
+        " the delivery thread without a claim (the fast path).\n"
+        "# TYPE kabar_deliveries_fast_total counter\n"
+        "kabar_deliveries_fast_total %llu\n", LOAD(metrics.deliveries_fast));
     OUT("# HELP kabar_delivery_attempts_total Delivery attempts by outcome.\n"
         "# TYPE kabar_delivery_attempts_total counter\n");
     for (int i = 0; i < METRICS_OUTCOME_COUNT; i++)

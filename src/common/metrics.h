@@ -36,6 +36,7 @@ struct metrics {
     atomic_uint_fast64_t events_accepted;
     atomic_uint_fast64_t events_duplicate;
     atomic_uint_fast64_t deliveries_created;
+    atomic_uint_fast64_t deliveries_fast;   /* handed over by the fast path */
     atomic_uint_fast64_t attempts[METRICS_OUTCOME_COUNT];
     atomic_uint_fast64_t latency_bucket[METRICS_NBUCKETS];  /* not cumulative */
     atomic_uint_fast64_t latency_count;

@@ -12,8 +12,20 @@
  *   finish  for each transfer libcurl reports done, classify the result
  *           (success, retry at a time from the retry policy, failed, gone)
  *           and queue the outcome;
- *   record  write queued outcomes to the store in one transaction, when
- *           enough have gathered or the oldest has waited RECORD_DELAY_US.
+ *   record  hand queued outcomes to the recorder thread, which writes
+ *           them in one transaction, when enough have gathered or the
+ *           oldest has waited RECORD_DELAY_US (while it writes, the next
+ *           batch gathers here: the loop never waits for a commit).
+ *
+ * The fast path: the event writer asks for a slot per new delivery
+ * (dispatch_fast_reserve, on its thread, inside its insert transaction),
+ * leases the row to this process in that insert, and after the commit
+ * hands the delivery over in memory (dispatch_fast_hand); the loop starts
+ * it like a claimed one. The slots (what is in flight, reserved or handed
+ * over, per target uri and in all) are counted in one table under
+ * slots_mu, the only state the two threads share. While a claim runs, the
+ * writer reserves nothing, so that the claim's view of the free slots
+ * holds until it has started what it took.
  *
  * Each easy handle carries its struct transfer as CURLOPT_PRIVATE. The
  * SSRF check runs in libcurl's open-socket callback, on the very address
@@ -28,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -50,6 +63,7 @@
 #define RECORD_BATCH 256
 #define RECORD_DELAY_US 5000
 #define RECORDS_MAX 16384
+#define RECORDS_HIGH 4096           /* the loop waits for the recorder from here */
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
 
@@ -64,6 +78,22 @@
  * most a receiver can push at kabard's host before kabard reads - without
  * it, Linux grows the buffer to megabytes for an endpoint that streams. */
 #define RESPONSE_RCVBUF (RESPONSE_BODY_MAX + RESPONSE_HEADERS_MAX)
+
+#define SLOT_BUCKETS 1024
+
+/* What this process has in flight, reserved or handed over to one uri. */
+struct slot {
+    struct slot *next;
+    size_t n;
+    char uri[];
+};
+
+static dispatch_hold_fn dispatch_hold;
+
+void dispatch_hold_set(dispatch_hold_fn fn)
+{
+    dispatch_hold = fn;
+}
 
 struct transfer {
     struct dispatch *d;
@@ -100,9 +130,27 @@ struct dispatch {
     struct store_attempt *records;
     size_t nrecords;
     int64_t first_record_mono_us;
+    /* The recorder thread: rec_buf[0..rec_n) is its batch (0: idle). */
+    pthread_t recorder;
+    pthread_mutex_t rec_mu;
+    pthread_cond_t rec_cond;        /* a batch, idle again, or stop */
+    struct store_attempt *rec_buf;
+    size_t rec_n;
+    bool rec_last;                  /* the loop ended: give failed batches up */
+    bool rec_failing;               /* the recorder's batch failed; it retries */
+    bool rec_stop;
     int64_t next_claim_mono_us;
     struct store_job *jobs;         /* claim scratch, CLAIM_BATCH long */
     struct signpool *signers;       /* sign dynamic webhooks' attempts */
+    bool waiting;                   /* due deliveries may wait for a slot */
+    /* Shared with the event writer, under slots_mu. */
+    pthread_mutex_t slots_mu;
+    struct slot *slots[SLOT_BUCKETS];
+    size_t nslots;                  /* in all: never above cfg.max_in_flight */
+    size_t nslot_targets;           /* targets holding a slot */
+    bool claiming;                  /* no reservations meanwhile */
+    struct store_job *handed;       /* committed, to start */
+    size_t nhanded, handed_cap;
 };
 
 void dispatch_config_default(struct dispatch_config *cfg)
@@ -114,6 +162,165 @@ void dispatch_config_default(struct dispatch_config *cfg)
     cfg->timeout_ms = DISPATCH_DEFAULT_TIMEOUT_MS;
     cfg->disable_after_us = INT64_C(24) * 3600 * 1000000;
     retry_policy_default(&cfg->retry);
+}
+
+/* ---- slots ------------------------------------------------------------------ */
+
+static size_t slot_hash(const char *uri)
+{
+    size_t h = 5381;
+
+    for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+        h = h * 33 + *p;
+    return h % SLOT_BUCKETS;
+}
+
+static struct slot **slot_find(struct dispatch *d, const char *uri)
+{
+    struct slot **s = &d->slots[slot_hash(uri)];
+
+    while (*s && strcmp((*s)->uri, uri) != 0)
+        s = &(*s)->next;
+    return s;
+}
+
+/* The most one target may have in flight (a claim, or a fresh delivery
+ * by the fast path), nbusy targets having attempts in flight: the configured per-target cap, lowered to a
+ * share of the overall cap when many targets are busy at once (hung or
+ * slow endpoints hold their slots up to the attempt timeout). nbusy
+ * targets at max_in_flight / (nbusy + 2) each leave two such shares free,
+ * one for a target joining them and one more: another endpoint still
+ * finds slots until about max_in_flight targets hold one each. */
+static size_t dispatch_target_cap(const struct dispatch *d, size_t nbusy)
+{
+    size_t share = d->cfg.max_in_flight / (nbusy + 2);
+
+    if (share < 1)
+        share = 1;
+    return share < d->cfg.max_per_target ? share : d->cfg.max_per_target;
+}
+
+/* Take a slot of uri (under slots_mu), within the caps unless force.
+ * Returns whether it did. */
+static bool slot_take(struct dispatch *d, const char *uri, bool force)
+{
+    struct slot **s = slot_find(d, uri);
+    size_t len;
+
+    if (!force && (d->nslots >= d->cfg.max_in_flight ||
+                   (*s && (*s)->n >= dispatch_target_cap(d, d->nslot_targets))))
+        return false;
+    if (*s == NULL) {
+        len = strlen(uri);
+        *s = malloc(sizeof **s + len + 1);
+        if (*s == NULL)
+            return false;
+        (*s)->next = NULL;
+        (*s)->n = 0;
+        memcpy((*s)->uri, uri, len + 1);
+        d->nslot_targets++;
+    }
+    (*s)->n++;
+    d->nslots++;
+    return true;
+}
+
+/* Give a slot of uri back (under slots_mu). */
+static void slot_put(struct dispatch *d, const char *uri)
+{
+    struct slot **s = slot_find(d, uri), *gone;
+
+    if (*s == NULL)
+        return;
+    d->nslots--;
+    if (--(*s)->n == 0) {
+        gone = *s;
+        *s = gone->next;
+        free(gone);
+        d->nslot_targets--;
+    }
+}
+
+bool dispatch_fast_reserve(struct dispatch *d, const char *uri)
+{
+    bool ok = false;
+
+    pthread_mutex_lock(&d->slots_mu);
+    if (!d->claiming && !atomic_load(&d->stopping))
+        ok = slot_take(d, uri, false);
+    pthread_mutex_unlock(&d->slots_mu);
+    return ok;
+}
+
+void dispatch_fast_unreserve(struct dispatch *d, const char *uri)
+{
+    pthread_mutex_lock(&d->slots_mu);
+    slot_put(d, uri);
+    pthread_mutex_unlock(&d->slots_mu);
+}
+
+void dispatch_fast_cancel(struct dispatch *d, struct store_job *jobs, size_t n)
+{
+    pthread_mutex_lock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++)
+        slot_put(d, jobs[i].target_uri);
+    pthread_mutex_unlock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++) {
+        free(jobs[i].payload);
+        jobs[i].payload = NULL;
+    }
+}
+
+void dispatch_fast_hand(struct dispatch *d, struct store_job *jobs, size_t n)
+{
+    size_t cap;
+    struct store_job *grown;
+
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&d->slots_mu);
+    if (d->nhanded + n > d->handed_cap) {
+        cap = d->handed_cap ? d->handed_cap : 64;
+        while (cap < d->nhanded + n)
+            cap *= 2;
+        grown = realloc(d->handed, cap * sizeof *grown);
+        if (grown == NULL) {
+            /* Leased on disk: sent again once the lease runs out. */
+            for (size_t i = 0; i < n; i++)
+                slot_put(d, jobs[i].target_uri);
+            pthread_mutex_unlock(&d->slots_mu);
+            log_warn("cannot hand deliveries over; they wait for their lease", "count=%zu", n);
+            for (size_t i = 0; i < n; i++) {
+                free(jobs[i].payload);
+                jobs[i].payload = NULL;
+            }
+            return;
+        }
+        d->handed = grown;
+        d->handed_cap = cap;
+    }
+    memcpy(d->handed + d->nhanded, jobs, n * sizeof *jobs);
+    d->nhanded += n;
+    atomic_fetch_add(&metrics.deliveries_fast, n);
+    pthread_mutex_unlock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++)
+        jobs[i].payload = NULL;
+    curl_multi_wakeup(d->multi);
+}
+
+const char *dispatch_owner(const struct dispatch *d)
+{
+    return d->owner;
+}
+
+int64_t dispatch_lease_until(const struct dispatch *d, int64_t now_us)
+{
+    return now_us + d->cfg.timeout_ms * 1000 + LEASE_MARGIN_US;
+}
+
+size_t dispatch_max_in_flight(const struct dispatch *d)
+{
+    return d->cfg.max_in_flight;
 }
 
 /* ---- libcurl callbacks ---------------------------------------------------- */
@@ -329,36 +536,95 @@ fail:
 
 /* ---- outcomes --------------------------------------------------------------- */
 
-static void dispatch_flush(struct dispatch *d)
+enum flush { FLUSH_IF_IDLE, FLUSH_WAIT, FLUSH_LAST };
+
+/* Hand the queued outcomes to the recorder: if it is idle; or once it is
+ * (FLUSH_WAIT: too many wait here - the loop's back-pressure - unless the
+ * store is failing; FLUSH_LAST: the loop's last batch, failed batches
+ * given up). */
+static void dispatch_flush(struct dispatch *d, enum flush how)
 {
-    enum store_rc rc;
+    struct store_attempt *swap;
 
     if (d->nrecords == 0)
         return;
-    rc = store_attempts_record(d->st, d->records, d->nrecords, timeutil_now_us(),
-                               d->cfg.disable_after_us);
-    if (rc != STORE_OK) {
-        /* Keep them and try again on a later turn; if the store stays away
-         * too long, drop the oldest: their leases expire and they are sent
-         * again (a duplicate, never a loss). */
-        log_warn("cannot record attempts", "count=%zu error=\"%s\"", d->nrecords,
-                 store_strerror(rc));
-        if (d->nrecords >= RECORDS_MAX / 2)
-            d->nrecords = 0;
-        d->first_record_mono_us = timeutil_mono_us() + 1000000;
-        return;
+    pthread_mutex_lock(&d->rec_mu);
+    if (how == FLUSH_LAST) {
+        d->rec_last = true;
+        pthread_cond_broadcast(&d->rec_cond);
     }
-    d->nrecords = 0;
+    while (how != FLUSH_IF_IDLE && d->rec_n > 0 && (how == FLUSH_LAST || !d->rec_failing))
+        pthread_cond_wait(&d->rec_cond, &d->rec_mu);
+    if (d->rec_n == 0) {
+        swap = d->rec_buf;
+        d->rec_buf = d->records;
+        d->records = swap;
+        d->rec_n = d->nrecords;
+        d->nrecords = 0;
+        pthread_cond_broadcast(&d->rec_cond);
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+}
+
+/* The recorder thread: write each batch in one transaction. A batch that
+ * fails is tried again a second later (meanwhile the next one gathers on
+ * the loop's side, up to RECORDS_MAX); at shutdown it is given up: the
+ * leases expire and the deliveries are sent again (a duplicate, never a
+ * loss). */
+static void *dispatch_record_main(void *arg)
+{
+    struct dispatch *d = arg;
+
+    pthread_mutex_lock(&d->rec_mu);
+    for (;;) {
+        size_t n;
+        enum store_rc rc;
+
+        while (d->rec_n == 0 && !d->rec_stop)
+            pthread_cond_wait(&d->rec_cond, &d->rec_mu);
+        if (d->rec_n == 0)
+            break;
+        n = d->rec_n;
+        pthread_mutex_unlock(&d->rec_mu);
+        rc = store_attempts_record(d->st, d->rec_buf, n, timeutil_now_us(),
+                                   d->cfg.disable_after_us);
+        if (rc != STORE_OK)
+            log_warn("cannot record attempts", "count=%zu error=\"%s\"", n, store_strerror(rc));
+        pthread_mutex_lock(&d->rec_mu);
+        d->rec_failing = rc != STORE_OK;
+        pthread_cond_broadcast(&d->rec_cond);
+        if (rc == STORE_OK || d->rec_last || d->rec_stop) {
+            d->rec_n = 0;
+        } else {
+            struct timespec until;
+
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&d->rec_cond, &d->rec_mu, &until);
+        }
+    }
+    pthread_mutex_unlock(&d->rec_mu);
+    return NULL;
+}
+
+/* Let the recorder write what it has and end. */
+static void dispatch_record_stop(struct dispatch *d)
+{
+    pthread_mutex_lock(&d->rec_mu);
+    d->rec_stop = true;
+    pthread_cond_broadcast(&d->rec_cond);
+    pthread_mutex_unlock(&d->rec_mu);
+    pthread_join(d->recorder, NULL);
 }
 
 static struct store_attempt *dispatch_new_record(struct dispatch *d)
 {
     struct store_attempt *r;
 
+    if (d->nrecords >= RECORDS_HIGH)
+        dispatch_flush(d, FLUSH_WAIT);
     if (d->nrecords == RECORDS_MAX)
-        dispatch_flush(d);
-    if (d->nrecords == RECORDS_MAX)
-        return NULL;
+        return NULL;        /* the lease expires and it is sent again */
     if (d->nrecords == 0)
         d->first_record_mono_us = timeutil_mono_us();
     r = &d->records[d->nrecords++];
@@ -368,6 +634,9 @@ static struct store_attempt *dispatch_new_record(struct dispatch *d)
 
 static void dispatch_release_transfer(struct dispatch *d, struct transfer *t)
 {
+    pthread_mutex_lock(&d->slots_mu);
+    slot_put(d, t->job.target_uri);
+    pthread_mutex_unlock(&d->slots_mu);
     d->active[t->slot] = d->active[--d->nactive];
     d->active[t->slot]->slot = t->slot;
     atomic_fetch_sub(&metrics.in_flight, 1);
@@ -572,7 +841,11 @@ static void dispatch_start_job(struct dispatch *d, struct store_job *job,
     struct transfer *t = calloc(1, sizeof(*t));
 
     if (t == NULL) {
+        pthread_mutex_lock(&d->slots_mu);
+        slot_put(d, job->target_uri);
+        pthread_mutex_unlock(&d->slots_mu);
         free(job->payload);
+        job->payload = NULL;
         return;     /* the lease expires and the delivery is claimed again */
     }
     t->d = d;
@@ -597,67 +870,52 @@ static void dispatch_start_job(struct dispatch *d, struct store_job *job,
     dispatch_send(d, t);
 }
 
-static int dispatch_cmp_str(const void *a, const void *b)
+/* Lease a batch of due deliveries and start them. *limit_out is what it
+ * asked for. Returns how many it got. */
+static size_t dispatch_claim(struct dispatch *d, size_t *limit_out)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The most one target may have in flight for this claim, nbusy targets
- * having attempts in flight: the configured per-target cap, lowered to a
- * share of the overall cap when many targets are busy at once (hung or
- * slow endpoints hold their slots up to the attempt timeout). nbusy
- * targets at max_in_flight / (nbusy + 2) each leave two such shares free,
- * one for a target joining them and one more: another endpoint still
- * finds slots until about max_in_flight targets hold one each. */
-static size_t dispatch_target_cap(const struct dispatch *d, size_t nbusy)
-{
-    size_t share = d->cfg.max_in_flight / (nbusy + 2);
-
-    if (share < 1)
-        share = 1;
-    return share < d->cfg.max_per_target ? share : d->cfg.max_per_target;
-}
-
-/* Lease a batch of due deliveries and start them. Returns how many. */
-static size_t dispatch_claim(struct dispatch *d)
-{
-    size_t room = d->cfg.max_in_flight - d->nactive;
-    size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
-    const char **uris = NULL, **busy = NULL;
-    size_t *inflight = NULL, nbusy = 0, n = 0, nkeys = 0;
+    char **busy = NULL;
+    size_t *inflight = NULL, nbusy = 0, n = 0, nkeys = 0, room, limit;
     struct hmac_keys *keys = NULL;
     int64_t now = timeutil_now_us();
     enum store_rc rc;
 
-    if (limit == 0)
+    /* The free slots as the claim sees them: the writer reserves none
+     * until the claimed deliveries hold theirs. */
+    pthread_mutex_lock(&d->slots_mu);
+    room = d->cfg.max_in_flight - d->nslots;
+    limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
+    *limit_out = limit;
+    if (limit == 0) {
+        pthread_mutex_unlock(&d->slots_mu);
         return 0;
-    /* In-flight count per target: sort the active targets, count runs. */
-    if (d->nactive > 0) {
-        uris = malloc(d->nactive * sizeof(*uris));
-        busy = malloc(d->nactive * sizeof(*busy));
-        inflight = malloc(d->nactive * sizeof(*inflight));
-        if (uris == NULL || busy == NULL || inflight == NULL)
-            goto done;
-        for (size_t i = 0; i < d->nactive; i++)
-            uris[i] = d->active[i]->job.target_uri;
-        qsort(uris, d->nactive, sizeof(*uris), dispatch_cmp_str);
-        for (size_t i = 0; i < d->nactive; i++) {
-            if (nbusy > 0 && strcmp(busy[nbusy - 1], uris[i]) == 0) {
-                inflight[nbusy - 1]++;
-            } else {
-                busy[nbusy] = uris[i];
-                inflight[nbusy++] = 1;
-            }
+    }
+    d->claiming = true;
+    busy = malloc((d->nslots ? d->nslots : 1) * sizeof *busy);
+    inflight = malloc((d->nslots ? d->nslots : 1) * sizeof *inflight);
+    for (size_t b = 0; busy && inflight && b < SLOT_BUCKETS; b++) {
+        for (struct slot *x = d->slots[b]; x; x = x->next) {
+            if ((busy[nbusy] = strdup(x->uri)) == NULL)
+                goto nomem;
+            inflight[nbusy++] = x->n;
         }
     }
-    rc = store_deliveries_claim(d->st, d->owner, now,
-                                now + d->cfg.timeout_ms * 1000 + LEASE_MARGIN_US, limit,
-                                dispatch_target_cap(d, nbusy), busy, inflight, nbusy, d->jobs, &n);
+    pthread_mutex_unlock(&d->slots_mu);
+    if (busy == NULL || inflight == NULL)
+        goto done;
+    rc = store_deliveries_claim(d->st, d->owner, now, dispatch_lease_until(d, now), limit,
+                                dispatch_target_cap(d, nbusy), (const char *const *)busy, inflight,
+                                nbusy, d->jobs, &n);
     if (rc != STORE_OK) {
         log_warn("cannot claim deliveries", "error=\"%s\"", store_strerror(rc));
         n = 0;
         goto done;
     }
+    pthread_mutex_lock(&d->slots_mu);
+    for (size_t i = 0; i < n; i++)
+        slot_take(d, d->jobs[i].target_uri, true);
+    d->claiming = false;
+    pthread_mutex_unlock(&d->slots_mu);
     keys = calloc(n ? n : 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
         const struct hmac_keys *k = NULL;
@@ -665,15 +923,74 @@ static size_t dispatch_claim(struct dispatch *d)
             k = dispatch_keys(d, keys, &nkeys, d->jobs[i].webhook_id, now);
         dispatch_start_job(d, &d->jobs[i], k, now);
     }
+    goto out;
+nomem:
+    pthread_mutex_unlock(&d->slots_mu);
 done:
+    pthread_mutex_lock(&d->slots_mu);
+    d->claiming = false;
+    pthread_mutex_unlock(&d->slots_mu);
+out:
     if (keys) {
         hmac_keys_wipe(keys, n ? n : 1);
         free(keys);
     }
-    free(uris);
+    for (size_t i = 0; busy && i < nbusy; i++)
+        free(busy[i]);
     free(busy);
     free(inflight);
     return n;
+}
+
+/* Start the deliveries the event writer handed over (their slots are
+ * theirs already). */
+static void dispatch_take_handed(struct dispatch *d)
+{
+    struct store_job *jobs;
+    struct hmac_keys *keys;
+    size_t n, nkeys = 0, nhooks = 0;
+    int64_t now;
+
+    pthread_mutex_lock(&d->slots_mu);
+    jobs = d->handed;
+    n = d->nhanded;
+    d->handed = NULL;
+    d->nhanded = d->handed_cap = 0;
+    pthread_mutex_unlock(&d->slots_mu);
+    if (n == 0) {
+        free(jobs);
+        return;
+    }
+    now = timeutil_now_us();
+    /* Room for the keys of each webhook once (a batch often has one). */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+
+        while (j < i && strcmp(jobs[j].webhook_id, jobs[i].webhook_id) != 0)
+            j++;
+        nhooks += j == i && jobs[i].webhook_id[0];
+    }
+    keys = calloc(nhooks ? nhooks : 1, sizeof(*keys));
+    for (size_t i = 0; i < n; i++) {
+        const struct hmac_keys *k = NULL;
+
+        if (dispatch_hold && dispatch_hold(&jobs[i])) {
+            /* Held (a test's hook): leased on disk, never sent here. */
+            pthread_mutex_lock(&d->slots_mu);
+            slot_put(d, jobs[i].target_uri);
+            pthread_mutex_unlock(&d->slots_mu);
+            free(jobs[i].payload);
+            continue;
+        }
+        if (keys && jobs[i].webhook_id[0])
+            k = dispatch_keys(d, keys, &nkeys, jobs[i].webhook_id, now);
+        dispatch_start_job(d, &jobs[i], k, now);
+    }
+    if (keys) {
+        hmac_keys_wipe(keys, nhooks ? nhooks : 1);
+        free(keys);
+    }
+    free(jobs);
 }
 
 /* When to claim next after a claim that returned n of limit. */
@@ -684,13 +1001,18 @@ static void dispatch_schedule_claim(struct dispatch *d, size_t n, size_t limit)
 
     if (n > 0 && n == limit) {
         d->next_claim_mono_us = now_mono;
+        d->waiting = true;
         return;
     }
     wait = IDLE_POLL_MS * 1000;
+    d->waiting = true;
     if (store_deliveries_next_due(d->st, &due) == STORE_OK) {
         int64_t until = due - timeutil_now_us();
         /* Due now but not claimable (targets at their cap): a finishing
-         * transfer triggers the next claim, so do not spin. */
+         * transfer triggers the next claim, so do not spin. Due later:
+         * nothing waits for a slot, and finishing transfers (the fast
+         * path's) need not claim. */
+        d->waiting = until <= 0;
         if (until < 50000)
             until = 50000;
         if (until < wait)
@@ -713,10 +1035,11 @@ static void dispatch_reap(struct dispatch *d)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         dispatch_finish(d, t, msg->data.result);
-        /* A slot is free: claim soon, but not at once - a claim per
-         * finished attempt would cost a query each; a short wait gathers
-         * the slots that free up meanwhile into one claim. */
-        if (d->next_claim_mono_us > now_mono + CLAIM_GATHER_US)
+        /* A slot is free: when deliveries wait for one, claim soon, but
+         * not at once - a claim per finished attempt would cost a query
+         * each; a short wait gathers the slots that free up meanwhile
+         * into one claim. */
+        if (d->waiting && d->next_claim_mono_us > now_mono + CLAIM_GATHER_US)
             d->next_claim_mono_us = now_mono + CLAIM_GATHER_US;
     }
 }
@@ -730,27 +1053,40 @@ static void *dispatch_main(void *arg)
         int64_t now_mono = timeutil_mono_us();
         int running = 0, timeout_ms;
 
+        dispatch_take_handed(d);
         if (!stopping && d->nactive < d->cfg.max_in_flight &&
             (atomic_exchange(&d->woken, false) || now_mono >= d->next_claim_mono_us)) {
-            size_t room = d->cfg.max_in_flight - d->nactive;
-            size_t limit = room < CLAIM_BATCH ? room : CLAIM_BATCH;
-            dispatch_schedule_claim(d, dispatch_claim(d), limit);
+            size_t limit = 0, n = dispatch_claim(d, &limit);
+
+            if (limit > 0) {
+                dispatch_schedule_claim(d, n, limit);
+            } else {
+                /* Every slot is taken: the next finished attempt claims. */
+                d->waiting = true;
+                d->next_claim_mono_us = now_mono + IDLE_POLL_MS * 1000;
+            }
         }
         dispatch_take_signed(d);
         curl_multi_perform(d->multi, &running);
         dispatch_reap(d);
 
         now_mono = timeutil_mono_us();
-        /* first_record_mono_us is in the future while a failed record
-         * backs off (a second); otherwise records go out when there are
-         * enough, when the oldest has waited, or when nothing is in flight. */
-        if (d->nrecords > 0 && now_mono >= d->first_record_mono_us &&
-            (d->nrecords >= RECORD_BATCH || d->nactive == 0 ||
-             now_mono - d->first_record_mono_us >= RECORD_DELAY_US))
-            dispatch_flush(d);
+        /* Records go to the recorder when there are enough or the oldest
+         * has waited: a few transactions a second at a low rate, rather
+         * than one per attempt competing with the event writer's. */
+        if (d->nrecords > 0 && (d->nrecords >= RECORD_BATCH ||
+                                now_mono - d->first_record_mono_us >= RECORD_DELAY_US))
+            dispatch_flush(d, FLUSH_IF_IDLE);
         if (stopping && d->nactive == 0) {
-            dispatch_flush(d);
-            break;
+            bool handed;
+
+            pthread_mutex_lock(&d->slots_mu);
+            handed = d->nhanded > 0;
+            pthread_mutex_unlock(&d->slots_mu);
+            if (!handed) {
+                dispatch_flush(d, FLUSH_LAST);
+                break;
+            }
         }
 
         timeout_ms = IDLE_POLL_MS;
@@ -787,6 +1123,10 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
     d->st = st;
     d->box = box;
     d->cfg = *cfg;
+    d->waiting = true;
+    pthread_mutex_init(&d->slots_mu, NULL);
+    pthread_mutex_init(&d->rec_mu, NULL);
+    pthread_cond_init(&d->rec_cond, NULL);
     ids_new("", rnd, sizeof(rnd));
     snprintf(prefix, sizeof(prefix), "%.60s/", cfg->node[0] ? cfg->node : "kabard");
     snprintf(d->owner, sizeof(d->owner), "%s%ld/%s", prefix, (long)getpid(), rnd);
@@ -795,9 +1135,11 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
         log_info("released the deliveries of a previous run", "count=%zu", released);
     d->active = calloc(cfg->max_in_flight, sizeof(*d->active));
     d->records = calloc(RECORDS_MAX, sizeof(*d->records));
+    d->rec_buf = calloc(RECORDS_MAX, sizeof(*d->rec_buf));
     d->jobs = calloc(CLAIM_BATCH, sizeof(*d->jobs));
     d->multi = curl_multi_init();
-    if (d->active == NULL || d->records == NULL || d->jobs == NULL || d->multi == NULL)
+    if (d->active == NULL || d->records == NULL || d->rec_buf == NULL || d->jobs == NULL ||
+        d->multi == NULL)
         goto fail_free;
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     {
@@ -812,14 +1154,22 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
      * not see a delivery thread that is merely not scheduled yet; the
      * thread clears it when its loop ends. */
     atomic_store(&d->running, true);
-    if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
+    if (pthread_create(&d->recorder, NULL, dispatch_record_main, d) != 0)
         goto fail_free;
+    if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
+        dispatch_record_stop(d);
+        goto fail_free;
+    }
     return d;
 fail_free:
     signpool_stop(d->signers);
     if (d->multi)
         curl_multi_cleanup(d->multi);
+    pthread_mutex_destroy(&d->slots_mu);
+    pthread_cond_destroy(&d->rec_cond);
+    pthread_mutex_destroy(&d->rec_mu);
     free(d->jobs);
+    free(d->rec_buf);
     free(d->records);
     free(d->active);
     free(d);
@@ -846,9 +1196,24 @@ void dispatch_stop(struct dispatch *d)
     atomic_store(&d->stopping, true);
     curl_multi_wakeup(d->multi);
     pthread_join(d->thread, NULL);
+    dispatch_record_stop(d);        /* after the loop's last batch */
     signpool_stop(d->signers);
     curl_multi_cleanup(d->multi);
+    for (size_t b = 0; b < SLOT_BUCKETS; b++) {
+        while (d->slots[b]) {
+            struct slot *next = d->slots[b]->next;
+            free(d->slots[b]);
+            d->slots[b] = next;
+        }
+    }
+    for (size_t i = 0; i < d->nhanded; i++)
+        free(d->handed[i].payload);
+    free(d->handed);
+    pthread_mutex_destroy(&d->slots_mu);
+    pthread_cond_destroy(&d->rec_cond);
+    pthread_mutex_destroy(&d->rec_mu);
     free(d->jobs);
+    free(d->rec_buf);
     free(d->records);
     free(d->active);
     free(d);

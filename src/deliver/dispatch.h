@@ -73,6 +73,36 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
  * Callable from any thread. */
 void dispatch_wake(struct dispatch *d);
 
+/* ---- the fast path (docs/architecture.md, "The fast path") ----
+ * For the event writer, on its thread. */
+
+struct store_job;
+
+/* Take a slot for a new delivery to uri: true when this process has room
+ * for it (in all and at uri) and is not claiming meanwhile. The slot is
+ * the caller's until handed over or cancelled. */
+bool dispatch_fast_reserve(struct dispatch *d, const char *uri);
+/* After the commit: start jobs[0..n) (their slots reserved), taking over
+ * their payloads. */
+void dispatch_fast_hand(struct dispatch *d, struct store_job *jobs, size_t n);
+/* After a failed commit: give the slots of jobs[0..n) back and free their
+ * payloads. */
+void dispatch_fast_cancel(struct dispatch *d, struct store_job *jobs, size_t n);
+/* Give back one slot of uri that dispatch_fast_reserve gave. */
+void dispatch_fast_unreserve(struct dispatch *d, const char *uri);
+/* The owner of this process's leases, and when a lease taken at now_us
+ * runs out. */
+const char *dispatch_owner(const struct dispatch *d);
+int64_t dispatch_lease_until(const struct dispatch *d, int64_t now_us);
+size_t dispatch_max_in_flight(const struct dispatch *d);
+
+/* A test hook (only the kabard_fault test binary sets one): asked for
+ * each delivery handed over by the fast path before it is started; true
+ * holds it - never sent by this process, its row leased on disk as after
+ * a crash between commit and send. Set before dispatch_start. */
+typedef bool (*dispatch_hold_fn)(const struct store_job *job);
+void dispatch_hold_set(dispatch_hold_fn fn);
+
 /* Whether the delivery thread is running its loop and not stopping (the
  * readiness probe asks). Callable from any thread. */
 bool dispatch_running(struct dispatch *d);

@@ -24,6 +24,12 @@ typedef void (*publish_notify_fn)(void *arg);
 /* Start the writer thread. Returns NULL when it cannot be started. */
 struct publish *publish_start(struct store *st, publish_notify_fn notify, void *arg);
 
+struct dispatch;
+
+/* Hand the new deliveries of every later batch to d by the fast path
+ * (dispatch.h), which must outlive p. */
+void publish_fast(struct publish *p, struct dispatch *d);
+
 /* Commit msg (see struct store_message) and wait until it is on disk.
  * Returns the transaction's result; msg->rc, msg->id (the earlier id on an
  * idempotent repeat), msg->duplicate and msg->ndeliveries are filled in.

@@ -136,6 +136,8 @@ int main(int argc, char **argv)
         snprintf(err, sizeof(err), "cannot start the event writer");
         goto fail_dispatch;
     }
+    if (disp)
+        publish_fast(pub, disp);
     ops = ops_engine_start(st, disp, &cfg.ops, err, sizeof(err));
     if (ops == NULL)
         goto fail_publish;

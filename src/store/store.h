@@ -317,6 +317,26 @@ enum store_rc store_secrets_live(struct store *st, const char *webhook_id, int64
  * not fail the others; the return value is for the transaction. */
 enum store_rc store_messages_insert(struct store *st, struct store_message *msgs, size_t n,
                                     int64_t idem_since_us);
+/* The fast path of store_messages_insert_fast: each new delivery whose
+ * target uri reserve(arg, uri) accepts (a free slot of this process there)
+ * is inserted leased to owner until lease_until_us, its target made due by
+ * the lease's end only, and appended to jobs[0..n) (at most cap) with a
+ * malloc'd copy of its payload, ready to send without a claim. The caller
+ * owns the jobs and their reserved slots whatever the result: to send them
+ * after STORE_OK, to give them back otherwise (nothing was committed). */
+struct store_fast {
+    const char *owner;
+    int64_t lease_until_us;
+    bool (*reserve)(void *arg, const char *uri);
+    void (*unreserve)(void *arg, const char *uri);  /* a slot reserve gave */
+    void *arg;
+    struct store_job *jobs;
+    size_t cap, n;
+};
+/* store_messages_insert, with the fast path when fast is not NULL. */
+enum store_rc store_messages_insert_fast(struct store *st, struct store_message *msgs,
+                                         size_t n, int64_t idem_since_us,
+                                         struct store_fast *fast);
 /* Lease up to limit due deliveries (state pending, due_time <= now_us,
  * lease_expire_time <= now_us, and for static ones a webhook that still
  * exists and is enabled - or, for a ping, exists in any state) to owner until lease_until_us, oldest due

@@ -15,7 +15,10 @@
  * locks the due targets FOR UPDATE SKIP LOCKED and leases the deliveries it
  * takes in the same statement, so several processes claim at once without
  * waiting on each other; SQLite chooses under its write lock and the claim
- * leases the chosen rows after (driver->claim_leases says which).
+ * leases the chosen rows after (driver->claim_leases says which). And the
+ * outcomes' rows: PostgreSQL writes a batch's in two statements, since each
+ * is a round trip; SQLite two per outcome, cheaper than JSON for it
+ * (driver->batch_rows).
  *
  * Lock order on PostgreSQL (so no two transactions wait on each other in a
  * cycle): webhooks, then deliveries, then targets, the targets of one
@@ -45,12 +48,49 @@
 
 /* ---- messages and deliveries ---------------------------------------------- */
 
+/* The fast path (store.h): lease delivery id of m to uri to this process
+ * when fast has room and its reserve callback gives a slot, appending the
+ * job. Returns whether it did. */
+static bool delivery_fast(struct store_fast *fast, const struct store_message *m,
+                          const char *id, const char *webhook_id, const char *uri)
+{
+    struct store_job *job;
+    uint8_t *payload;
+
+    if (!fast || fast->n == fast->cap || strlen(uri) > WEBHOOK_URI_MAX ||
+        !fast->reserve(fast->arg, uri))
+        return false;
+    payload = malloc(m->payload_len ? m->payload_len : 1);
+    if (!payload) {
+        fast->unreserve(fast->arg, uri);
+        return false;           /* the claim takes it instead */
+    }
+    job = &fast->jobs[fast->n++];
+    memset(job, 0, sizeof *job);
+    snprintf(job->id, sizeof job->id, "%s", id);
+    snprintf(job->message_id, sizeof job->message_id, "%s", m->id);
+    snprintf(job->project, sizeof job->project, "%s", m->project);
+    snprintf(job->webhook_id, sizeof job->webhook_id, "%s", webhook_id ? webhook_id : "");
+    snprintf(job->target_uri, sizeof job->target_uri, "%s", uri);
+    snprintf(job->operation_id, sizeof job->operation_id, "%s",
+             m->operation_id ? m->operation_id : "");
+    job->message_time_us = m->create_time_us;
+    memcpy(payload, m->payload, m->payload_len);
+    job->payload = payload;
+    job->payload_len = m->payload_len;
+    return true;
+}
+
 /* Append one delivery {id, webhook_id, uri, target} of m to arr, and its
- * target, due when m was created, to targets (see TARGETS_UPSERT). */
+ * target, due when m was created, to targets (see TARGETS_UPSERT). One
+ * taken by the fast path is leased (owner, until) and makes its target due
+ * only when the lease would run out: nothing is to be claimed before. */
 static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct store_message *m,
-                                  const char *webhook_id, const char *uri, bool ping)
+                                  const char *webhook_id, const char *uri, bool ping,
+                                  struct store_fast *fast)
 {
     char id[IDS_MAX], target[STORE_TARGET_ID_MAX];
+    int64_t due = m->create_time_us;
     json_t *o;
 
     if (ids_new("dlv_", id, sizeof id) != 0) {
@@ -68,11 +108,18 @@ static enum store_rc delivery_add(json_t *arr, json_t *targets, const struct sto
         store_target_id(m->project, webhook_id, uri, target);
     o = json_pack("{s:s, s:s?, s:s, s:s}", "id", id, "webhook_id", webhook_id, "uri", uri,
                   "target", target);
+    if (o && delivery_fast(fast, m, id, webhook_id, uri)) {
+        due = fast->lease_until_us;
+        if (json_object_set_new(o, "owner", json_string(fast->owner)) != 0 ||
+            json_object_set_new(o, "until", json_integer(fast->lease_until_us)) != 0) {
+            json_decref(o);
+            return store_oom("delivery_add");
+        }
+    }
     if (!o || json_array_append_new(arr, o) != 0)
         return store_oom("delivery_add");
     o = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "target", target, "project", m->project,
-                  "webhook_id", ping ? NULL : webhook_id, "uri", uri,
-                  "due", (json_int_t)m->create_time_us);
+                  "webhook_id", ping ? NULL : webhook_id, "uri", uri, "due", (json_int_t)due);
     if (!o || json_array_append_new(targets, o) != 0)
         return store_oom("delivery_add");
     return STORE_OK;
@@ -124,7 +171,7 @@ static enum store_rc idem_find(struct store_conn *c, struct store_message *m,
 /* Fill arr with one delivery per enabled webhook of m's project subscribed
  * to its type. */
 static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_message *m,
-                                        json_t *arr, json_t *targets)
+                                        json_t *arr, json_t *targets, struct store_fast *fast)
 {
     char webhook_id[IDS_MAX], uri[WEBHOOK_URI_MAX + 1];
     enum store_rc ret;
@@ -137,7 +184,7 @@ static enum store_rc deliveries_fan_out(struct store_conn *c, struct store_messa
         if (store_col_text(c, 0, webhook_id, sizeof webhook_id) != 0 ||
             store_col_text(c, 1, uri, sizeof uri) != 0)
             return store_row_error("deliveries_fan_out", "webhook");
-        ret = delivery_add(arr, targets, m, webhook_id, uri, false);
+        ret = delivery_add(arr, targets, m, webhook_id, uri, false, fast);
     }
     return ret == STORE_NOT_FOUND ? STORE_OK : ret;
 }
@@ -184,7 +231,8 @@ static enum store_rc deliveries_insert(struct store_conn *c, struct store_messag
 /* store_message_insert_in, adding the targets of m's deliveries to
  * targets for the caller to upsert once for the whole transaction. */
 static enum store_rc message_insert(struct store_conn *c, struct store_message *m,
-                                    int64_t idem_since_us, json_t *targets)
+                                    int64_t idem_since_us, json_t *targets,
+                                    struct store_fast *fast)
 {
     char target[WEBHOOK_URI_MAX + 1];
     json_t *arr;
@@ -242,11 +290,11 @@ static enum store_rc message_insert(struct store_conn *c, struct store_message *
         return store_oom("message_insert");
     if (m->nuris > 0) {
         for (size_t i = 0; i < m->nuris && ret == STORE_OK; i++)
-            ret = delivery_add(arr, targets, m, NULL, m->uris[i], false);
+            ret = delivery_add(arr, targets, m, NULL, m->uris[i], false, fast);
     } else if (m->webhook_id) {
-        ret = delivery_add(arr, targets, m, m->webhook_id, target, true);
+        ret = delivery_add(arr, targets, m, m->webhook_id, target, true, fast);
     } else {
-        ret = deliveries_fan_out(c, m, arr, targets);
+        ret = deliveries_fan_out(c, m, arr, targets, fast);
     }
     if (ret == STORE_OK)
         ret = deliveries_insert(c, m, arr);
@@ -262,7 +310,7 @@ enum store_rc store_message_insert_in(struct store_conn *c, struct store_message
 
     if (!targets)
         return store_oom("message_insert");
-    ret = message_insert(c, m, idem_since_us, targets);
+    ret = message_insert(c, m, idem_since_us, targets, NULL);
     if (ret == STORE_OK)
         ret = targets_upsert(c, targets);
     json_decref(targets);
@@ -271,6 +319,13 @@ enum store_rc store_message_insert_in(struct store_conn *c, struct store_message
 
 enum store_rc store_messages_insert(struct store *st, struct store_message *msgs, size_t n,
                                     int64_t idem_since_us)
+{
+    return store_messages_insert_fast(st, msgs, n, idem_since_us, NULL);
+}
+
+enum store_rc store_messages_insert_fast(struct store *st, struct store_message *msgs,
+                                         size_t n, int64_t idem_since_us,
+                                         struct store_fast *fast)
 {
     struct store_conn *c = NULL;
     json_t *targets = json_array();
@@ -286,7 +341,7 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
     if (ret == STORE_OK)
         ret = store_begin(c, STORE_TXN_WRITE);
     for (size_t i = 0; i < n && ret == STORE_OK; i++) {
-        ret = message_insert(c, &msgs[i], idem_since_us, targets);
+        ret = message_insert(c, &msgs[i], idem_since_us, targets, fast);
         if (ret == STORE_OK && msgs[i].rc != STORE_OK) {
             msgs[i].duplicate = false;
             msgs[i].ndeliveries = 0;
@@ -296,7 +351,9 @@ enum store_rc store_messages_insert(struct store *st, struct store_message *msgs
     }
     if (ret == STORE_OK)
         ret = targets_upsert(c, targets);
-    if (ret == STORE_OK && created > 0)
+    /* What the fast path leased is this process's alone: other processes
+     * are woken for the rest only. */
+    if (ret == STORE_OK && created > (fast ? fast->n : 0))
         ret = store_notify(c);
     if (ret == STORE_OK)
         ret = store_commit(c);
@@ -496,9 +553,9 @@ static int delivery_state_of(enum store_outcome outcome)
     }
 }
 
-/* Record one attempt and its delivery's new state. *recorded is false when
- * the delivery is gone: its webhook was deleted while it was in flight, and
- * failing the batch would only make the engine retry this forever. */
+/* Record one attempt and its delivery's new state, a statement each
+ * (where statements are cheap: !driver->batch_rows). *recorded as in
+ * results_write. */
 static enum store_rc attempt_write(struct store_conn *c, const struct store_attempt *a,
                                    bool *recorded)
 {
@@ -507,7 +564,7 @@ static enum store_rc attempt_write(struct store_conn *c, const struct store_atte
 
     *recorded = false;
     if (a->outcome == STORE_OUTCOME_RELEASED)
-        return store_run(c, STORE_SQL_DELIVERY_RELEASE, STORE_ARGS(STORE_TEXT(a->delivery_id)));
+        return STORE_OK;
     ret = store_run_changes(c, STORE_SQL_DELIVERY_RESULT,
                             STORE_ARGS(STORE_TEXT(a->delivery_id),
                                        STORE_INT(delivery_state_of(a->outcome)),
@@ -530,6 +587,150 @@ static enum store_rc attempt_write(struct store_conn *c, const struct store_atte
                                 STORE_INT(a->response_status), STORE_TEXT_OPT(a->error),
                                 excerpt_len ? STORE_BLOB(a->excerpt, excerpt_len)
                                             : STORE_TEXT(NULL)));
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The new states of attempts[0..n) (all but RELEASED) in one statement
+ * (DELIVERIES_RESULT); recorded[i] false for a delivery that is gone: its
+ * webhook was deleted while it was in flight, and failing the batch would
+ * only make the engine retry this forever. */
+static enum store_rc results_write(struct store_conn *c, const struct store_attempt *attempts,
+                                   size_t n, bool *recorded)
+{
+    json_t *arr = json_array();
+    char **ids = malloc((n ? n : 1) * sizeof *ids);
+    char *text = NULL;
+    size_t nids = 0, nrows = 0;
+    enum store_rc ret = STORE_OK;
+
+    if (!arr || !ids)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_attempt *a = &attempts[i];
+
+        recorded[i] = false;
+        if (a->outcome == STORE_OUTCOME_RELEASED)
+            continue;
+        if (json_array_append_new(arr, json_pack("{s:s, s:i, s:I, s:I}", "id", a->delivery_id,
+                                                 "state", delivery_state_of(a->outcome),
+                                                 "due", (json_int_t)a->next_due_us,
+                                                 "time", (json_int_t)a->time_us)) != 0)
+            goto oom;
+        nrows++;
+    }
+    if (nrows == 0)
+        goto out;
+    if (!(text = json_dumps(arr, JSON_COMPACT)))
+        goto oom;
+    ret = store_run(c, STORE_SQL_DELIVERIES_RESULT, STORE_ARGS(STORE_TEXT(text)));
+    while (ret == STORE_OK && nids < nrows && (ret = store_next(c)) == STORE_OK) {
+        bool oom = false;
+
+        if (!(ids[nids] = store_col_strdup(c, 0, &oom))) {
+            ret = oom ? store_oom("attempts_record") : store_row_error("attempts_record", "id");
+            break;
+        }
+        nids++;
+    }
+    if (ret == STORE_NOT_FOUND || (ret == STORE_OK && nids == nrows))
+        ret = STORE_OK;
+    if (ret == STORE_OK) {
+        qsort(ids, nids, sizeof *ids, id_cmp);
+        for (size_t i = 0; i < n; i++) {
+            const char *key = attempts[i].delivery_id;
+
+            if (attempts[i].outcome == STORE_OUTCOME_RELEASED)
+                continue;
+            recorded[i] = nids && bsearch(&key, ids, nids, sizeof *ids, id_cmp);
+            if (!recorded[i])
+                log_info("attempt of a deleted delivery not recorded", "delivery=%s",
+                         attempts[i].delivery_id);
+        }
+    }
+    goto out;
+oom:
+    ret = store_oom("attempts_record");
+out:
+    for (size_t i = 0; ids && i < nids; i++)
+        free(ids[i]);
+    free(ids);
+    free(text);
+    json_decref(arr);
+    return ret;
+}
+
+/* The attempt row of a: NULL when it does not fit the JSON of
+ * ATTEMPTS_INSERT (an excerpt or error that is not UTF-8 text). */
+static json_t *attempt_json(const struct store_attempt *a)
+{
+    size_t excerpt_len = a->excerpt_len;
+    json_t *o, *excerpt = json_null(), *error = json_null();
+
+    if (excerpt_len > sizeof a->excerpt) {
+        assert(!"excerpt_len beyond the excerpt");
+        excerpt_len = sizeof a->excerpt;
+    }
+    if (excerpt_len > 0 && (memchr(a->excerpt, 0, excerpt_len) ||
+                            !(excerpt = json_stringn((const char *)a->excerpt, excerpt_len))))
+        return NULL;
+    if (a->error[0] && !(error = json_string(a->error))) {
+        json_decref(excerpt);
+        return NULL;
+    }
+    o = json_pack("{s:s, s:s, s:I, s:I, s:i, s:o, s:o}", "id", a->id,
+                  "delivery_id", a->delivery_id, "time", (json_int_t)a->time_us,
+                  "latency", (json_int_t)a->latency_us, "status", a->response_status,
+                  "error", error, "excerpt", excerpt);
+    return o;
+}
+
+/* Insert the attempt rows of the recorded attempts[0..n): one statement
+ * for the batch (ATTEMPTS_INSERT), one each for those whose excerpt is
+ * not text. */
+static enum store_rc attempts_write(struct store_conn *c, const struct store_attempt *attempts,
+                                    size_t n, const bool *recorded)
+{
+    json_t *arr = json_array();
+    char *text;
+    enum store_rc ret = STORE_OK;
+
+    if (!arr)
+        return store_oom("attempts_record");
+    for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+        const struct store_attempt *a = &attempts[i];
+        json_t *o;
+
+        if (!recorded[i])
+            continue;
+        if ((o = attempt_json(a)) != NULL) {
+            if (json_array_append_new(arr, o) != 0)
+                ret = store_oom("attempts_record");
+            continue;
+        }
+        ret = store_run(c, STORE_SQL_ATTEMPT_INSERT,
+                        STORE_ARGS(STORE_TEXT(a->id), STORE_TEXT(a->delivery_id),
+                                   STORE_INT(a->time_us), STORE_INT(a->latency_us),
+                                   STORE_INT(a->response_status), STORE_TEXT_OPT(a->error),
+                                   a->excerpt_len ? STORE_BLOB(a->excerpt, a->excerpt_len <=
+                                                               sizeof a->excerpt
+                                                               ? a->excerpt_len
+                                                               : sizeof a->excerpt)
+                                                  : STORE_TEXT(NULL)));
+    }
+    if (ret == STORE_OK && json_array_size(arr) > 0) {
+        if ((text = json_dumps(arr, JSON_COMPACT)) == NULL) {
+            ret = store_oom("attempts_record");
+        } else {
+            ret = store_run(c, STORE_SQL_ATTEMPTS_INSERT, STORE_ARGS(STORE_TEXT(text)));
+            free(text);
+        }
+    }
+    json_decref(arr);
+    return ret;
 }
 
 /* A failed attempt of a delivery to a webhook: disable the webhook if this
@@ -696,8 +897,9 @@ out:
 
 /*
  * One transaction: lock the batch's webhooks in id order (WEBHOOKS_LOCK,
- * PostgreSQL only), write every outcome and attempt row in batch order,
- * then the health of each webhook in id order, then the operator events of
+ * PostgreSQL only), write every outcome and attempt row (in two statements
+ * for the batch where each statement is a round trip, driver->batch_rows;
+ * else two per outcome, in batch order), then the health of each webhook in id order, then the operator events of
  * the deliveries out of retries in batch order, then make the targets of
  * retried and released deliveries due by then (one statement, the lock
  * order of store_deliver.c's head). A success or failure leaves its target
@@ -741,13 +943,20 @@ enum store_rc store_attempts_record(struct store *st, const struct store_attempt
         ret = store_begin(c, STORE_TXN_WRITE);
     if (ret == STORE_OK && nrefs > 0)
         ret = store_run(c, STORE_SQL_WEBHOOKS_LOCK, STORE_ARGS(STORE_TEXT(hooks)));
-    for (size_t i = 0; ret == STORE_OK && i < n; i++) {
-        ret = attempt_write(c, &attempts[i], &recorded[i]);
-        for (size_t j = 0; j < nrefs; j++) {
-            if (refs[j].pos == i)
-                refs[j].recorded = recorded[i];
-        }
+    for (size_t i = 0; ret == STORE_OK && released && i < n; i++) {
+        if (attempts[i].outcome == STORE_OUTCOME_RELEASED)
+            ret = store_run(c, STORE_SQL_DELIVERY_RELEASE,
+                            STORE_ARGS(STORE_TEXT(attempts[i].delivery_id)));
     }
+    if (ret == STORE_OK && c->driver->batch_rows) {
+        ret = results_write(c, attempts, n, recorded);
+        if (ret == STORE_OK)
+            ret = attempts_write(c, attempts, n, recorded);
+    }
+    for (size_t i = 0; ret == STORE_OK && !c->driver->batch_rows && i < n; i++)
+        ret = attempt_write(c, &attempts[i], &recorded[i]);
+    for (size_t j = 0; j < nrefs; j++)
+        refs[j].recorded = recorded[refs[j].pos];
     for (size_t i = 0; ret == STORE_OK && i < nrefs; i++) {
         if (!refs[i].recorded)
             continue;

@@ -133,6 +133,11 @@ struct store_driver {
      * statement); otherwise the caller leases them after choosing, under
      * the write transaction that keeps other claimers out. */
     bool claim_leases;
+    /* Each statement is a round trip to a server: a batch of outcomes is
+     * written in two statements (DELIVERIES_RESULT, ATTEMPTS_INSERT)
+     * rather than two per outcome, which is cheaper where a statement is
+     * a function call (SQLite: DELIVERY_RESULT, ATTEMPT_INSERT). */
+    bool batch_rows;
 };
 
 /* The backends: open the store at url (store_open picks one), creating and

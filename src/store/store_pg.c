@@ -964,4 +964,5 @@ static const struct store_driver store_pg_driver = {
     .listen = pg_listen,
     .close = pg_close,
     .claim_leases = true,
+    .batch_rows = true,
 };

@@ -201,19 +201,23 @@
       " AND (events & $2::bigint) <> 0 ORDER BY id FOR KEY SHARE")                \
     /* ---- deliveries ---- */                                                   \
     /* All deliveries of one message in one statement: ?1 is a JSON array of \
-     * {"id", "webhook_id", "uri", "target"}. */                              \
+     * {"id", "webhook_id", "uri", "target"} and, for one leased to this     \
+     * process in the insert (the fast path), "owner" and "until". */        \
     D(DELIVERY_INSERT, "INSERT INTO deliveries (id, message_id, project,"         \
                        " webhook_id, target_uri, state, attempts, due_time,"      \
-                       " lease_expire_time, create_time, target_id)"              \
+                       " lease_owner, lease_expire_time, create_time, target_id)" \
                        " SELECT json_extract(value, '$.id'), ?2, ?3,"             \
                        " json_extract(value, '$.webhook_id'),"                    \
-                       " json_extract(value, '$.uri'), 0, 0, ?4, 0, ?4,"          \
+                       " json_extract(value, '$.uri'), 0, 0, ?4,"                 \
+                       " json_extract(value, '$.owner'),"                         \
+                       " coalesce(json_extract(value, '$.until'), 0), ?4,"        \
                        " json_extract(value, '$.target') FROM json_each(?1)",     \
       "INSERT INTO deliveries (id, message_id, project, webhook_id, target_uri,"  \
-      " state, attempts, due_time, lease_expire_time, create_time, target_id)"    \
-      " SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, 0, $4, t.target"      \
-      " FROM json_to_recordset($1::json)"                                         \
-      " AS t (id text, webhook_id text, uri text, target text)")                  \
+      " state, attempts, due_time, lease_owner, lease_expire_time, create_time,"  \
+      " target_id) SELECT t.id, $2, $3, t.webhook_id, t.uri, 0, 0, $4, t.owner,"  \
+      " coalesce(t.until, 0), $4, t.target FROM json_to_recordset($1::json)"      \
+      " AS t (id text, webhook_id text, uri text, target text, owner text,"       \
+      " until bigint)")                                                           \
     /* ---- per-target queues (docs/architecture.md, "Delivery") ---- */         \
     /* The targets of a batch's new deliveries, due by then: ?1 a JSON array \
      * of {"target", "project", "webhook_id", "uri", "due"}. One statement   \
@@ -340,6 +344,45 @@
                        " WHERE id = ?1")                                          \
     S(DELIVERY_RELEASE, "UPDATE deliveries SET lease_owner = NULL,"               \
                         " lease_expire_time = 0 WHERE id = ?1")                   \
+    /* The outcomes of a batch in one statement: ?1 a JSON array of {"id",  \
+     * "state", "due", "time"}; returns the ids of the deliveries that are   \
+     * still there (a webhook deleted meanwhile takes its deliveries).       \
+     * SQLite walks the array and finds each row by its key. */              \
+    D(DELIVERIES_RESULT, "UPDATE deliveries SET state = x.nstate,"                \
+                         " due_time = CASE WHEN x.nstate = 0 THEN x.ndue"         \
+                         " ELSE due_time END, attempts = attempts + 1,"           \
+                         " last_attempt_time = x.ntime, lease_owner = NULL,"      \
+                         " lease_expire_time = 0 FROM (SELECT"                    \
+                         " json_extract(value, '$.id') AS nid,"                   \
+                         " json_extract(value, '$.state') AS nstate,"             \
+                         " json_extract(value, '$.due') AS ndue,"                 \
+                         " json_extract(value, '$.time') AS ntime"                \
+                         " FROM json_each(?1)) AS x WHERE deliveries.id = x.nid"  \
+                         " RETURNING id",                                         \
+      "UPDATE deliveries d SET state = x.state, due_time = CASE WHEN x.state = 0" \
+      " THEN x.due ELSE d.due_time END, attempts = d.attempts + 1,"               \
+      " last_attempt_time = x.time, lease_owner = NULL, lease_expire_time = 0"    \
+      " FROM json_to_recordset($1::json)"                                         \
+      " AS x (id text, state integer, due bigint, time bigint)"                   \
+      " WHERE d.id = x.id RETURNING d.id")                                        \
+    /* The attempts of a batch in one statement: ?1 a JSON array of {"id",  \
+     * "delivery_id", "time", "latency", "status", "error", "excerpt"}, the  \
+     * excerpt as text (ATTEMPT_INSERT takes one that is not UTF-8). */      \
+    D(ATTEMPTS_INSERT, "INSERT INTO attempts (id, delivery_id, time,"             \
+                       " latency_us, response_status, error, response_excerpt)"   \
+                       " SELECT json_extract(value, '$.id'),"                     \
+                       " json_extract(value, '$.delivery_id'),"                   \
+                       " json_extract(value, '$.time'),"                          \
+                       " json_extract(value, '$.latency'),"                       \
+                       " json_extract(value, '$.status'),"                        \
+                       " json_extract(value, '$.error'),"                         \
+                       " CAST(json_extract(value, '$.excerpt') AS BLOB)"          \
+                       " FROM json_each(?1)",                                     \
+      "INSERT INTO attempts (id, delivery_id, time, latency_us, response_status," \
+      " error, response_excerpt) SELECT x.id, x.delivery_id, x.time, x.latency,"  \
+      " x.status, x.error, convert_to(x.excerpt, 'UTF8')"                         \
+      " FROM json_to_recordset($1::json) AS x (id text, delivery_id text,"        \
+      " time bigint, latency bigint, status integer, error text, excerpt text)")  \
     S(ATTEMPT_INSERT, "INSERT INTO attempts (id, delivery_id, time,"              \
                       " latency_us, response_status, error, response_excerpt)"    \
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                     \

@@ -849,4 +849,5 @@ static const struct store_driver store_sqlite_driver = {
     .notify = NULL,
     .compact = drv_compact,
     .claim_leases = false,
+    .batch_rows = false,
 };

@@ -15,6 +15,15 @@
  *
  * The fault fires once, and says so on stderr ("store fault: run NAME"),
  * so that a test can tell that the path it meant to break was taken.
+ *
+ * It also sets the delivery thread's hold hook (dispatch_hold_set) from
+ *
+ *   KABAR_DISPATCH_HOLD=log    print "fast path: DELIVERY MESSAGE" on stderr
+ *                              for each delivery handed over by the fast
+ *                              path, and send it
+ *   KABAR_DISPATCH_HOLD=hold   the same ("fast path held: ..."), and never
+ *                              send it: its row stays leased, as when the
+ *                              process dies between the commit and the send
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -22,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliver/dispatch.h"
+#include "store/store.h"
 #include "store/store_driver.h"
 
 static const char *const sqlite_text[STORE_SQL_COUNT] = {
@@ -63,6 +74,28 @@ static bool fault_hook(enum store_fault_point point, enum store_sql id)
     return fire;
 }
 
+static bool hold_all;
+
+static bool fault_hold(const struct store_job *job)
+{
+    fprintf(stderr, "fast path%s: %s %s\n", hold_all ? " held" : "", job->id, job->message_id);
+    return hold_all;
+}
+
+static void hold_init(void)
+{
+    const char *spec = getenv("KABAR_DISPATCH_HOLD");
+
+    if (spec == NULL)
+        return;
+    if (strcmp(spec, "log") != 0 && strcmp(spec, "hold") != 0) {
+        fprintf(stderr, "kabard_fault: KABAR_DISPATCH_HOLD=%s: want log or hold\n", spec);
+        exit(2);
+    }
+    hold_all = strcmp(spec, "hold") == 0;
+    dispatch_hold_set(fault_hold);
+}
+
 static void fault_usage(const char *spec)
 {
     fprintf(stderr, "kabard_fault: KABAR_STORE_FAULT=%s: want run:NAME:N, commit:NAME:N or "
@@ -77,6 +110,7 @@ __attribute__((constructor)) static void fault_init(void)
     char *end;
     const char *p, *q;
 
+    hold_init();
     if (spec == NULL)
         return;
     if (strcmp(spec, "list") == 0) {

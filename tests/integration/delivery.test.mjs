@@ -958,7 +958,8 @@ describe('metrics', () => {
     rcv.script('/m2', [{ status: 500 }, { status: 200 }]);
     const m0 = await metrics(k);
     for (const name of ['kabar_events_accepted_total', 'kabar_events_duplicate_total',
-      'kabar_deliveries_created_total', 'kabar_deliveries_in_flight', 'kabar_deliveries_pending']) {
+      'kabar_deliveries_created_total', 'kabar_deliveries_fast_total', 'kabar_deliveries_in_flight',
+      'kabar_deliveries_pending']) {
       assert.ok(name in m0, `${name} is exported: ${JSON.stringify(m0)}`);
     }
     const val = (m, name) => m[name] ?? 0;

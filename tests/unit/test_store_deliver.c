@@ -612,6 +612,84 @@ static void test_insert_unavailable(void **state)
 
 /* ---- deliveries_claim --------------------------------------------------- */
 
+/* The fast path: a reserve callback that gives slots to one uri only,
+ * counting what it gave and what came back. */
+struct fast_slots { const char *uri; int given; };
+
+static bool fast_reserve(void *arg, const char *uri)
+{
+    struct fast_slots *s = arg;
+
+    if (strcmp(uri, s->uri) != 0)
+        return false;
+    s->given++;
+    return true;
+}
+
+static void fast_unreserve(void *arg, const char *uri)
+{
+    struct fast_slots *s = arg;
+
+    (void)uri;
+    s->given--;
+}
+
+static void test_insert_fast(void **state)
+{
+    struct fixture *f = *state;
+    struct webhook wh1, wh2;
+    struct payload p;
+    struct store_message m;
+    struct store_job jobs[4];
+    struct fast_slots slots = {0};
+    struct store_fast fast = {
+        .owner = "node/1/fast", .lease_until_us = NOW + 75 * SEC, .reserve = fast_reserve,
+        .unreserve = fast_unreserve, .arg = &slots, .jobs = jobs, .cap = 4,
+    };
+    char dlv[IDS_MAX];
+
+    create_webhook(f, &wh1, "p1", 1, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    create_webhook(f, &wh2, "p1", 2, EVENTS_JOB_MASK, WEBHOOK_STATE_ENABLED);
+    slots.uri = wh1.uri;
+    make_payload(&p, 9);
+    make_message(&m, &p, "p1", 9, EVENT_VIDEO_GENERATED, NOW);
+    assert_int_equal(store_messages_insert_fast(f->st, &m, 1, 0, &fast), STORE_OK);
+    assert_int_equal(m.rc, STORE_OK);
+    assert_int_equal(m.ndeliveries, 2);
+
+    /* wh1's delivery: leased in its insert, handed back as a job. */
+    assert_int_equal(fast.n, 1);
+    assert_int_equal(slots.given, 1);
+    assert_string_equal(jobs[0].webhook_id, wh1.id);
+    assert_string_equal(jobs[0].target_uri, wh1.uri);
+    assert_string_equal(jobs[0].message_id, m.id);
+    assert_string_equal(jobs[0].project, "p1");
+    assert_int_equal(jobs[0].attempts, 0);
+    assert_int_equal(jobs[0].message_time_us, NOW);
+    assert_int_equal(jobs[0].payload_len, p.len);
+    assert_memory_equal(jobs[0].payload, p.bytes, p.len);
+    snprintf(dlv, sizeof dlv, "%s", jobs[0].id);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM deliveries WHERE id = '%s'"
+                               " AND lease_owner = 'node/1/fast' AND lease_expire_time = %lld"
+                               " AND state = 0 AND webhook_id = '%s'",
+                            dlv, (long long)(NOW + 75 * SEC), wh1.id),
+                     1);
+    /* Its target is due only when the lease would run out; wh2's at once. */
+    assert_int_equal(db_int(f, "SELECT next_due FROM targets WHERE webhook_id = '%s'", wh1.id),
+                     NOW + 75 * SEC);
+    assert_int_equal(db_int(f, "SELECT next_due FROM targets WHERE webhook_id = '%s'", wh2.id),
+                     NOW);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM deliveries WHERE webhook_id = '%s'"
+                               " AND lease_owner IS NULL AND lease_expire_time = 0", wh2.id),
+                     1);
+    /* A claim takes wh2's only (leased for 30 s); once both leases have
+     * run out - as after a crash between commit and send - both. */
+    assert_int_equal(claim_count(f, NOW + SEC, 4, 4), 1);
+    assert_int_equal(claim_count(f, NOW + 20 * SEC, 4, 4), 0);
+    assert_int_equal(claim_count(f, NOW + 76 * SEC, 4, 4), 2);
+    free_jobs(jobs, fast.n);
+}
+
 static void test_claim_job(void **state)
 {
     struct fixture *f = *state;
@@ -929,6 +1007,9 @@ static void test_attempts_outcomes(void **state)
     snprintf(a[1].error, sizeof a[1].error, "connection refused");
     make_attempt(&a[2], 3, dlv[2], NULL, STORE_OUTCOME_FAILED, t);
     a[2].response_status = 500;
+    /* Text (UTF-8) goes with the batch's JSON; "ok\0!" above on its own. */
+    memcpy(a[2].excerpt, "d\xc3\xa9j\xc3\xa0 vu", 9);
+    a[2].excerpt_len = 9;
     make_attempt(&a[3], 4, dlv[3], NULL, STORE_OUTCOME_GONE, t);
     a[3].response_status = 410;
     make_attempt(&a[4], 5, dlv[4], NULL, STORE_OUTCOME_RELEASED, t);
@@ -975,6 +1056,10 @@ static void test_attempts_outcomes(void **state)
     free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_FAILED);
     assert_int_equal(d.attempts, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(info[0].excerpt_len, 9);
+    assert_memory_equal(info[0].excerpt, "d\xc3\xa9j\xc3\xa0 vu", 9);
+    assert_int_equal(info[0].response_status, 500);
     assert_int_equal(store_delivery_get(f->st, "p1", dlv[3], &d, info, 4, &n), STORE_OK);
     free(d.payload);
     assert_int_equal(d.state, STORE_DELIVERY_FAILED);
@@ -1519,6 +1604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_insert_fan_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_no_subscribers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_ping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_release_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_id_conflict, setup, teardown),
