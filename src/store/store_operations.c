@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "store/store_deliver.h"
+#include "store/store_messages.h"
 #include "store/store_driver.h"
 #include "store/store_operations.h"
 

@@ -17,7 +17,7 @@
 #include "common/timeutil.h"
 #include "core/envelope.h"
 #include "core/events.h"
-#include "store/store_deliver.h"
+#include "store/store_messages.h"
 
 /* Set "key": time as RFC 3339, when time is set. */
 static void opevents_time(json_t *obj, const char *key, int64_t time_us)

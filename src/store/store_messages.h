@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * store_deliver.h - what other concepts of the store use of
- * store_deliver.c: inserting an event inside their own transaction (an
- * operation's state change and its event commit together).
+ * store_messages.h - what other concepts of the store use of
+ * store_messages.c: inserting an event inside their own transaction (an
+ * operation's state change, an operator event, and its message commit
+ * together).
  */
-#ifndef KABAR_STORE_DELIVER_H
-#define KABAR_STORE_DELIVER_H
+#ifndef KABAR_STORE_MESSAGES_H
+#define KABAR_STORE_MESSAGES_H
 
 #include "store/store_driver.h"
 
