@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "store/store.h"
 #include "store_testdb.h"
 
 static const char *testdb_base_url(void)
@@ -98,6 +99,30 @@ void testdb_teardown(struct testdb *t)
         unlink(p);
     }
     rmdir(t->dir);
+}
+
+struct store *testdb_open(struct testdb *t, const char *name)
+{
+    struct store *st = NULL;
+    char err[256] = "";
+
+    if (testdb_setup(t, name) != 0) {
+        print_error("testdb_setup %s failed\n", name);
+        return NULL;
+    }
+    if (store_open(t->url, &st, err, sizeof err) != STORE_OK) {
+        print_error("store_open: %s\n", err);
+        testdb_teardown(t);
+        return NULL;
+    }
+    return st;
+}
+
+void testdb_close(struct testdb *t, struct store *st)
+{
+    if (st)
+        store_close(st);
+    testdb_teardown(t);
 }
 
 int64_t testdb_int(const struct testdb *t, const char *sql)

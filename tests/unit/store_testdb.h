@@ -7,6 +7,9 @@
  * URL whose search_path points at it. The same tests thus check that both
  * backends keep the promises of store.h.
  *
+ * testdb_open and testdb_close wrap those two with the store itself, the
+ * fixture most store tests want.
+ *
  * testdb_int and testdb_exec run SQL below the interface, on a connection of
  * their own; the SQL must be valid on both (plain SELECT/UPDATE/DELETE).
  */
@@ -32,6 +35,13 @@ bool testdb_is_pg(void);
 int testdb_setup(struct testdb *t, const char *name);
 /* Remove it (the store must be closed). */
 void testdb_teardown(struct testdb *t);
+
+struct store;
+/* testdb_setup, then store_open on it. Returns the open store, or NULL
+ * with a message printed and nothing left behind. */
+struct store *testdb_open(struct testdb *t, const char *name);
+/* store_close(st) (when not NULL), then testdb_teardown. */
+void testdb_close(struct testdb *t, struct store *st);
 /* The first column of the first row of sql as an integer (booleans 1/0,
  * NULL -1); fails the test on an SQL error or no row. */
 int64_t testdb_int(const struct testdb *t, const char *sql);

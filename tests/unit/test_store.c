@@ -102,17 +102,8 @@ static void reopen(struct fixture *f)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
 
-    if (!f)
-        return -1;
-    if (testdb_setup(&f->db, "test_store") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
+    if (!f || !(f->st = testdb_open(&f->db, "test_store"))) {
         free(f);
         return -1;
     }
@@ -124,8 +115,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    store_close(f->st);
-    testdb_teardown(&f->db);
+    testdb_close(&f->db, f->st);
     free(f);
     return 0;
 }

@@ -45,17 +45,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
 
-    if (!f)
-        return -1;
-    if (testdb_setup(&f->db, "test_store_deliver") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
+    if (!f || !(f->st = testdb_open(&f->db, "test_store_deliver"))) {
         free(f);
         return -1;
     }
@@ -68,8 +59,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     store_fault_set(NULL);              /* a test that failed midway */
-    store_close(f->st);
-    testdb_teardown(&f->db);
+    testdb_close(&f->db, f->st);
     free(f);
     return 0;
 }
