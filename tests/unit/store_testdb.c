@@ -125,6 +125,27 @@ void testdb_close(struct testdb *t, struct store *st)
     testdb_teardown(t);
 }
 
+int testdb_fixture_setup(void **state, const char *name)
+{
+    struct testdb_fixture *f = calloc(1, sizeof *f);
+
+    if (!f || !(f->st = testdb_open(&f->db, name))) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+int testdb_fixture_teardown(void **state)
+{
+    struct testdb_fixture *f = *state;
+
+    testdb_close(&f->db, f->st);
+    free(f);
+    return 0;
+}
+
 int64_t testdb_int(const struct testdb *t, const char *sql)
 {
     sqlite3 *db = NULL;

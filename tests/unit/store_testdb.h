@@ -7,8 +7,8 @@
  * URL whose search_path points at it. The same tests thus check that both
  * backends keep the promises of store.h.
  *
- * testdb_open and testdb_close wrap those two with the store itself, the
- * fixture most store tests want.
+ * testdb_open and testdb_close wrap those two with the store itself, and
+ * testdb_fixture_setup/teardown those in the fixture most store tests want.
  *
  * testdb_int and testdb_exec run SQL below the interface, on a connection of
  * their own; the SQL must be valid on both (plain SELECT/UPDATE/DELETE).
@@ -42,6 +42,17 @@ struct store;
 struct store *testdb_open(struct testdb *t, const char *name);
 /* store_close(st) (when not NULL), then testdb_teardown. */
 void testdb_close(struct testdb *t, struct store *st);
+
+/* The fixture of most store tests: a database and the store open on it. */
+struct testdb_fixture {
+    struct testdb db;                   /* SQLite file or PostgreSQL schema */
+    struct store *st;
+};
+/* A cmocka setup's work: a new struct testdb_fixture (testdb_open(name))
+ * into *state. Returns 0, or -1 with nothing left behind. */
+int testdb_fixture_setup(void **state, const char *name);
+/* A cmocka teardown's: close and free what testdb_fixture_setup made. */
+int testdb_fixture_teardown(void **state);
 /* The first column of the first row of sql as an integer (booleans 1/0,
  * NULL -1); fails the test on an SQL error or no row. */
 int64_t testdb_int(const struct testdb *t, const char *sql);
