@@ -35,7 +35,6 @@
 static const struct api_field F_BATCH = {"batch", NULL};
 static const struct api_field F_DISPLAY_NAME = {"display_name", "displayName"};
 static const struct api_field F_INPUT_CONFIG = {"input_config", "inputConfig"};
-static const struct api_field F_WEBHOOK_CONFIG = {"webhook_config", "webhookConfig"};
 static const struct api_field F_REQUESTS = {"requests", NULL};
 static const struct api_field F_FILE_NAME = {"file_name", "fileName"};
 
@@ -243,17 +242,7 @@ void api_batches_create(const struct api_ctx *ctx, struct api_request *req,
     norm = batch_request(batch, model, resp);
     if (!norm)
         goto out;
-    if (api_ops_new(req, OPS_KIND_BATCH, model, &op, resp) != 0)
-        goto out;
-    if (api_ops_webhook_config(ctx, api_json_field(batch, &F_WEBHOOK_CONFIG), &op.webhook_config,
-                               resp) != 0)
-        goto out;
-    op.request = json_dumps(norm, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!op.request) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
-        goto out;
-    }
-    if (api_ops_submit(ctx, &op, true, resp) != 0)
+    if (api_ops_create(ctx, req, OPS_KIND_BATCH, model, batch, norm, true, &op, resp) != 0)
         goto out;
     api_reply(resp, api_batch_json(ctx, &op));
 out:
