@@ -276,16 +276,11 @@ void api_batches_list(const struct api_ctx *ctx, struct api_request *req,
 
     if (limit < 0)
         return;
-    if (token && token[0] &&
-        pagetoken_decode(ops_kind_prefix(OPS_KIND_BATCH), token, after, sizeof after) != 0) {
-        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+    if (api_page_token(token, ops_kind_prefix(OPS_KIND_BATCH), after, sizeof after, resp) != 0)
         return;
-    }
-    page = calloc((size_t)limit, sizeof *page);
-    if (!page) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
+    page = api_page_alloc(limit, sizeof *page, resp);
+    if (page == NULL)
         return;
-    }
     rc = store_operation_list(ctx->store, req->project, ops_kind_name(OPS_KIND_BATCH), -1, after,
                               (size_t)limit, page, &n, &more);
     if (rc != STORE_OK) {
