@@ -336,17 +336,12 @@ void api_deliveries_retry(const struct api_ctx *ctx, struct api_request *req,
                           struct api_response *resp)
 {
     const char *id = api_path_id(req, "dlv_", "delivery", resp);
-    json_t *body;
     enum store_rc rc;
 
     if (id == NULL)
         return;
-    body = api_json_body(req, resp, false);
-    if (body == NULL || !api_json_check(body, (const struct api_field[]){{NULL, NULL}}, NULL, resp)) {
-        json_decref(body);
+    if (!api_json_no_body(req, resp))
         return;
-    }
-    json_decref(body);
     if (api_portal_check_delivery(ctx, req, id, resp) != 0)
         return;
     rc = store_delivery_retry(ctx->store, req->project, id, timeutil_now_us());

@@ -595,19 +595,15 @@ void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
                        struct api_response *resp)
 {
     const char *id = api_webhook_id(req, resp);
-    json_t *body, *data;
+    json_t *data;
     struct webhook *wh;
     struct store_message msg;
 
     if (id == NULL)
         return;
     /* PingWebhookRequest has no fields; accept {} or nothing. */
-    body = api_json_body(req, resp, false);
-    if (body == NULL || !api_json_check(body, (const struct api_field[]){{NULL, NULL}}, NULL, resp)) {
-        json_decref(body);
+    if (!api_json_no_body(req, resp))
         return;
-    }
-    json_decref(body);
     wh = malloc(sizeof(*wh));
     if (wh == NULL) {
         api_error(resp, API_UNAVAILABLE, "out of memory");
