@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "common/secretbox.h"
 #include "store/store.h"
 #include "store_testdb.h"
 
@@ -137,10 +138,26 @@ int testdb_fixture_setup(void **state, const char *name)
     return 0;
 }
 
+int testdb_fixture_setup_box(void **state, const char *name, const uint8_t *key)
+{
+    struct testdb_fixture *f;
+
+    if (testdb_fixture_setup(state, name) != 0)
+        return -1;
+    f = *state;
+    f->box = secretbox_new(key);
+    if (f->box == NULL) {
+        testdb_fixture_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
 int testdb_fixture_teardown(void **state)
 {
     struct testdb_fixture *f = *state;
 
+    secretbox_free(f->box);
     testdb_close(&f->db, f->st);
     free(f);
     return 0;

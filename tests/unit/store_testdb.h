@@ -47,10 +47,13 @@ void testdb_close(struct testdb *t, struct store *st);
 struct testdb_fixture {
     struct testdb db;                   /* SQLite file or PostgreSQL schema */
     struct store *st;
+    struct secretbox *box;              /* testdb_fixture_setup_box's */
 };
 /* A cmocka setup's work: a new struct testdb_fixture (testdb_open(name))
  * into *state. Returns 0, or -1 with nothing left behind. */
 int testdb_fixture_setup(void **state, const char *name);
+/* The same, and a secretbox of the SECRETBOX_KEY_LEN bytes at key. */
+int testdb_fixture_setup_box(void **state, const char *name, const uint8_t *key);
 /* A cmocka teardown's: close and free what testdb_fixture_setup made. */
 int testdb_fixture_teardown(void **state);
 /* The first column of the first row of sql as an integer (booleans 1/0,
