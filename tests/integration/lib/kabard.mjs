@@ -77,12 +77,11 @@ export function runProgram(bin, args, { cwd, env, input, timeoutMs = 15_000 } = 
       env,
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
+    const out = { stdout: '', stderr: '' };
+    for (const stream of ['stdout', 'stderr']) {
+      p[stream].setEncoding('utf8');
+      p[stream].on('data', (d) => { out[stream] += d; });
+    }
     if (input !== undefined) {
       p.stdin.on('error', () => {});
       p.stdin.end(input);
@@ -91,7 +90,7 @@ export function runProgram(bin, args, { cwd, env, input, timeoutMs = 15_000 } = 
     p.on('error', (e) => { clearTimeout(timer); reject(e); });
     p.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, ...out });
     });
   });
 }
