@@ -19,6 +19,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { KABAR, cleanEnv, runProgram, startKabard, tempDir } from './lib/kabard.mjs';
+import { assertUsage, ok, parseJson, show } from './lib/cli.mjs';
 import { startReceiver, waitFor } from './lib/receiver.mjs';
 
 const KEY = 'cli-delivery-key-0123456789abcdef';
@@ -34,29 +35,6 @@ const MISSING_WH = 'wh_00000000000000000000000000';
 /** Run kabar; resolves {code, signal, stdout, stderr}. input goes to stdin. */
 function kabar(args, { input, timeoutMs } = {}) {
   return runProgram(KABAR, args, { cwd: emptyCwd, env: cleanEnv({ HOME: scratch }), input, timeoutMs });
-}
-
-const show = (r) => `exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-
-function ok(r, what) {
-  assert.equal(r.code, 0, `${what}: ${show(r)}`);
-  assert.equal(r.stderr, '', `${what}: nothing on stderr`);
-  return r;
-}
-
-function parseJson(r, what) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    return assert.fail(`${what}: stdout is not JSON: ${r.stdout}`);
-  }
-}
-
-function assertUsage(r, pattern) {
-  assert.equal(r.code, 2, `usage error expected: ${show(r)}`);
-  assert.equal(r.stdout, '', 'nothing on stdout');
-  assert.match(r.stderr, pattern);
-  assert.match(r.stderr, /^usage: kabar /m, 'the usage line follows');
 }
 
 function assertCliError(r, status, message) {
