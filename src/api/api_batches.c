@@ -35,7 +35,6 @@
 static const struct api_field F_BATCH = {"batch", NULL};
 static const struct api_field F_DISPLAY_NAME = {"display_name", "displayName"};
 static const struct api_field F_INPUT_CONFIG = {"input_config", "inputConfig"};
-static const struct api_field F_WEBHOOK_CONFIG = {"webhook_config", "webhookConfig"};
 static const struct api_field F_REQUESTS = {"requests", NULL};
 static const struct api_field F_FILE_NAME = {"file_name", "fileName"};
 
@@ -243,17 +242,7 @@ void api_batches_create(const struct api_ctx *ctx, struct api_request *req,
     norm = batch_request(batch, model, resp);
     if (!norm)
         goto out;
-    if (api_ops_new(req, OPS_KIND_BATCH, model, &op, resp) != 0)
-        goto out;
-    if (api_ops_webhook_config(ctx, api_json_field(batch, &F_WEBHOOK_CONFIG), &op.webhook_config,
-                               resp) != 0)
-        goto out;
-    op.request = json_dumps(norm, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!op.request) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
-        goto out;
-    }
-    if (api_ops_submit(ctx, &op, true, resp) != 0)
+    if (api_ops_create(ctx, req, OPS_KIND_BATCH, model, batch, norm, true, &op, resp) != 0)
         goto out;
     api_reply(resp, api_batch_json(ctx, &op));
 out:
@@ -287,16 +276,11 @@ void api_batches_list(const struct api_ctx *ctx, struct api_request *req,
 
     if (limit < 0)
         return;
-    if (token && token[0] &&
-        pagetoken_decode(ops_kind_prefix(OPS_KIND_BATCH), token, after, sizeof after) != 0) {
-        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+    if (api_page_token(token, ops_kind_prefix(OPS_KIND_BATCH), after, sizeof after, resp) != 0)
         return;
-    }
-    page = calloc((size_t)limit, sizeof *page);
-    if (!page) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
+    page = api_page_alloc(limit, sizeof *page, resp);
+    if (page == NULL)
         return;
-    }
     rc = store_operation_list(ctx->store, req->project, ops_kind_name(OPS_KIND_BATCH), -1, after,
                               (size_t)limit, page, &n, &more);
     if (rc != STORE_OK) {

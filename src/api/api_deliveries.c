@@ -185,18 +185,14 @@ void api_deliveries_list(const struct api_ctx *ctx, struct api_request *req,
         return;
     if (api_delivery_state(state_s, &state, resp) != 0)
         return;
-    if (token && token[0] && pagetoken_decode("dlv_", token, before, sizeof(before)) != 0) {
-        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+    if (api_page_token(token, "dlv_", before, sizeof(before), resp) != 0)
         return;
-    }
     if (api_webhook_exists(ctx, req, id, resp) != 0 ||
         api_portal_check_webhook(ctx, req, id, resp) != 0)
         return;
-    page = calloc((size_t)limit, sizeof(*page));
-    if (page == NULL) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
+    page = api_page_alloc(limit, sizeof *page, resp);
+    if (page == NULL)
         return;
-    }
     rc = store_deliveries_list(ctx->store, req->project, id, state, before, (size_t)limit,
                                page, &n, &more);
     api_deliveries_reply(resp, rc, page, n, more);
@@ -282,15 +278,11 @@ void api_deliveries_search(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INVALID_ARGUMENT, "since must be before until");
         return;
     }
-    if (token && token[0] && pagetoken_decode("dlv_", token, before, sizeof(before)) != 0) {
-        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+    if (api_page_token(token, "dlv_", before, sizeof(before), resp) != 0)
         return;
-    }
-    page = calloc((size_t)limit, sizeof(*page));
-    if (page == NULL) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
+    page = api_page_alloc(limit, sizeof *page, resp);
+    if (page == NULL)
         return;
-    }
     rc = store_deliveries_search(ctx->store, &f, before, (size_t)limit, page, &n, &more);
     api_deliveries_reply(resp, rc, page, n, more);
     free(page);
@@ -344,17 +336,12 @@ void api_deliveries_retry(const struct api_ctx *ctx, struct api_request *req,
                           struct api_response *resp)
 {
     const char *id = api_path_id(req, "dlv_", "delivery", resp);
-    json_t *body;
     enum store_rc rc;
 
     if (id == NULL)
         return;
-    body = api_json_body(req, resp, false);
-    if (body == NULL || !api_json_check(body, (const struct api_field[]){{NULL, NULL}}, NULL, resp)) {
-        json_decref(body);
+    if (!api_json_no_body(req, resp))
         return;
-    }
-    json_decref(body);
     if (api_portal_check_delivery(ctx, req, id, resp) != 0)
         return;
     rc = store_delivery_retry(ctx->store, req->project, id, timeutil_now_us());

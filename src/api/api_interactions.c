@@ -203,20 +203,9 @@ void api_interactions_create(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INVALID_ARGUMENT, "webhook_config requires background: true");
         goto out;
     }
-    if (api_ops_new(req, OPS_KIND_INTERACTION,
-                    json_string_value(json_is_string(model) ? model : agent), &op, resp) != 0)
-        goto out;
-    if (api_ops_webhook_config(ctx, api_json_field(body, &F_WEBHOOK_CONFIG), &op.webhook_config,
-                               resp) != 0)
-        goto out;
-    json_object_del(body, "webhook_config");
-    json_object_del(body, "webhookConfig");
-    op.request = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!op.request) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
-        goto out;
-    }
-    if (api_ops_submit(ctx, &op, bg, resp) != 0)
+    if (api_ops_create(ctx, req, OPS_KIND_INTERACTION,
+                       json_string_value(json_is_string(model) ? model : agent), body, body, bg,
+                       &op, resp) != 0)
         goto out;
     if (bg) {
         api_reply(resp, api_interaction_json(&op));

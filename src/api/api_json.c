@@ -130,6 +130,25 @@ long api_page_size(const struct api_request *req, struct api_response *resp, lon
     return n == 0 ? def : n;
 }
 
+int api_page_token(const char *token, const char *kind, char *out, size_t cap,
+                   struct api_response *resp)
+{
+    if (token && token[0] && pagetoken_decode(kind, token, out, cap) != 0) {
+        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+        return -1;
+    }
+    return 0;
+}
+
+void *api_page_alloc(long limit, size_t size, struct api_response *resp)
+{
+    void *page = calloc((size_t)limit, size);
+
+    if (page == NULL)
+        api_error(resp, API_UNAVAILABLE, "out of memory");
+    return page;
+}
+
 json_t *api_json_time(int64_t us)
 {
     char buf[TIMEUTIL_RFC3339_MAX];

@@ -47,6 +47,15 @@ const char *api_query_field(const struct api_request *req, const struct api_fiel
  * [0, max]. */
 long api_page_size(const struct api_request *req, struct api_response *resp, long def, long max);
 
+/* The id a page_token of kind (pagetoken_decode) names into out; out is
+ * left as it is when token is NULL or empty. Returns 0, or -1 after filling
+ * resp. */
+int api_page_token(const char *token, const char *kind, char *out, size_t cap,
+                   struct api_response *resp);
+/* A page of limit zeroed items of size bytes (the caller frees it), or NULL
+ * after filling resp. */
+void *api_page_alloc(long limit, size_t size, struct api_response *resp);
+
 extern const struct api_field API_F_PAGE_TOKEN;
 
 /* An RFC 3339 timestamp with microseconds, or null if out of range. */

@@ -39,9 +39,7 @@ void api_jwks_get(const struct api_ctx *ctx, struct api_request *req, struct api
 void api_signing_keys_rotate(const struct api_ctx *ctx, struct api_request *req,
                              struct api_response *resp)
 {
-    static const struct api_field none[] = {{NULL, NULL}};
     char kid[KEYRING_KID_MAX], err[256];
-    json_t *body;
 
     if (ctx->health_only) {
         api_error(resp, API_NOT_FOUND, "this kabard runs --role worker; "
@@ -50,14 +48,8 @@ void api_signing_keys_rotate(const struct api_ctx *ctx, struct api_request *req,
     }
     if (!auth_admin(ctx, req, resp))
         return;
-    body = api_json_body(req, resp, false);
-    if (body == NULL)
+    if (!api_json_no_body(req, resp))
         return;
-    if (!api_json_check(body, none, none, resp)) {
-        json_decref(body);
-        return;
-    }
-    json_decref(body);
     if (ctx->keyring == NULL) {
         api_error(resp, API_INTERNAL, "the signing keys are not available");
         return;

@@ -79,11 +79,9 @@ void api_operations_list(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
         return;
     }
-    page = calloc((size_t)limit, sizeof *page);
-    if (!page) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
+    page = api_page_alloc(limit, sizeof *page, resp);
+    if (page == NULL)
         return;
-    }
     rc = store_operation_list(ctx->store, req->project, kind && kind[0] ? kind : NULL, st, after,
                               (size_t)limit, page, &n, &more);
     if (rc != STORE_OK) {

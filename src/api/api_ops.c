@@ -171,6 +171,26 @@ int api_ops_submit(const struct api_ctx *ctx, struct store_operation *op, bool b
     return 0;
 }
 
+int api_ops_create(const struct api_ctx *ctx, const struct api_request *req, enum ops_kind kind,
+                   const char *model, json_t *holder, json_t *request, bool background,
+                   struct store_operation *op, struct api_response *resp)
+{
+    static const struct api_field f_webhook_config = {"webhook_config", "webhookConfig"};
+
+    if (api_ops_new(req, kind, model, op, resp) != 0 ||
+        api_ops_webhook_config(ctx, api_json_field(holder, &f_webhook_config),
+                               &op->webhook_config, resp) != 0)
+        return -1;
+    json_object_del(request, f_webhook_config.snake);
+    json_object_del(request, f_webhook_config.camel);
+    op->request = json_dumps(request, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!op->request) {
+        api_error(resp, API_UNAVAILABLE, "out of memory");
+        return -1;
+    }
+    return api_ops_submit(ctx, op, background, resp);
+}
+
 json_t *api_ops_result(const struct store_operation *op)
 {
     json_t *r = op->result ? json_loads(op->result, 0, NULL) : NULL;

@@ -51,6 +51,15 @@ int api_ops_new(const struct api_request *req, enum ops_kind kind, const char *m
 int api_ops_submit(const struct api_ctx *ctx, struct store_operation *op, bool background,
                    struct api_response *resp);
 
+/* What every create of an operation does: api_ops_new, then the
+ * webhook_config member of holder (either spelling; api_ops_webhook_config)
+ * into op, then as op's request the compact JSON of request with no
+ * webhook_config member, then api_ops_submit. holder and request may be
+ * the same object. Returns 0, or -1 after filling resp. */
+int api_ops_create(const struct api_ctx *ctx, const struct api_request *req, enum ops_kind kind,
+                   const char *model, json_t *holder, json_t *request, bool background,
+                   struct store_operation *op, struct api_response *resp);
+
 /* op's result parsed (a new reference; an empty object when none). */
 json_t *api_ops_result(const struct store_operation *op);
 /* The download URL of op's result file, or NULL when it has none (a new

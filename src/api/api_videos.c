@@ -23,7 +23,6 @@
     "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
 
 static const struct api_field F_INSTANCES = {"instances", NULL};
-static const struct api_field F_WEBHOOK_CONFIG = {"webhook_config", "webhookConfig"};
 static const struct api_field F_OPERATION_NAME = {"operation_name", "operationName"};
 
 /* The model of a route: its last capture (a route may name the publisher
@@ -133,19 +132,7 @@ void api_videos_create(const struct api_ctx *ctx, struct api_request *req,
         goto out;
     }
     snprintf(model, sizeof model, "models/%s", route_model(req));
-    if (api_ops_new(req, OPS_KIND_VIDEO, model, &op, resp) != 0)
-        goto out;
-    if (api_ops_webhook_config(ctx, api_json_field(body, &F_WEBHOOK_CONFIG), &op.webhook_config,
-                               resp) != 0)
-        goto out;
-    json_object_del(body, "webhook_config");
-    json_object_del(body, "webhookConfig");
-    op.request = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!op.request) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
-        goto out;
-    }
-    if (api_ops_submit(ctx, &op, true, resp) != 0)
+    if (api_ops_create(ctx, req, OPS_KIND_VIDEO, model, body, body, true, &op, resp) != 0)
         goto out;
     api_reply(resp, api_video_json(ctx, &op));
 out:

@@ -377,15 +377,11 @@ void api_webhooks_list(const struct api_ctx *ctx, struct api_request *req,
         api_error(resp, API_INVALID_ARGUMENT, "%s", err);
         return;
     }
-    if (token && token[0] && pagetoken_decode("wh_", token, after, sizeof(after)) != 0) {
-        api_error(resp, API_INVALID_ARGUMENT, "page_token is not valid");
+    if (api_page_token(token, "wh_", after, sizeof(after), resp) != 0)
         return;
-    }
-    page = calloc((size_t)limit, sizeof(*page));
-    if (page == NULL) {
-        api_error(resp, API_UNAVAILABLE, "out of memory");
+    page = api_page_alloc(limit, sizeof *page, resp);
+    if (page == NULL)
         return;
-    }
     rc = store_webhook_list(ctx->store, req->project, tenant, after, (size_t)limit,
                             timeutil_now_us(), page, &n, &more);
     if (rc != STORE_OK) {
@@ -599,19 +595,15 @@ void api_webhooks_ping(const struct api_ctx *ctx, struct api_request *req,
                        struct api_response *resp)
 {
     const char *id = api_webhook_id(req, resp);
-    json_t *body, *data;
+    json_t *data;
     struct webhook *wh;
     struct store_message msg;
 
     if (id == NULL)
         return;
     /* PingWebhookRequest has no fields; accept {} or nothing. */
-    body = api_json_body(req, resp, false);
-    if (body == NULL || !api_json_check(body, (const struct api_field[]){{NULL, NULL}}, NULL, resp)) {
-        json_decref(body);
+    if (!api_json_no_body(req, resp))
         return;
-    }
-    json_decref(body);
     wh = malloc(sizeof(*wh));
     if (wh == NULL) {
         api_error(resp, API_UNAVAILABLE, "out of memory");

@@ -116,37 +116,21 @@ deliveries_list_path(const void *arg, const char *token, char *out,
                      size_t cap)
 {
     const struct deliveries_query *q = arg;
-    int rc;
-
     /* The project-wide log takes every filter, the webhook among them;
      * the server checks their values. */
-    if ((size_t)snprintf(out, cap, "/v1/deliveries") >= cap)
-        return cli_usage_error(q->entry, "the URL is too long");
-    rc = 0;
-    if (q->webhook != NULL)
-        rc = cli_output_query_add(out, cap, "webhook", q->webhook);
-    if (rc == 0 && q->state != NULL)
-        rc = cli_output_query_add(out, cap, "state", q->state);
-    if (rc == 0 && q->event_type != NULL)
-        rc = cli_output_query_add(out, cap, "event_type", q->event_type);
-    if (rc == 0 && q->status_class != NULL)
-        rc = cli_output_query_add(out, cap, "status_class", q->status_class);
-    if (rc == 0 && q->since != NULL)
-        rc = cli_output_query_add(out, cap, "since", q->since);
-    if (rc == 0 && q->until != NULL)
-        rc = cli_output_query_add(out, cap, "until", q->until);
-    if (rc == 0 && q->page_size != NULL)
-        rc = cli_output_query_add(out, cap, "page_size", q->page_size);
-    if (rc == 0 && token != NULL)
-        rc = cli_output_query_add(out, cap, "page_token", token);
-    if (rc == -1) {
-        fprintf(stderr, "kabar: out of memory\n");
-        return CLI_EXIT_FAIL;
-    }
-    if (rc != 0)
-        return cli_usage_error(q->entry, "the options make a URL longer "
-                               "than %zu bytes", cap - 1);
-    return 0;
+    const struct cli_output_param params[] = {
+        {"webhook", q->webhook},
+        {"state", q->state},
+        {"event_type", q->event_type},
+        {"status_class", q->status_class},
+        {"since", q->since},
+        {"until", q->until},
+        {"page_size", q->page_size},
+    };
+
+    return cli_output_list_path(q->entry, "/v1/deliveries", params,
+                                sizeof params / sizeof params[0], token,
+                                out, cap);
 }
 
 /* attempt_count of d as text; "?" when the server sent no number. */

@@ -97,27 +97,14 @@ static int
 cli_ops_list_path(const void *arg, const char *token, char *out, size_t cap)
 {
     const struct cli_ops_query *q = arg;
-    const char *kind = q->kind != NULL ? q->kind : q->kind_opt;
-    int rc = 0;
+    const struct cli_output_param params[] = {
+        {"kind", q->kind != NULL ? q->kind : q->kind_opt},
+        {"state", q->state},
+        {"page_size", q->page_size},
+    };
 
-    if ((size_t)snprintf(out, cap, "/v1/operations") >= cap)
-        return cli_usage_error(q->entry, "the URL is too long");
-    if (kind != NULL)
-        rc = cli_output_query_add(out, cap, "kind", kind);
-    if (rc == 0 && q->state != NULL)
-        rc = cli_output_query_add(out, cap, "state", q->state);
-    if (rc == 0 && q->page_size != NULL)
-        rc = cli_output_query_add(out, cap, "page_size", q->page_size);
-    if (rc == 0 && token != NULL)
-        rc = cli_output_query_add(out, cap, "page_token", token);
-    if (rc == -1) {
-        fprintf(stderr, "kabar: out of memory\n");
-        return CLI_EXIT_FAIL;
-    }
-    if (rc != 0)
-        return cli_usage_error(q->entry, "the options make a URL longer than %zu bytes",
-                               cap - 1);
-    return 0;
+    return cli_output_list_path(q->entry, "/v1/operations", params,
+                                sizeof params / sizeof params[0], token, out, cap);
 }
 
 static size_t

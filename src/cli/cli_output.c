@@ -93,6 +93,32 @@ cli_output_query_add(char *out, size_t cap, const char *key, const char *value)
     return n < 0 || (size_t)n >= cap - len ? -2 : 0;
 }
 
+int
+cli_output_list_path(const struct cmd_entry *entry, const char *base,
+                     const struct cli_output_param *params, size_t n,
+                     const char *token, char *out, size_t cap)
+{
+    size_t i;
+    int rc = 0;
+
+    if ((size_t)snprintf(out, cap, "%s", base) >= cap)
+        return cli_usage_error(entry, "the URL is too long");
+    for (i = 0; i < n && rc == 0; i++) {
+        if (params[i].value != NULL)
+            rc = cli_output_query_add(out, cap, params[i].key, params[i].value);
+    }
+    if (rc == 0 && token != NULL)
+        rc = cli_output_query_add(out, cap, "page_token", token);
+    if (rc == -1) {
+        fprintf(stderr, "kabar: out of memory\n");
+        return CLI_EXIT_FAIL;
+    }
+    if (rc != 0)
+        return cli_usage_error(entry, "the options make a URL longer than %zu bytes",
+                               cap - 1);
+    return 0;
+}
+
 /* Stops "list --all" against a server that never stops paginating. */
 #define CLI_OUTPUT_LIST_MAX_PAGES 100000
 

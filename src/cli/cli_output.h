@@ -52,6 +52,22 @@ int cli_output_call(struct cli_ctx *ctx, const char *method, const char *path,
  */
 int cli_output_query_add(char *out, size_t cap, const char *key, const char *value);
 
+/* One query parameter of a list page; a NULL value is not sent. */
+struct cli_output_param {
+    const char *key;
+    const char *value;
+};
+
+/*
+ * The path of one list page: base, then each of the n params that has a
+ * value and, when token is not NULL, page_token=token, in that order
+ * (cli_output_query_add()). Returns 0, or an exit code after printing why:
+ * out of memory, or the usage error of entry when it does not fit in cap.
+ */
+int cli_output_list_path(const struct cmd_entry *entry, const char *base,
+                         const struct cli_output_param *params, size_t n,
+                         const char *token, char *out, size_t cap);
+
 /* Room for the path of one list page, query included. */
 #define CLI_OUTPUT_PATH_MAX 4096
 

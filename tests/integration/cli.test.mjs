@@ -8,12 +8,11 @@
 // unreachable server: exit 1.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { KABAR, cleanEnv, freePort, startKabard, tempDir } from './lib/kabard.mjs';
+import { KABAR, cleanEnv, freePort, runProgram, startKabard, tempDir } from './lib/kabard.mjs';
 import { MISSING_ID, SECRET_RE, assertWebhook } from './lib/common.mjs';
 
 const KEY = 'cli-key-0123456789abcdefghij';
@@ -22,29 +21,11 @@ const emptyCwd = path.join(scratch, 'cwd');
 fs.mkdirSync(emptyCwd);
 
 /** Run kabar; resolves {code, signal, stdout, stderr}. */
-function kabar(args, { env = {}, cwd = emptyCwd, timeoutMs = 15_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    if (!fs.existsSync(KABAR)) {
-      reject(new Error(`kabar binary not found at ${KABAR} (set KABAR_BIN_DIR)`));
-      return;
-    }
-    const p = spawn(KABAR, args, {
-      cwd,
-      env: cleanEnv({ HOME: scratch, XDG_CONFIG_HOME: path.join(scratch, 'xdg'), ...env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', (e) => { clearTimeout(timer); reject(e); });
-    p.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+function kabar(args, { env = {}, cwd = emptyCwd, timeoutMs } = {}) {
+  return runProgram(KABAR, args, {
+    cwd,
+    env: cleanEnv({ HOME: scratch, XDG_CONFIG_HOME: path.join(scratch, 'xdg'), ...env }),
+    timeoutMs,
   });
 }
 

@@ -14,12 +14,12 @@
 // delivery to an endpoint that answers 500 ends `failed` within seconds.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { KABAR, cleanEnv, startKabard, tempDir } from './lib/kabard.mjs';
+import { KABAR, cleanEnv, runProgram, startKabard, tempDir } from './lib/kabard.mjs';
+import { assertUsage, ok, parseJson, show } from './lib/cli.mjs';
 import { startReceiver, waitFor } from './lib/receiver.mjs';
 
 const KEY = 'cli-delivery-key-0123456789abcdef';
@@ -33,57 +33,8 @@ const MISSING_DLV = 'dlv_00000000000000000000000000';
 const MISSING_WH = 'wh_00000000000000000000000000';
 
 /** Run kabar; resolves {code, signal, stdout, stderr}. input goes to stdin. */
-function kabar(args, { input, timeoutMs = 15_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    if (!fs.existsSync(KABAR)) {
-      reject(new Error(`kabar binary not found at ${KABAR} (set KABAR_BIN_DIR)`));
-      return;
-    }
-    const p = spawn(KABAR, args, {
-      cwd: emptyCwd,
-      env: cleanEnv({ HOME: scratch }),
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    if (input !== undefined) {
-      p.stdin.on('error', () => {});
-      p.stdin.end(input);
-    }
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', (e) => { clearTimeout(timer); reject(e); });
-    p.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-const show = (r) => `exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-
-function ok(r, what) {
-  assert.equal(r.code, 0, `${what}: ${show(r)}`);
-  assert.equal(r.stderr, '', `${what}: nothing on stderr`);
-  return r;
-}
-
-function parseJson(r, what) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    return assert.fail(`${what}: stdout is not JSON: ${r.stdout}`);
-  }
-}
-
-function assertUsage(r, pattern) {
-  assert.equal(r.code, 2, `usage error expected: ${show(r)}`);
-  assert.equal(r.stdout, '', 'nothing on stdout');
-  assert.match(r.stderr, pattern);
-  assert.match(r.stderr, /^usage: kabar /m, 'the usage line follows');
+function kabar(args, { input, timeoutMs } = {}) {
+  return runProgram(KABAR, args, { cwd: emptyCwd, env: cleanEnv({ HOME: scratch }), input, timeoutMs });
 }
 
 function assertCliError(r, status, message) {

@@ -17,12 +17,12 @@
 // polls until then, whatever that takes.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { KABAR, cleanEnv, startKabard, tempDir } from './lib/kabard.mjs';
+import { KABAR, cleanEnv, runProgram, startKabard, tempDir } from './lib/kabard.mjs';
+import { assertUsage, ok, parseJson, show } from './lib/cli.mjs';
 import { startReceiver, waitFor } from './lib/receiver.mjs';
 
 const KEY = 'cli-jobs-key-0123456789abcdef';
@@ -37,52 +37,7 @@ const MISSING_INT = 'int_00000000000000000000000000';
 
 /** Run kabar; resolves {code, signal, stdout, stderr}. */
 function kabar(args, { timeoutMs = 20_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    if (!fs.existsSync(KABAR)) {
-      reject(new Error(`kabar binary not found at ${KABAR} (set KABAR_BIN_DIR)`));
-      return;
-    }
-    const p = spawn(KABAR, args, {
-      cwd: emptyCwd,
-      env: cleanEnv({ HOME: scratch }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', (e) => { clearTimeout(timer); reject(e); });
-    p.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-const show = (r) => `exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-
-function ok(r, what) {
-  assert.equal(r.code, 0, `${what}: ${show(r)}`);
-  assert.equal(r.stderr, '', `${what}: nothing on stderr`);
-  return r;
-}
-
-function parseJson(r, what) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    return assert.fail(`${what}: stdout is not JSON: ${r.stdout}`);
-  }
-}
-
-function assertUsage(r, pattern) {
-  assert.equal(r.code, 2, `usage error expected: ${show(r)}`);
-  assert.equal(r.stdout, '', 'nothing on stdout');
-  assert.match(r.stderr, pattern);
-  assert.match(r.stderr, /^usage: kabar /m, 'the usage line follows');
+  return runProgram(KABAR, args, { cwd: emptyCwd, env: cleanEnv({ HOME: scratch }), timeoutMs });
 }
 
 function assertCliError(r, status, message) {

@@ -9,39 +9,24 @@
 // they persist across restarts, and a rotated-in key is published at once.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { calculateJwkThumbprint, importJWK } from 'jose';
 
-import { KABAR, cleanEnv, request, startKabard, tempDir } from './lib/kabard.mjs';
+import { KABAR, cleanEnv, request, runProgram, startKabard, tempDir } from './lib/kabard.mjs';
 
 const KEY = 'jwks-key-0123456789abcdefghij';
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const scratch = tempDir('kabar-jwks-');
 
 /** Run kabar; resolves {code, signal, stdout, stderr}. */
-function kabar(args, { timeoutMs = 15_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(KABAR, args, {
-      cwd: scratch,
-      env: cleanEnv({ HOME: scratch, XDG_CONFIG_HOME: path.join(scratch, 'xdg') }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', (e) => { clearTimeout(timer); reject(e); });
-    p.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
+function kabar(args, { timeoutMs } = {}) {
+  return runProgram(KABAR, args, {
+    cwd: scratch,
+    env: cleanEnv({ HOME: scratch, XDG_CONFIG_HOME: path.join(scratch, 'xdg') }),
+    timeoutMs,
   });
 }
 

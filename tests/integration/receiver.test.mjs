@@ -24,7 +24,9 @@ import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import { Webhook } from 'standardwebhooks';
 
-import { BIN_DIR, KABAR, cleanEnv, freePort, rawRequest, startKabard, tempDir } from './lib/kabard.mjs';
+import {
+  BIN_DIR, KABAR, cleanEnv, freePort, rawRequest, runProgram, startKabard, tempDir,
+} from './lib/kabard.mjs';
 import { SECRET_RE, sleep } from './lib/common.mjs';
 import { startReceiver, waitFor } from './lib/receiver.mjs';
 
@@ -36,24 +38,8 @@ after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 const T = { timeout: 60_000 };
 
 /** Run a program with stdin; resolves {code, signal, stdout, stderr}. */
-function run(bin, args, { input = '', timeoutMs = 15_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, args, { cwd: scratch, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    p.stdin.on('error', () => {});
-    p.stdin.end(input);
-  });
+function run(bin, args, { input = '', timeoutMs } = {}) {
+  return runProgram(bin, args, { cwd: scratch, env: cleanEnv(), input, timeoutMs });
 }
 
 const kabar = (args, opts) => run(KABAR, args, opts);

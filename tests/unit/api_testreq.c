@@ -105,15 +105,11 @@ int api_testenv_setup(struct api_testenv *env, const char *name)
 {
     static const uint8_t master[32] = {1, 2, 3, 4, 5, 6, 7, 8};
     struct store_apikey key = {.project = API_TEST_PROJECT, .source = STORE_KEY_CONFIG};
-    char err[256] = "";
 
     memset(env, 0, sizeof *env);
-    if (testdb_setup(&env->db, name) != 0)
+    env->store = testdb_open(&env->db, name);
+    if (env->store == NULL)
         return -1;
-    if (store_open(env->db.url, &env->store, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        goto fail_db;
-    }
     auth_key_hash(API_TEST_KEY, strlen(API_TEST_KEY), key.hash);
     if (store_apikey_insert(env->store, &key) != STORE_OK)
         goto fail_store;
@@ -134,9 +130,7 @@ int api_testenv_setup(struct api_testenv *env, const char *name)
 fail_box:
     secretbox_free(env->box);
 fail_store:
-    store_close(env->store);
-fail_db:
-    testdb_teardown(&env->db);
+    testdb_close(&env->db, env->store);
     return -1;
 }
 
@@ -144,8 +138,7 @@ void api_testenv_teardown(struct api_testenv *env)
 {
     publish_stop(env->publish);
     secretbox_free(env->box);
-    store_close(env->store);
-    testdb_teardown(&env->db);
+    testdb_close(&env->db, env->store);
 }
 
 int api_test_setup(void **state)

@@ -14,6 +14,8 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "common/secretbox.h"
+#include "store/store.h"
 #include "store_testdb.h"
 
 static const char *testdb_base_url(void)
@@ -98,6 +100,67 @@ void testdb_teardown(struct testdb *t)
         unlink(p);
     }
     rmdir(t->dir);
+}
+
+struct store *testdb_open(struct testdb *t, const char *name)
+{
+    struct store *st = NULL;
+    char err[256] = "";
+
+    if (testdb_setup(t, name) != 0) {
+        print_error("testdb_setup %s failed\n", name);
+        return NULL;
+    }
+    if (store_open(t->url, &st, err, sizeof err) != STORE_OK) {
+        print_error("store_open: %s\n", err);
+        testdb_teardown(t);
+        return NULL;
+    }
+    return st;
+}
+
+void testdb_close(struct testdb *t, struct store *st)
+{
+    if (st)
+        store_close(st);
+    testdb_teardown(t);
+}
+
+int testdb_fixture_setup(void **state, const char *name)
+{
+    struct testdb_fixture *f = calloc(1, sizeof *f);
+
+    if (!f || !(f->st = testdb_open(&f->db, name))) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+int testdb_fixture_setup_box(void **state, const char *name, const uint8_t *key)
+{
+    struct testdb_fixture *f;
+
+    if (testdb_fixture_setup(state, name) != 0)
+        return -1;
+    f = *state;
+    f->box = secretbox_new(key);
+    if (f->box == NULL) {
+        testdb_fixture_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
+int testdb_fixture_teardown(void **state)
+{
+    struct testdb_fixture *f = *state;
+
+    secretbox_free(f->box);
+    testdb_close(&f->db, f->st);
+    free(f);
+    return 0;
 }
 
 int64_t testdb_int(const struct testdb *t, const char *sql)

@@ -28,42 +28,11 @@
 #define WH "wh_00000000000000000000000001"
 #define WH_OTHER "wh_00000000000000000000000002"
 
-struct fixture {
-    struct testdb db;
-    struct store *st;
-    struct secretbox *box;
-};
-
 static int setup(void **state)
 {
     static const uint8_t key[SECRETBOX_KEY_LEN] = {7, 7, 7};
-    struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
 
-    if (f == NULL || testdb_setup(&f->db, "test_hmac_keys") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
-        free(f);
-        return -1;
-    }
-    f->box = secretbox_new(key);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    secretbox_free(f->box);
-    store_close(f->st);
-    testdb_teardown(&f->db);
-    free(f);
-    return 0;
+    return testdb_fixture_setup_box(state, "test_hmac_keys", key);
 }
 
 /* A new secret's text into secret, and its record sealed by box for
@@ -84,7 +53,7 @@ static void make_secret(const struct secretbox *box, const char *aad, unsigned n
     rec->create_time_us = create_time_us;
 }
 
-static void create_webhook(struct fixture *f, const char *id, const struct store_secret *rec)
+static void create_webhook(struct testdb_fixture *f, const char *id, const struct store_secret *rec)
 {
     struct webhook wh;
 
@@ -111,7 +80,7 @@ static void assert_key_is(const struct hmac_keys *k, size_t i, const char *secre
 /* Two live secrets (after a rotation): both keys, newest first. */
 static void test_open_live(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     char s1[WHSEC_MAX], s2[WHSEC_MAX];
     struct store_secret r1, r2;
     struct hmac_keys k;
@@ -143,7 +112,7 @@ static void test_open_live(void **state)
 static void test_wrong_blob(void **state)
 {
     static const uint8_t other_key[SECRETBOX_KEY_LEN] = {8, 8, 8};
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct secretbox *other = secretbox_new(other_key);
     char s1[WHSEC_MAX], s2[WHSEC_MAX];
     struct store_secret r1, r2;
@@ -170,7 +139,7 @@ static void test_wrong_blob(void **state)
  * Standard Webhooks HMAC of that key; none without keys. */
 static void test_sign(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     static const char body[] = "{\"type\":\"batch.succeeded\"}";
     char s1[WHSEC_MAX], s2[WHSEC_MAX], want[2][STDWH_SIG_LEN], joined[2 * STDWH_SIG_LEN + 1];
     struct store_secret r1, r2;
@@ -199,7 +168,7 @@ static void test_sign(void **state)
 /* A webhook that does not exist has no keys. */
 static void test_no_webhook(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct hmac_keys k;
 
     assert_int_equal(hmac_keys_open(f->st, f->box, WH, NOW, &k), -1);
@@ -210,10 +179,10 @@ static void test_no_webhook(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_live, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_blob, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sign, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_webhook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_live, setup, testdb_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_blob, setup, testdb_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sign, setup, testdb_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_no_webhook, setup, testdb_fixture_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,17 +55,8 @@ static int setup(void **state)
 {
     static const uint8_t key[SECRETBOX_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
 
-    if (!f)
-        return -1;
-    if (testdb_setup(&f->db, "test_keyring") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
+    if (!f || !(f->st = testdb_open(&f->db, "test_keyring"))) {
         free(f);
         return -1;
     }
@@ -80,8 +71,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     secretbox_free(f->box);
-    store_close(f->st);
-    testdb_teardown(&f->db);
+    testdb_close(&f->db, f->st);
     free(f);
     return 0;
 }

@@ -52,22 +52,14 @@ static void notify(void *arg)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
 
-    if (!f || testdb_setup(&f->db, "test_publish") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
+    if (!f || !(f->st = testdb_open(&f->db, "test_publish"))) {
         free(f);
         return -1;
     }
     f->pub = publish_start(f->st, notify, f);
     if (!f->pub) {
-        store_close(f->st);
-        testdb_teardown(&f->db);
+        testdb_close(&f->db, f->st);
         free(f);
         return -1;
     }
@@ -81,8 +73,7 @@ static int teardown(void **state)
 
     if (f->pub)
         publish_stop(f->pub);
-    store_close(f->st);
-    testdb_teardown(&f->db);
+    testdb_close(&f->db, f->st);
     free(f);
     return 0;
 }

@@ -30,11 +30,6 @@
 #define NOW INT64_C(1700000000000000)
 #define GRACE WEBHOOK_SECRET_GRACE_US
 
-struct fixture {
-    struct testdb db;                   /* SQLite file or PostgreSQL schema */
-    struct store *st;
-};
-
 static void make_webhook_id(char *out, size_t cap, unsigned n)
 {
     /* "wh_" and 26 characters, as ids_valid wants. */
@@ -79,17 +74,17 @@ static void make_key(struct store_apikey *key, uint8_t seed, const char *project
 }
 
 /* The first column of the first row of sql, run below the interface. */
-static int64_t db_int(const struct fixture *f, const char *sql)
+static int64_t db_int(const struct testdb_fixture *f, const char *sql)
 {
     return testdb_int(&f->db, sql);
 }
 
-static void db_exec(const struct fixture *f, const char *sql)
+static void db_exec(const struct testdb_fixture *f, const char *sql)
 {
     testdb_exec(&f->db, sql);
 }
 
-static void reopen(struct fixture *f)
+static void reopen(struct testdb_fixture *f)
 {
     char err[256] = "";
 
@@ -101,38 +96,17 @@ static void reopen(struct fixture *f)
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
-
-    if (!f)
-        return -1;
-    if (testdb_setup(&f->db, "test_store") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return testdb_fixture_setup(state, "test_store");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    store_close(f->st);
-    testdb_teardown(&f->db);
-    free(f);
-    return 0;
+    return testdb_fixture_teardown(state);
 }
 
 static void test_migrations(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store *st = NULL;
     char err[256] = "";
 
@@ -189,7 +163,7 @@ newer:
 
 static void test_open_plain_path(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store *st = NULL;
     char err[256] = "";
     char val[STORE_META_MAX];
@@ -212,7 +186,7 @@ static void test_open_plain_path(void **state)
 
 static void test_meta(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     char val[STORE_META_MAX];
     char big[STORE_META_MAX + 1];
     char small[4];
@@ -241,7 +215,7 @@ static void test_meta(void **state)
 
 static void test_apikeys(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_apikey gen, cfg[3], unknown;
     char project[WEBHOOK_PROJECT_MAX + 1];
     size_t n;
@@ -296,7 +270,7 @@ static void test_apikeys(void **state)
 
 static void test_webhook_crud(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, got, other;
     struct store_secret sec, sec2;
     struct store_secret live[WEBHOOK_SECRETS_MAX];
@@ -381,7 +355,7 @@ static void test_webhook_crud(void **state)
  * clears its failure record. */
 static void test_webhook_delete_update_deliveries(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, other, got;
     struct store_secret sec;
     struct store_message m;
@@ -466,7 +440,7 @@ static void test_webhook_delete_update_deliveries(void **state)
 
 static void test_webhook_list(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     static const unsigned order[] = { 5, 2, 7, 1, 6, 3, 4 };
     struct webhook wh, page[7];
     struct store_secret sec;
@@ -547,7 +521,7 @@ static void test_webhook_list(void **state)
 }
 
 /* Create webhook 1 in p1 with secret 1 made at NOW. */
-static void create_one(struct fixture *f, struct webhook *wh)
+static void create_one(struct testdb_fixture *f, struct webhook *wh)
 {
     struct store_secret sec;
 
@@ -558,7 +532,7 @@ static void create_one(struct fixture *f, struct webhook *wh)
 
 static void test_secret_rotate_immediate(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, got;
     struct store_secret sec;
     const int64_t now = NOW + 10;
@@ -580,7 +554,7 @@ static void test_secret_rotate_immediate(void **state)
 
 static void test_secret_rotate_grace(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, got;
     struct store_secret sec;
     const int64_t now = NOW + 10;
@@ -616,7 +590,7 @@ static void test_secret_rotate_grace(void **state)
 
 static void test_secret_rotate_max_live(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, got;
     struct store_secret sec;
     char id[IDS_MAX];
@@ -652,7 +626,7 @@ static void test_secret_rotate_max_live(void **state)
 
 static void test_secret_rotate_not_found(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct store_secret sec, live[WEBHOOK_SECRETS_MAX];
     size_t n;
@@ -674,7 +648,7 @@ static void test_secret_rotate_not_found(void **state)
 
 static void test_secrets_live(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct store_secret want[3], live[WEBHOOK_SECRETS_MAX];
     size_t n;
@@ -742,7 +716,7 @@ static void make_session(struct store_session *s, uint8_t seed, enum store_sessi
  * for the session it opens. A link opens one session only. */
 static void test_sessions_expire(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_session link, link2, op, got;
     uint8_t session_hash[STORE_SESSION_HASH_LEN];
     const int64_t end = NOW + 60 * INT64_C(1000000);
@@ -792,7 +766,7 @@ static void test_sessions_expire(void **state)
 
 static void test_persistence(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, got;
     struct store_secret sec, live[WEBHOOK_SECRETS_MAX];
     struct store_apikey key;
@@ -827,7 +801,7 @@ static void test_persistence(void **state)
  * UNAVAILABLE; WAL lets reads go on meanwhile. Takes the busy timeout (5 s). */
 static void test_busy_unavailable(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     sqlite3 *db = NULL;
     char val[STORE_META_MAX];
 
@@ -854,7 +828,7 @@ static void test_busy_unavailable(void **state)
  * server that cannot be reached makes open fail with UNAVAILABLE. */
 static void test_pg_reconnect(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store *st = NULL;
     char val[STORE_META_MAX], sql[256], err[256] = "";
 
@@ -911,7 +885,7 @@ static void *worker_run(void *arg)
 
 static void test_concurrent(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     pthread_t th[THREADS];
     struct worker w[THREADS];
     struct webhook page[THREADS];

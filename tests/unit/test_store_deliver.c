@@ -37,50 +37,24 @@
 #define DAY (INT64_C(24) * 3600 * SEC)
 #define BIT(e) (UINT32_C(1) << (e))
 
-struct fixture {
-    struct testdb db;                   /* SQLite file or PostgreSQL schema */
-    struct store *st;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
-
-    if (!f)
-        return -1;
-    if (testdb_setup(&f->db, "test_store_deliver") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return testdb_fixture_setup(state, "test_store_deliver");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
     store_fault_set(NULL);              /* a test that failed midway */
-    store_close(f->st);
-    testdb_teardown(&f->db);
-    free(f);
-    return 0;
+    return testdb_fixture_teardown(state);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
 
 /* The first column of the first row of sql (printf-style), run below the
  * interface; NULL reads as -1. */
-static int64_t db_int(const struct fixture *f, const char *fmt, ...)
+static int64_t db_int(const struct testdb_fixture *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static int64_t db_int(const struct fixture *f, const char *fmt, ...)
+static int64_t db_int(const struct testdb_fixture *f, const char *fmt, ...)
 {
     char sql[1024];
     va_list ap;
@@ -91,9 +65,9 @@ static int64_t db_int(const struct fixture *f, const char *fmt, ...)
     return testdb_int(&f->db, sql);
 }
 
-static void db_exec(const struct fixture *f, const char *fmt, ...)
+static void db_exec(const struct testdb_fixture *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void db_exec(const struct fixture *f, const char *fmt, ...)
+static void db_exec(const struct testdb_fixture *f, const char *fmt, ...)
 {
     char sql[1024];
     va_list ap;
@@ -111,7 +85,7 @@ static void webhook_id(char *out, size_t cap, unsigned n)
 
 /* Create webhook n of project with the given subscriptions and state; its
  * uri is https://example.com/hooks/n. */
-static void create_webhook(struct fixture *f, struct webhook *wh, const char *project,
+static void create_webhook(struct testdb_fixture *f, struct webhook *wh, const char *project,
                            unsigned n, uint32_t events, enum webhook_state state)
 {
     struct store_secret sec;
@@ -133,7 +107,7 @@ static void create_webhook(struct fixture *f, struct webhook *wh, const char *pr
     assert_int_equal(store_webhook_create(f->st, wh, &sec), STORE_OK);
 }
 
-static void set_webhook_state(struct fixture *f, const struct webhook *wh,
+static void set_webhook_state(struct testdb_fixture *f, const struct webhook *wh,
                               enum webhook_state state, int64_t now)
 {
     struct webhook got;
@@ -144,7 +118,7 @@ static void set_webhook_state(struct fixture *f, const struct webhook *wh,
     assert_int_equal(store_webhook_update(f->st, &got), STORE_OK);
 }
 
-static enum webhook_state webhook_state_of(struct fixture *f, const struct webhook *wh)
+static enum webhook_state webhook_state_of(struct testdb_fixture *f, const struct webhook *wh)
 {
     struct webhook got;
 
@@ -183,7 +157,7 @@ static void make_message(struct store_message *m, const struct payload *p, const
 }
 
 /* Insert one message and check its result. */
-static void insert_one(struct fixture *f, struct store_message *m, size_t want_deliveries)
+static void insert_one(struct testdb_fixture *f, struct store_message *m, size_t want_deliveries)
 {
     assert_int_equal(store_messages_insert(f->st, m, 1, 0), STORE_OK);
     assert_int_equal(m->rc, STORE_OK);
@@ -192,7 +166,7 @@ static void insert_one(struct fixture *f, struct store_message *m, size_t want_d
 }
 
 /* A dynamic message with one uri. */
-static void insert_dynamic(struct fixture *f, unsigned n, const char *uri, int64_t time)
+static void insert_dynamic(struct testdb_fixture *f, unsigned n, const char *uri, int64_t time)
 {
     struct payload p;
     struct store_message m;
@@ -212,7 +186,7 @@ static void free_jobs(struct store_job *jobs, size_t n)
 }
 
 /* Claim with no busy list; returns how many were claimed (jobs freed). */
-static size_t claim_count(struct fixture *f, int64_t now, size_t limit, size_t per_target)
+static size_t claim_count(struct testdb_fixture *f, int64_t now, size_t limit, size_t per_target)
 {
     struct store_job jobs[64];
     size_t n;
@@ -226,7 +200,7 @@ static size_t claim_count(struct fixture *f, int64_t now, size_t limit, size_t p
 }
 
 /* The id of the only delivery of message n. */
-static void delivery_of(struct fixture *f, unsigned n, char *out, size_t cap)
+static void delivery_of(struct testdb_fixture *f, unsigned n, char *out, size_t cap)
 {
     char sql[256];
 
@@ -248,7 +222,7 @@ static void make_attempt(struct store_attempt *a, unsigned n, const char *delive
     a->next_due_us = time + 60 * SEC;
 }
 
-static void record_one(struct fixture *f, const struct store_attempt *a, int64_t now,
+static void record_one(struct testdb_fixture *f, const struct store_attempt *a, int64_t now,
                        int64_t disable_after)
 {
     assert_int_equal(store_attempts_record(f->st, a, 1, now, disable_after), STORE_OK);
@@ -258,7 +232,7 @@ static void record_one(struct fixture *f, const struct store_attempt *a, int64_t
 
 static void test_insert_fan_out(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh[7];
     struct payload p[4];
     struct store_message m[4];
@@ -344,7 +318,7 @@ static void test_insert_fan_out(void **state)
 
 static void test_insert_no_subscribers(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct payload p;
     struct store_message m;
@@ -372,7 +346,7 @@ static void test_insert_no_subscribers(void **state)
 
 static void test_insert_ping(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh1, wh2, wh9;
     struct payload p;
     struct store_message m[4];
@@ -425,7 +399,7 @@ static void test_insert_ping(void **state)
 
 static void test_idempotency(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct payload p;
     struct store_message a, b, batch[3];
@@ -524,7 +498,7 @@ static bool fail_stmt(enum store_fault_point point, enum store_sql id)
 static void test_idempotency_release_fault(void **state)
 {
     static const enum store_fault_point points[] = {STORE_FAULT_RUN, STORE_FAULT_COMMIT};
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct payload p;
     struct store_message a, b;
@@ -562,7 +536,7 @@ static void test_idempotency_release_fault(void **state)
 
 static void test_insert_id_conflict(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct payload p;
     struct store_message m[2];
     const char *uris[1] = { "https://dyn.example/x" };
@@ -588,7 +562,7 @@ static void test_insert_id_conflict(void **state)
  * and every message says so. Takes the busy timeout (5 s). */
 static void test_insert_unavailable(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct payload p;
     struct store_message m[3];
     sqlite3 *db = NULL;
@@ -636,7 +610,7 @@ static void fast_unreserve(void *arg, const char *uri)
 
 static void test_insert_fast(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh1, wh2;
     struct payload p;
     struct store_message m;
@@ -692,7 +666,7 @@ static void test_insert_fast(void **state)
 
 static void test_claim_job(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct payload p1, p2;
     struct store_message m;
@@ -760,7 +734,7 @@ static void test_claim_job(void **state)
  * prefix), and only those. Also: the operation id rides along with a job. */
 static void test_release_and_operation_id(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_job jobs[4];
     struct payload p;
     struct store_message m;
@@ -799,7 +773,7 @@ static void test_release_and_operation_id(void **state)
 
 static void test_claim_order_and_due(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_job jobs[8];
     size_t n;
 
@@ -826,7 +800,7 @@ static void test_claim_order_and_due(void **state)
 
 static void test_claim_webhook_state(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh1, wh2;
     struct payload p;
     struct store_message m;
@@ -859,7 +833,7 @@ static void test_claim_webhook_state(void **state)
 
 static void test_claim_uses_current_uri(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, got;
     struct payload p;
     struct store_message m;
@@ -884,7 +858,7 @@ static void test_claim_uses_current_uri(void **state)
 
 static void test_claim_per_target(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_job jobs[16];
     const char *busy[2] = { "https://a.example/", "https://b.example/" };
     size_t inflight[2];
@@ -941,7 +915,7 @@ static void test_claim_per_target(void **state)
  * row of another target, however small the limit. */
 static void test_claim_starvation(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct payload p;
     struct store_message m[200];
     struct store_job jobs[8];
@@ -981,7 +955,7 @@ static void test_claim_starvation(void **state)
 
 static void test_attempts_outcomes(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     char dlv[5][IDS_MAX];
     struct store_attempt a[5];
     struct store_delivery d;
@@ -1094,7 +1068,7 @@ static void test_attempts_outcomes(void **state)
 
 static void test_attempts_deleted_delivery(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct payload p;
     struct store_message m;
@@ -1122,7 +1096,7 @@ static void test_attempts_deleted_delivery(void **state)
 
 static void test_webhook_health(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, wh2, wh3;
     struct payload p;
     struct store_message m;
@@ -1215,7 +1189,7 @@ static void test_webhook_health(void **state)
 
 static void test_pending_and_next_due(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct payload p;
     struct store_message m;
@@ -1299,7 +1273,7 @@ static void test_pending_and_next_due(void **state)
 /* ---- PostgreSQL: a claim holding a target ---------------------------------- */
 
 struct insert_thread {
-    struct fixture *f;
+    struct testdb_fixture *f;
     struct store_message *m;
     enum store_rc rc;
     atomic_bool done;
@@ -1323,7 +1297,7 @@ static void *insert_thread_main(void *arg)
  * claim that took everything it saw would set. */
 static void test_pg_event_while_target_claimed(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh;
     struct payload p1, p2;
     struct store_message m1, m2;
@@ -1386,7 +1360,7 @@ static void test_pg_event_while_target_claimed(void **state)
 
 static void test_list_and_get(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, wh2, whp2;
     struct payload p;
     struct store_message m;
@@ -1502,7 +1476,7 @@ static void test_list_and_get(void **state)
 
 static void test_retry(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_attempt a;
     struct store_delivery d;
     struct store_attempt_info info[2];
@@ -1542,7 +1516,7 @@ static void test_retry(void **state)
 
 static void test_recover(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct webhook wh, other;
     struct payload p;
     struct store_message m;

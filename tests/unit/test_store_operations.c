@@ -24,45 +24,19 @@
 #define NOW INT64_C(1700000000000000)
 #define SEC INT64_C(1000000)
 
-struct fixture {
-    struct testdb db;
-    struct store *st;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
-
-    if (!f)
-        return -1;
-    if (testdb_setup(&f->db, "test_store_operations") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return testdb_fixture_setup(state, "test_store_operations");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    store_close(f->st);
-    testdb_teardown(&f->db);
-    free(f);
-    return 0;
+    return testdb_fixture_teardown(state);
 }
 
 /* Create operation n ("batch_…n") of project and kind, created at NOW + n
  * seconds, due at due. */
-static void create_op(struct fixture *f, const char *project, const char *kind, unsigned n,
+static void create_op(struct testdb_fixture *f, const char *project, const char *kind, unsigned n,
                       int64_t due, char *id, size_t cap)
 {
     struct store_operation op;
@@ -92,7 +66,7 @@ static void create_op(struct fixture *f, const char *project, const char *kind, 
 
 static void test_create_get_list_delete(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_operation op, page[3];
     char a[64], b[64], c[64];
     size_t n = 0;
@@ -153,7 +127,7 @@ static void test_create_get_list_delete(void **state)
 }
 
 /* A static webhook of project subscribed to batch events. */
-static void create_webhook(struct fixture *f, const char *project)
+static void create_webhook(struct testdb_fixture *f, const char *project)
 {
     struct webhook wh;
     struct store_secret sec;
@@ -192,7 +166,7 @@ static void event_msg(struct store_message *m, unsigned n, const char *project, 
 
 static void test_transition(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     static const char *const uris[] = {"https://a.example/1", "https://b.example/2"};
     struct store_operation op;
     struct store_message m;
@@ -259,7 +233,7 @@ static void test_transition(void **state)
 
 static void test_claim_lease_heartbeat(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     static const char *const batches[] = {"batch"};
     static const char *const videos_and_interactions[] = {"video", "interaction"};
     struct store_operation op;
@@ -320,7 +294,7 @@ static void test_claim_lease_heartbeat(void **state)
 
 static void test_due_and_stale(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_operation ops[4];
     char a[64], b[64], c[64];
     size_t n = 0;

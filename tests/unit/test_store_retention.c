@@ -28,50 +28,24 @@
 #define DAY (INT64_C(24) * 3600 * SEC)
 #define CUTOFF (NOW - 5 * DAY)
 
-struct fixture {
-    struct testdb db;
-    struct store *st;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    char err[256] = "";
-
-    if (!f)
-        return -1;
-    if (testdb_setup(&f->db, "test_store_retention") != 0) {
-        free(f);
-        return -1;
-    }
-    if (store_open(f->db.url, &f->st, err, sizeof err) != STORE_OK) {
-        print_error("store_open: %s\n", err);
-        testdb_teardown(&f->db);
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
+    return testdb_fixture_setup(state, "test_store_retention");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    store_close(f->st);
-    testdb_teardown(&f->db);
-    free(f);
-    return 0;
+    return testdb_fixture_teardown(state);
 }
 
-static int64_t db_int(const struct fixture *f, const char *sql)
+static int64_t db_int(const struct testdb_fixture *f, const char *sql)
 {
     return testdb_int(&f->db, sql);
 }
 
 /* Message n, a dynamic event with one delivery, created at time; its
  * delivery then ends in outcome (RELEASED: left pending, never attempted). */
-static void message(struct fixture *f, unsigned n, int64_t time, enum store_outcome outcome)
+static void message(struct testdb_fixture *f, unsigned n, int64_t time, enum store_outcome outcome)
 {
     static const char *const uris[1] = {"https://example.com/r"};
     struct store_message m;
@@ -116,7 +90,7 @@ static void message(struct fixture *f, unsigned n, int64_t time, enum store_outc
     assert_int_equal(db_int(f, sql), 1);
 }
 
-static bool message_exists(struct fixture *f, unsigned n)
+static bool message_exists(struct testdb_fixture *f, unsigned n)
 {
     char sql[128];
 
@@ -126,7 +100,7 @@ static bool message_exists(struct fixture *f, unsigned n)
 
 static void test_prune_exactly_the_old_and_done(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_prune *b = malloc(sizeof *b);
     size_t messages = 0, deliveries = 0, attempts = 0, batches = 0;
 
@@ -177,7 +151,7 @@ static void test_prune_exactly_the_old_and_done(void **state)
 
 static void test_prune_keeps_the_idempotency_key_of_kept_messages(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_prune *b = malloc(sizeof *b);
     static const char *const uris[1] = {"https://example.com/r"};
     struct store_message m;
@@ -205,7 +179,7 @@ static void test_prune_keeps_the_idempotency_key_of_kept_messages(void **state)
 
 static void test_prune_final_operations_only(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     struct store_prune *b = malloc(sizeof *b);
     static const struct { const char *id; int state; int64_t update; bool pruned; } ops[] = {
         {"op_00000000000000000000000001", 2, NOW - 9 * DAY, true},     /* succeeded */
@@ -245,7 +219,7 @@ static void test_prune_final_operations_only(void **state)
 
 static void test_compact_answers(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb_fixture *f = *state;
     size_t pages = 99;
 
     assert_int_equal(store_compact(f->st, 16, &pages), STORE_OK);

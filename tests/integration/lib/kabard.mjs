@@ -61,6 +61,40 @@ export function cleanEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
+/**
+ * Run bin to its end; resolves {code, signal, stdout, stderr}. input, when
+ * given, goes to its stdin (else stdin is closed); it is killed after
+ * timeoutMs.
+ */
+export function runProgram(bin, args, { cwd, env, input, timeoutMs = 15_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    if (!fs.existsSync(bin)) {
+      reject(new Error(`${path.basename(bin)} binary not found at ${bin} (set KABAR_BIN_DIR)`));
+      return;
+    }
+    const p = spawn(bin, args, {
+      cwd,
+      env,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out = { stdout: '', stderr: '' };
+    for (const stream of ['stdout', 'stderr']) {
+      p[stream].setEncoding('utf8');
+      p[stream].on('data', (d) => { out[stream] += d; });
+    }
+    if (input !== undefined) {
+      p.stdin.on('error', () => {});
+      p.stdin.end(input);
+    }
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', (e) => { clearTimeout(timer); reject(e); });
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, ...out });
+    });
+  });
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
