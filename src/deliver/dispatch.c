@@ -42,8 +42,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1090,8 +1090,9 @@ static int dispatch_on_sock(CURL *e, curl_socket_t s, int what, void *arg, void 
         ev.events |= EPOLLOUT;
     if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
         (errno != ENOENT || epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) != 0)) {
+        /* Not an error for libcurl, which would abandon every transfer:
+         * this one waits unwatched and ends at its timeout. */
         log_warn("cannot watch a delivery socket", "errno=%d", errno);
-        return -1;
     }
     return 0;
 }
