@@ -7,8 +7,14 @@
  *   claim   if slots are free and work may be due, lease a batch from the
  *           store and start a transfer for each (signed now: the
  *           timestamp is per attempt);
- *   poll    curl_multi_poll() until a socket is ready, libcurl's own timer
- *           fires, or dispatch_wake() is called;
+ *   wait    epoll_wait() on the transfers' sockets and the wake-up
+ *           eventfd, until a socket is ready, libcurl's timer is due, or
+ *           another thread writes the eventfd (dispatch_wake(), a
+ *           hand-over, a signed attempt, stop); then
+ *           curl_multi_socket_action() for each ready socket only, and
+ *           for the timer when it is due - never a walk over every
+ *           transfer, so that hundreds of hung or slow receivers cost
+ *           nothing while their sockets are quiet;
  *   finish  for each transfer libcurl reports done, classify the result
  *           (success, retry at a time from the retry policy, failed, gone)
  *           and queue the outcome;
@@ -32,13 +38,17 @@
  * about to be connected to.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +76,7 @@
 #define RECORDS_HIGH 4096           /* the loop waits for the recorder from here */
 #define LEASE_MARGIN_US (INT64_C(60) * 1000000)
 #define IDLE_POLL_MS 1000
+#define EPOLL_EVENTS 256
 
 /* What kabard reads of a response: its status decides, its body is only
  * for the log (the first STORE_EXCERPT_MAX bytes). Past these the transfer
@@ -122,6 +133,9 @@ struct dispatch {
     char owner[128];
     pthread_t thread;
     CURLM *multi;
+    int epfd;                       /* the transfers' sockets and wakefd */
+    int wakefd;                     /* eventfd: other threads wake the loop */
+    int64_t curl_timer_mono_us;     /* libcurl's timer, -1: none */
     atomic_bool stopping;
     atomic_bool woken;
     atomic_bool running;            /* started, loop not ended (/readyz) */
@@ -152,6 +166,16 @@ struct dispatch {
     struct store_job *handed;       /* committed, to start */
     size_t nhanded, handed_cap;
 };
+
+/* Wakes the loop from any thread: epoll_wait() returns for the eventfd. */
+static void dispatch_wake_loop(struct dispatch *d)
+{
+    uint64_t one = 1;
+
+    if (write(d->wakefd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is full, the loop wakes anyway. */
+    }
+}
 
 void dispatch_config_default(struct dispatch_config *cfg)
 {
@@ -305,7 +329,7 @@ void dispatch_fast_hand(struct dispatch *d, struct store_job *jobs, size_t n)
     pthread_mutex_unlock(&d->slots_mu);
     for (size_t i = 0; i < n; i++)
         jobs[i].payload = NULL;
-    curl_multi_wakeup(d->multi);
+    dispatch_wake_loop(d);
 }
 
 const char *dispatch_owner(const struct dispatch *d)
@@ -1044,6 +1068,92 @@ static void dispatch_reap(struct dispatch *d)
     }
 }
 
+/* libcurl's socket callback: keep the epoll set to the sockets libcurl
+ * wants watched, for what it wants to know. */
+static int dispatch_on_sock(CURL *e, curl_socket_t s, int what, void *arg, void *sockp)
+{
+    struct dispatch *d = arg;
+    struct epoll_event ev;
+
+    (void)e;
+    (void)sockp;
+    if (what == CURL_POLL_REMOVE) {
+        /* Gone already when libcurl closed it first: nothing to undo. */
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.data.fd = s;
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev) != 0 &&
+        (errno != ENOENT || epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) != 0)) {
+        /* Not an error for libcurl, which would abandon every transfer:
+         * this one waits unwatched and ends at its timeout. */
+        log_warn("cannot watch a delivery socket", "errno=%d", errno);
+    }
+    return 0;
+}
+
+/* libcurl's timer callback: when to call it back with CURL_SOCKET_TIMEOUT
+ * (-1: no timer). */
+static int dispatch_on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+    struct dispatch *d = arg;
+
+    (void)multi;
+    d->curl_timer_mono_us = timeout_ms < 0 ? -1 : timeutil_mono_us() + (int64_t)timeout_ms * 1000;
+    return 0;
+}
+
+/* Runs libcurl's timer when it is due. */
+static void dispatch_curl_timer(struct dispatch *d)
+{
+    int running;
+
+    if (d->curl_timer_mono_us >= 0 && timeutil_mono_us() >= d->curl_timer_mono_us) {
+        d->curl_timer_mono_us = -1;
+        curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
+/* Waits up to timeout_ms for sockets, a wake-up or libcurl's timer, and
+ * lets libcurl act on the sockets that are ready. */
+static void dispatch_wait(struct dispatch *d, int timeout_ms)
+{
+    struct epoll_event evs[EPOLL_EVENTS];
+    int n, running;
+
+    if (d->curl_timer_mono_us >= 0) {
+        int64_t until = d->curl_timer_mono_us - timeutil_mono_us();
+        int ms = until <= 0 ? 0 : (int)((until + 999) / 1000);
+        if (ms < timeout_ms)
+            timeout_ms = ms;
+    }
+    n = epoll_wait(d->epfd, evs, EPOLL_EVENTS, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        int mask = 0;
+
+        if (evs[i].data.fd == d->wakefd) {
+            uint64_t count;
+            if (read(d->wakefd, &count, sizeof count) < 0) {
+                /* EAGAIN: another turn drained it. */
+            }
+            continue;
+        }
+        if (evs[i].events & EPOLLIN)
+            mask |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT)
+            mask |= CURL_CSELECT_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP))
+            mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(d->multi, evs[i].data.fd, mask, &running);
+    }
+    dispatch_curl_timer(d);
+}
+
 static void *dispatch_main(void *arg)
 {
     struct dispatch *d = arg;
@@ -1051,7 +1161,7 @@ static void *dispatch_main(void *arg)
     for (;;) {
         bool stopping = atomic_load(&d->stopping);
         int64_t now_mono = timeutil_mono_us();
-        int running = 0, timeout_ms;
+        int timeout_ms;
 
         dispatch_take_handed(d);
         if (!stopping && d->nactive < d->cfg.max_in_flight &&
@@ -1067,7 +1177,8 @@ static void *dispatch_main(void *arg)
             }
         }
         dispatch_take_signed(d);
-        curl_multi_perform(d->multi, &running);
+        /* New transfers set libcurl's timer to now: start them at once. */
+        dispatch_curl_timer(d);
         dispatch_reap(d);
 
         now_mono = timeutil_mono_us();
@@ -1097,7 +1208,8 @@ static void *dispatch_main(void *arg)
         }
         if (d->nrecords > 0 && timeout_ms > RECORD_DELAY_US / 1000)
             timeout_ms = RECORD_DELAY_US / 1000;
-        curl_multi_poll(d->multi, NULL, 0, timeout_ms, NULL);
+        dispatch_wait(d, timeout_ms);
+        dispatch_reap(d);
     }
     atomic_store(&d->running, false);
     return NULL;
@@ -1105,9 +1217,7 @@ static void *dispatch_main(void *arg)
 
 static void dispatch_wake_multi(void *arg)
 {
-    struct dispatch *d = arg;
-
-    curl_multi_wakeup(d->multi);
+    dispatch_wake_loop(arg);
 }
 
 struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
@@ -1138,9 +1248,21 @@ struct dispatch *dispatch_start(struct store *st, const struct secretbox *box,
     d->rec_buf = calloc(RECORDS_MAX, sizeof(*d->rec_buf));
     d->jobs = calloc(CLAIM_BATCH, sizeof(*d->jobs));
     d->multi = curl_multi_init();
+    d->curl_timer_mono_us = -1;
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (d->active == NULL || d->records == NULL || d->rec_buf == NULL || d->jobs == NULL ||
-        d->multi == NULL)
+        d->multi == NULL || d->epfd < 0 || d->wakefd < 0)
         goto fail_free;
+    {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = d->wakefd};
+        if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &ev) != 0)
+            goto fail_free;
+    }
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, dispatch_on_sock);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, dispatch_on_timer);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1165,6 +1287,10 @@ fail_free:
     signpool_stop(d->signers);
     if (d->multi)
         curl_multi_cleanup(d->multi);
+    if (d->epfd > 0)
+        close(d->epfd);
+    if (d->wakefd > 0)
+        close(d->wakefd);
     pthread_mutex_destroy(&d->slots_mu);
     pthread_cond_destroy(&d->rec_cond);
     pthread_mutex_destroy(&d->rec_mu);
@@ -1181,7 +1307,7 @@ fail:
 void dispatch_wake(struct dispatch *d)
 {
     atomic_store(&d->woken, true);
-    curl_multi_wakeup(d->multi);
+    dispatch_wake_loop(d);
 }
 
 bool dispatch_running(struct dispatch *d)
@@ -1194,11 +1320,13 @@ void dispatch_stop(struct dispatch *d)
     if (d == NULL)
         return;
     atomic_store(&d->stopping, true);
-    curl_multi_wakeup(d->multi);
+    dispatch_wake_loop(d);
     pthread_join(d->thread, NULL);
     dispatch_record_stop(d);        /* after the loop's last batch */
     signpool_stop(d->signers);
-    curl_multi_cleanup(d->multi);
+    curl_multi_cleanup(d->multi);   /* may still tell dispatch_on_sock */
+    close(d->epfd);
+    close(d->wakefd);
     for (size_t b = 0; b < SLOT_BUCKETS; b++) {
         while (d->slots[b]) {
             struct slot *next = d->slots[b]->next;
